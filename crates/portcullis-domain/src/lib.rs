@@ -1,0 +1,21 @@
+//! The Portcullis domain: identifiers, entities and the rules that bind them.
+//!
+//! Everything here is pure: no I/O, no clock reads except where a caller asks
+//! for "now", no async runtime. Values are parsed at the edge (`parse`,
+//! `TryFrom`) so that the rest of the program only ever sees valid ones.
+
+mod builtin;
+mod client;
+mod error;
+mod permission;
+mod role;
+mod secret;
+mod time;
+
+pub use builtin::{ADMIN_ROLE_ID, VIEWER_ROLE_ID, builtin_permissions, builtin_roles};
+pub use client::{ApiClient, ClientId, ClientName, ClientStatus, Description, TokenTtl};
+pub use error::DomainError;
+pub use permission::{Permission, PermissionName, Scope};
+pub use role::{Role, RoleId, RoleName};
+pub use secret::{ClientSecret, SecretHash};
+pub use time::{Timestamp, now};

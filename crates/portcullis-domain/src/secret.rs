@@ -1,0 +1,203 @@
+use std::fmt;
+
+use rand::{RngCore, rngs::OsRng};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::DomainError;
+
+const BASE62: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const PREFIX: &str = "pcs_";
+/// 62^43 > 2^256, so 32 random bytes always fit in 43 base62 digits.
+const BODY_LEN: usize = 43;
+/// 62^6 > 2^32: a CRC-32 fits in six digits.
+const CHECKSUM_LEN: usize = 6;
+const SECRET_LEN: usize = PREFIX.len() + BODY_LEN + 1 + CHECKSUM_LEN;
+
+fn base62_fixed(bytes: &[u8], width: usize) -> String {
+    let digits = base_x::encode(BASE62, bytes);
+    format!("{digits:0>width$}")
+}
+
+fn checksum(prefix_and_body: &str) -> String {
+    base62_fixed(&crc32fast::hash(prefix_and_body.as_bytes()).to_be_bytes(), CHECKSUM_LEN)
+}
+
+/// A client secret in the clear: `pcs_<43 base62 digits>_<6 digit checksum>`.
+///
+/// It exists only between generation and the one response that shows it, or
+/// between parsing a request and hashing it. `Debug` prints a hint, never the
+/// secret; the memory is wiped on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(Zeroizing<String>);
+
+impl ClientSecret {
+    /// 256 bits from the operating system's CSPRNG.
+    pub fn generate() -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(bytes.as_mut());
+        let mut s = Zeroizing::new(String::with_capacity(SECRET_LEN));
+        s.push_str(PREFIX);
+        s.push_str(&base62_fixed(bytes.as_ref(), BODY_LEN));
+        let sum = checksum(&s);
+        s.push('_');
+        s.push_str(&sum);
+        Self(s)
+    }
+
+    /// Checks the shape and the checksum, so that a typo or a truncated
+    /// paste is refused before any lookup.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        if s.len() != SECRET_LEN || !s.starts_with(PREFIX) {
+            return Err(DomainError::MalformedSecret);
+        }
+        let (head, sum) = s.split_at(PREFIX.len() + BODY_LEN);
+        let body = &head[PREFIX.len()..];
+        let Some(sum) = sum.strip_prefix('_') else {
+            return Err(DomainError::MalformedSecret);
+        };
+        if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(DomainError::MalformedSecret);
+        }
+        if checksum(head).as_bytes().ct_eq(sum.as_bytes()).unwrap_u8() != 1 {
+            return Err(DomainError::MalformedSecret);
+        }
+        Ok(Self(Zeroizing::new(s.to_owned())))
+    }
+
+    /// The secret itself: only for hashing it or showing it once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `pcs_…AbCd`: enough to tell secrets apart, useless to an attacker.
+    pub fn hint(&self) -> String {
+        let tail = &self.0[self.0.len() - 4..];
+        format!("{PREFIX}…{tail}")
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientSecret({})", self.hint())
+    }
+}
+
+/// The keyed hash (HMAC-SHA256 under a server key) of a client secret: the
+/// only form in which a secret is stored.
+#[derive(Clone, Copy, Eq)]
+pub struct SecretHash([u8; 32]);
+
+impl SecretHash {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Self)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Constant time, so that comparing hashes leaks nothing through timing.
+impl PartialEq for SecretHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn generated_secret_has_the_documented_shape() {
+        for _ in 0..200 {
+            let s = ClientSecret::generate();
+            let text = s.expose();
+            assert_eq!(text.len(), SECRET_LEN);
+            assert!(text.starts_with("pcs_"));
+            assert!(text[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+            assert_eq!(ClientSecret::parse(text), Ok(s.clone()));
+        }
+    }
+
+    #[test]
+    fn generated_secrets_differ() {
+        assert_ne!(ClientSecret::generate(), ClientSecret::generate());
+    }
+
+    #[test]
+    fn a_single_changed_character_is_caught_by_the_checksum() {
+        let s = ClientSecret::generate();
+        let text = s.expose().to_owned();
+        for i in 4..text.len() {
+            if text.as_bytes()[i] == b'_' {
+                continue;
+            }
+            let mut bytes = text.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            let typo = String::from_utf8(bytes).unwrap_or_default();
+            assert_eq!(ClientSecret::parse(&typo), Err(DomainError::MalformedSecret), "position {i}");
+        }
+    }
+
+    #[test]
+    fn malformed_secrets_are_rejected() {
+        let good = ClientSecret::generate().expose().to_owned();
+        for bad in [
+            "",
+            "pcs_",
+            "pat_abc",
+            &good[..good.len() - 1],
+            &format!("{good}x"),
+            &good.replacen("pcs_", "PCS_", 1),
+            &good.replace('_', "-"),
+        ] {
+            assert_eq!(ClientSecret::parse(bad), Err(DomainError::MalformedSecret), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn debug_and_hint_never_show_the_secret() {
+        let s = ClientSecret::generate();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains(s.expose()));
+        assert!(!debug.contains(&s.expose()[4..20]));
+        assert_eq!(s.hint().chars().count(), "pcs_…".chars().count() + 4);
+        assert!(s.expose().ends_with(&s.hint()[s.hint().len() - 4..]));
+    }
+
+    #[test]
+    fn secret_hash_compares_by_value() {
+        let a = SecretHash::from_bytes([1; 32]);
+        assert_eq!(a, SecretHash::from_bytes([1; 32]));
+        assert_ne!(a, SecretHash::from_bytes([2; 32]));
+        assert!(SecretHash::from_slice(&[0; 31]).is_none());
+        assert_eq!(format!("{a:?}"), "SecretHash(..)");
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,80}") {
+            let _ = ClientSecret::parse(&s);
+        }
+
+        #[test]
+        fn parse_rejects_random_secret_shaped_strings(body in "[A-Za-z0-9]{43}", sum in "[A-Za-z0-9]{6}") {
+            let candidate = format!("pcs_{body}_{sum}");
+            let expected = checksum(&format!("pcs_{body}"));
+            prop_assert_eq!(ClientSecret::parse(&candidate).is_ok(), sum == expected);
+        }
+    }
+}

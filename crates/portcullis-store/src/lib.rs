@@ -1,0 +1,149 @@
+//! Storage behind small role traits, one implementation per backend crate.
+//!
+//! Each backend implements every trait on one type and hands out a
+//! [`Stores`] bundle; the service layer only ever sees the traits. The
+//! [`conformance`] module is the one suite every backend must pass.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use portcullis_domain::{ApiClient, ClientId, ClientStatus, Permission, Role, RoleId, RoleName, Timestamp};
+
+pub mod conformance;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or reference rule of the schema refused the write; the
+    /// string names the rule (e.g. `role_name_unique`), never the data.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A stored row could not be turned back into a domain value.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn database(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Database(Box::new(e))
+    }
+}
+
+/// Where a page of clients starts: after this `(created_at, id)`, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCursor {
+    pub created_at: Timestamp,
+    pub id: ClientId,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientQuery {
+    pub after: Option<ClientCursor>,
+    /// At most this many clients; the service caps it.
+    pub limit: u32,
+    pub status: Option<ClientStatus>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Fails with `Conflict("client_id_unique")` if the id exists.
+    async fn insert_client(&self, client: &ApiClient) -> Result<()>;
+    async fn get_client(&self, id: ClientId) -> Result<Option<ApiClient>>;
+    /// Newest first (`created_at` descending, then `id` descending).
+    async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>>;
+    /// Writes every mutable field (name, description, status, role, lifetime,
+    /// secret hash, updated_at, last_used_at). `Ok(false)` when no such client.
+    async fn update_client(&self, client: &ApiClient) -> Result<bool>;
+    /// `Ok(false)` when no such client.
+    async fn delete_client(&self, id: ClientId) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// Makes the stored built-in permissions and roles exactly these
+    /// (inserting, updating descriptions and permission sets); leaves
+    /// operator-defined ones alone. Idempotent; run at every start.
+    async fn sync_builtins(&self, permissions: &[Permission], roles: &[Role]) -> Result<()>;
+    /// Ordered by name.
+    async fn list_permissions(&self) -> Result<Vec<Permission>>;
+    /// Ordered by name; each role's permissions ordered by name.
+    async fn list_roles(&self) -> Result<Vec<Role>>;
+    async fn get_role(&self, id: RoleId) -> Result<Option<Role>>;
+    async fn get_role_by_name(&self, name: &RoleName) -> Result<Option<Role>>;
+}
+
+/// A signing key as stored: the public half in the clear, the private half
+/// sealed by the service under the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub sealed_private_key: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Fails with `Conflict("signing_key_kid_unique")` if the kid exists.
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()>;
+    /// Newest first.
+    async fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
+}
+
+/// Small server-wide secrets (e.g. the key that hashes client secrets),
+/// sealed by the service before they get here.
+#[async_trait]
+pub trait ServerSecretStore: Send + Sync {
+    async fn get_server_secret(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` unless a value exists already; returns whichever value
+    /// is stored afterwards, so that racing first starts agree.
+    async fn insert_server_secret_if_absent(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// Tells caches when the stored data may have changed, including by another
+/// process (the CLI on the same SQLite file) or another instance (PostgreSQL).
+pub trait ChangeWatch: Send + Sync {
+    /// A number that differs from any earlier answer whenever a change may
+    /// have been committed since. Cheap enough for every request.
+    fn generation(&self) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// Succeeds when the database answers a trivial query.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Every role trait of one backend, as the service layer receives them.
+#[derive(Clone)]
+pub struct Stores {
+    pub clients: Arc<dyn ClientStore>,
+    pub roles: Arc<dyn RoleStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub secrets: Arc<dyn ServerSecretStore>,
+    pub changes: Arc<dyn ChangeWatch>,
+    pub health: Arc<dyn Health>,
+}
+
+impl Stores {
+    pub fn from_backend<B>(backend: Arc<B>) -> Self
+    where
+        B: ClientStore + RoleStore + KeyStore + ServerSecretStore + ChangeWatch + Health + 'static,
+    {
+        Self {
+            clients: backend.clone(),
+            roles: backend.clone(),
+            keys: backend.clone(),
+            secrets: backend.clone(),
+            changes: backend.clone(),
+            health: backend,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The hot path's memory: clients and roles, invalidated by generation.
+//!
+//! Every lookup first asks the store's [`ChangeWatch`] for its generation
+//! (for SQLite `PRAGMA data_version`, for PostgreSQL a counter fed by
+//! LISTEN/NOTIFY). If it moved, everything cached is dropped, so a change
+//! committed by the CLI or another instance is honoured on the next request.
+//! Entries are filled only under the generation read *before* the database
+//! read, so a fill that raced a change is dropped by the next lookup.
+
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use portcullis_domain::{ApiClient, ClientId, Role, RoleId};
+use portcullis_store::{ChangeWatch, ClientStore, RoleStore};
+
+use crate::Result;
+
+/// Beyond this many entries the cache starts over, so that a stream of
+/// unknown client ids cannot grow it without bound.
+const MAX_ENTRIES: usize = 100_000;
+
+/// The store's generation and this process's own change counter.
+pub type Generation = (u64, u64);
+
+struct Generational<K, V> {
+    generation: Generation,
+    entries: HashMap<K, Option<Arc<V>>>,
+}
+
+struct Map<K, V>(RwLock<Generational<K, V>>);
+
+impl<K: Eq + Hash + Copy, V> Map<K, V> {
+    fn new() -> Self {
+        Self(RwLock::new(Generational { generation: (u64::MAX, u64::MAX), entries: HashMap::new() }))
+    }
+
+    /// `Some(found)` on a hit at this generation (found may be `None`: a
+    /// remembered miss).
+    fn get(&self, generation: Generation, key: &K) -> Option<Option<Arc<V>>> {
+        let state = self.0.read().unwrap_or_else(|e| e.into_inner());
+        if state.generation != generation {
+            return None;
+        }
+        state.entries.get(key).cloned()
+    }
+
+    fn put(&self, generation: Generation, key: K, value: Option<Arc<V>>) {
+        let mut state = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if state.generation != generation || state.entries.len() >= MAX_ENTRIES {
+            state.entries.clear();
+            state.generation = generation;
+        }
+        state.entries.insert(key, value);
+    }
+}
+
+pub struct Cache {
+    changes: Arc<dyn ChangeWatch>,
+    local: AtomicU64,
+    clients: Map<ClientId, ApiClient>,
+    roles: Map<RoleId, Role>,
+}
+
+impl Cache {
+    pub fn new(changes: Arc<dyn ChangeWatch>) -> Self {
+        Self { changes, local: AtomicU64::new(0), clients: Map::new(), roles: Map::new() }
+    }
+
+    pub fn generation(&self) -> Result<Generation> {
+        Ok((self.changes.generation()?, self.local.load(Ordering::Acquire)))
+    }
+
+    pub async fn client(
+        &self,
+        generation: Generation,
+        store: &dyn ClientStore,
+        id: ClientId,
+    ) -> Result<Option<Arc<ApiClient>>> {
+        if let Some(hit) = self.clients.get(generation, &id) {
+            return Ok(hit);
+        }
+        let found = store.get_client(id).await?.map(Arc::new);
+        self.clients.put(generation, id, found.clone());
+        Ok(found)
+    }
+
+    pub async fn role(
+        &self,
+        generation: Generation,
+        store: &dyn RoleStore,
+        id: RoleId,
+    ) -> Result<Option<Arc<Role>>> {
+        if let Some(hit) = self.roles.get(generation, &id) {
+            return Ok(hit);
+        }
+        let found = store.get_role(id).await?.map(Arc::new);
+        self.roles.put(generation, id, found.clone());
+        Ok(found)
+    }
+
+    /// Called after this process changes anything cached, so that the change
+    /// holds at once, even before the store's generation reports it
+    /// (PostgreSQL NOTIFY is asynchronous).
+    pub fn invalidate(&self) {
+        self.local.fetch_add(1, Ordering::AcqRel);
+    }
+}

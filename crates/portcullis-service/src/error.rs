@@ -1,0 +1,52 @@
+use portcullis_domain::DomainError;
+use portcullis_store::StoreError;
+
+use crate::crypto::CryptoError;
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// What a service operation can fail with. Adapters map each variant to
+/// their own status codes; only the last three are the server's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{field}: {source}")]
+    Invalid {
+        field: &'static str,
+        #[source]
+        source: DomainError,
+    },
+    #[error("the cursor is not one this server handed out")]
+    InvalidCursor,
+    #[error("no client with that id")]
+    ClientNotFound,
+    #[error("no role named `{0}`")]
+    RoleNotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl ServiceError {
+    pub fn invalid(field: &'static str) -> impl FnOnce(DomainError) -> Self {
+        move |source| Self::Invalid { field, source }
+    }
+
+    /// True when the caller is not to blame (an adapter answers 5xx).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Store(_) | Self::Crypto(_) | Self::Corrupt(_))
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(rule) => Self::Conflict(rule),
+            other => Self::Store(other),
+        }
+    }
+}

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use portcullis_domain::{ApiClient, ClientId, ClientStatus, Permission, Role, RoleId, RoleName, Timestamp};
 
 pub mod conformance;
+pub mod search;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -68,7 +69,12 @@ pub trait ClientStore: Send + Sync {
 pub trait RoleStore: Send + Sync {
     /// Makes the stored built-in permissions and roles exactly these
     /// (inserting, updating descriptions and permission sets); leaves
-    /// operator-defined ones alone. Idempotent; run at every start.
+    /// operator-defined ones alone. Idempotent; run at every start. One
+    /// transaction: on error nothing changed. A built-in permission or role
+    /// missing from the arguments is kept as an ordinary (`builtin: false`)
+    /// one, since operators' roles or clients may hold it. A role naming a
+    /// permission that is not stored fails with
+    /// `Conflict("role_permission_missing")`.
     async fn sync_builtins(&self, permissions: &[Permission], roles: &[Role]) -> Result<()>;
     /// Ordered by name.
     async fn list_permissions(&self) -> Result<Vec<Permission>>;

@@ -1,0 +1,162 @@
+use async_trait::async_trait;
+use chrono::DateTime;
+use portcullis_domain::{
+    ApiClient, ClientId, ClientName, ClientStatus, Description, RoleId, SecretHash, Timestamp, TokenTtl,
+};
+use portcullis_store::{ClientQuery, ClientStore, Result, StoreError, search};
+use sqlx::{QueryBuilder, Sqlite};
+use uuid::Uuid;
+
+use crate::{
+    SqliteStore,
+    error::{db_error, db_error_fk},
+};
+
+const COLUMNS: &str = "id, name, description, status, role_id, token_ttl_seconds, secret_hash, \
+                       created_at, updated_at, last_used_at";
+
+/// A client's foreign key is its role; a violation means the role does not exist.
+const ROLE_MISSING: &str = "client_role_missing";
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    name: String,
+    description: Option<String>,
+    status: String,
+    role_id: Option<String>,
+    token_ttl_seconds: i64,
+    secret_hash: Vec<u8>,
+    created_at: i64,
+    updated_at: i64,
+    last_used_at: Option<i64>,
+}
+
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn timestamp(micros: i64) -> Option<Timestamp> {
+    DateTime::from_timestamp_micros(micros)
+}
+
+impl ClientRow {
+    fn into_client(self) -> Result<ApiClient> {
+        let Ok(id) = self.id.parse::<ClientId>() else {
+            return Err(StoreError::Corrupt("api_clients.id is not a UUID".to_owned()));
+        };
+        // Names the client and the column, never the value: it could be anything.
+        let corrupt =
+            |column: &str| StoreError::Corrupt(format!("api_clients.{column} of client {id} is invalid"));
+        let role_id = match self.role_id {
+            None => None,
+            Some(r) => Some(Uuid::parse_str(&r).map(RoleId::from_uuid).map_err(|_| corrupt("role_id"))?),
+        };
+        Ok(ApiClient {
+            id,
+            name: ClientName::parse(&self.name).map_err(|_| corrupt("name"))?,
+            description: match self.description {
+                None => None,
+                Some(d) => Some(Description::parse(&d).map_err(|_| corrupt("description"))?),
+            },
+            status: self.status.parse::<ClientStatus>().map_err(|_| corrupt("status"))?,
+            role_id,
+            token_ttl: TokenTtl::from_secs(self.token_ttl_seconds)
+                .map_err(|_| corrupt("token_ttl_seconds"))?,
+            secret_hash: SecretHash::from_slice(&self.secret_hash).ok_or_else(|| corrupt("secret_hash"))?,
+            created_at: timestamp(self.created_at).ok_or_else(|| corrupt("created_at"))?,
+            updated_at: timestamp(self.updated_at).ok_or_else(|| corrupt("updated_at"))?,
+            last_used_at: match self.last_used_at {
+                None => None,
+                Some(t) => Some(timestamp(t).ok_or_else(|| corrupt("last_used_at"))?),
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, c: &ApiClient) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
+             secret_hash, created_at, updated_at, last_used_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.to_string())
+        .bind(c.name.as_str())
+        .bind(search::fold(c.name.as_str()))
+        .bind(c.description.as_ref().map(|d| d.as_str()))
+        .bind(c.status.as_str())
+        .bind(c.role_id.map(|r| r.to_string()))
+        .bind(i64::from(c.token_ttl.as_secs()))
+        .bind(c.secret_hash.as_bytes().as_slice())
+        .bind(micros(c.created_at))
+        .bind(micros(c.updated_at))
+        .bind(c.last_used_at.map(micros))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error_fk(ROLE_MISSING))?;
+        Ok(())
+    }
+
+    async fn get_client(&self, id: ClientId) -> Result<Option<ApiClient>> {
+        let row: Option<ClientRow> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_clients WHERE id = ?"))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+        row.map(ClientRow::into_client).transpose()
+    }
+
+    async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM api_clients WHERE 1 = 1"));
+        if let Some(after) = &query.after {
+            // A row value comparison, so that the index on (created_at, id) is used.
+            sql.push(" AND (created_at, id) < (")
+                .push_bind(micros(after.created_at))
+                .push(", ")
+                .push_bind(after.id.to_string())
+                .push(")");
+        }
+        if let Some(status) = query.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(needle) = &query.name_contains {
+            sql.push(" AND name_lower LIKE ").push_bind(search::like_contains(needle)).push(" ESCAPE '\\'");
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        let rows: Vec<ClientRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+
+    async fn update_client(&self, c: &ApiClient) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_clients SET name = ?, name_lower = ?, description = ?, status = ?, role_id = ?, \
+             token_ttl_seconds = ?, secret_hash = ?, updated_at = ?, last_used_at = ? WHERE id = ?",
+        )
+        .bind(c.name.as_str())
+        .bind(search::fold(c.name.as_str()))
+        .bind(c.description.as_ref().map(|d| d.as_str()))
+        .bind(c.status.as_str())
+        .bind(c.role_id.map(|r| r.to_string()))
+        .bind(i64::from(c.token_ttl.as_secs()))
+        .bind(c.secret_hash.as_bytes().as_slice())
+        .bind(micros(c.updated_at))
+        .bind(c.last_used_at.map(micros))
+        .bind(c.id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db_error_fk(ROLE_MISSING))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_client(&self, id: ClientId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM api_clients WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,167 @@
+//! Portcullis storage on an embedded SQLite database: the default backend.
+//!
+//! One [`SqliteStore`] implements every role trait of `portcullis-store`.
+//! Timestamps are stored as INTEGER unix microseconds, UUIDs as hyphenated
+//! lowercase TEXT, hashes and keys as BLOB.
+//!
+//! Durability: WAL with `synchronous = FULL`, so a write that returned `Ok`
+//! survives `kill -9` and power loss. Change detection: `PRAGMA
+//! data_version` on a dedicated connection, which changes whenever any other
+//! connection — this store's pool, the CLI, another process — commits.
+
+use std::{
+    path::Path,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use portcullis_store::{ChangeWatch, Health, Result, StoreError, Stores};
+use sqlx::{
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+mod clients;
+mod error;
+mod keys;
+mod roles;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use error::db_error;
+
+/// How long a statement waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// SQLite has one writer at a time; a few connections serve concurrent reads.
+const POOL_SIZE: u32 = 4;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Every Portcullis store on one SQLite database file.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Only ever runs `PRAGMA data_version`: being a connection of its own,
+    /// it sees every commit made through the pool as well as by other processes.
+    watch: Mutex<rusqlite::Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn invalid_url(msg: &'static str) -> StoreError {
+    StoreError::database(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg))
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directory if missing) the database at
+    /// `url`, `sqlite:path` or `sqlite://path`. Run [`migrate`](Self::migrate)
+    /// before use.
+    pub async fn connect(url: &str) -> Result<Arc<SqliteStore>> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            // The change watch needs a second connection to the same database.
+            return Err(invalid_url("an in-memory SQLite database cannot be used; give a file path"));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| invalid_url("a SQLite database URL looks like sqlite:path/to/portcullis.db"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: in WAL mode NORMAL may lose the last commits on power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let path = options.get_filename().to_owned();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(StoreError::database)?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        let watch = open_watch(&path)?;
+        Ok(Arc::new(SqliteStore { pool, watch: Mutex::new(watch) }))
+    }
+
+    /// Applies the pending numbered migrations from `migrations/`.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::database)
+    }
+
+    /// This store as the service layer receives it.
+    pub fn stores(self: &Arc<Self>) -> Stores {
+        Stores::from_backend(self.clone())
+    }
+}
+
+fn open_watch(path: &Path) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    // The pool has created the file already; never create a stray one here.
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(StoreError::database)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(StoreError::database)?;
+    Ok(conn)
+}
+
+impl ChangeWatch for SqliteStore {
+    fn generation(&self) -> Result<u64> {
+        // A panic elsewhere while holding the lock leaves the connection
+        // usable: it only ever runs this read-only pragma.
+        let conn = self.watch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut stmt = conn.prepare_cached("PRAGMA data_version").map_err(StoreError::database)?;
+        let version: i64 = stmt.query_row([], |row| row.get(0)).map_err(StoreError::database)?;
+        Ok(version as u64)
+    }
+}
+
+#[async_trait]
+impl Health for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_is_durable_and_checks_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("nested/dir/p.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        // Several connections, so that the settings are seen on more than the first.
+        let mut conns = Vec::new();
+        for _ in 0..POOL_SIZE {
+            conns.push(store.pool.acquire().await.unwrap());
+        }
+        for conn in &mut conns {
+            let journal: String =
+                sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut **conn).await.unwrap();
+            let synchronous: i64 =
+                sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut **conn).await.unwrap();
+            let foreign_keys: i64 =
+                sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut **conn).await.unwrap();
+            let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut **conn).await.unwrap();
+            assert_eq!(journal, "wal");
+            assert_eq!(synchronous, 2, "FULL");
+            assert_eq!(foreign_keys, 1);
+            assert_eq!(busy, 5000);
+        }
+    }
+
+    #[tokio::test]
+    async fn in_memory_databases_are_refused() {
+        for url in ["sqlite::memory:", "sqlite://file?mode=memory"] {
+            let err = SqliteStore::connect(url).await.unwrap_err();
+            assert!(err.to_string().contains("in-memory"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The shared conformance suite, plus what only SQLite has: other processes
+//! writing to the same file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use portcullis_store::{ChangeWatch, ClientStore, Stores, conformance::sample_client};
+use portcullis_store_sqlite::{SqliteStore, testing::fresh_database};
+use tempfile::TempDir;
+
+async fn fresh_store() -> (Arc<SqliteStore>, String, TempDir) {
+    let (url, dir) = fresh_database();
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, url, dir)
+}
+
+async fn fresh() -> (Stores, TempDir) {
+    let (store, _, dir) = fresh_store().await;
+    (store.stores(), dir)
+}
+
+portcullis_store::conformance_suite!(fresh);
+
+fn db_path(dir: &TempDir) -> std::path::PathBuf {
+    dir.path().join("portcullis.db")
+}
+
+#[tokio::test]
+async fn generation_is_stable_while_nothing_is_written() {
+    let (store, _, _dir) = fresh_store().await;
+    let g = store.generation().unwrap();
+    let _ = store.get_client(sample_client("x").id).await.unwrap();
+    assert_eq!(store.generation().unwrap(), g);
+}
+
+#[tokio::test]
+async fn generation_sees_a_commit_by_another_process() {
+    let (store, _, dir) = fresh_store().await;
+    let before = store.generation().unwrap();
+    // What the CLI or an operator's sqlite3 shell does: its own connection.
+    let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    other.execute("INSERT INTO server_secrets (name, value) VALUES ('x', x'00')", []).unwrap();
+    assert_ne!(store.generation().unwrap(), before);
+    let again = store.generation().unwrap();
+    other.execute("DELETE FROM server_secrets", []).unwrap();
+    assert_ne!(store.generation().unwrap(), again);
+}
+
+#[tokio::test]
+async fn generation_sees_a_commit_by_another_store_on_the_same_file() {
+    let (store, url, _dir) = fresh_store().await;
+    let cli = SqliteStore::connect(&url).await.unwrap();
+    let before = store.generation().unwrap();
+    cli.insert_client(&sample_client("made by the CLI")).await.unwrap();
+    assert_ne!(store.generation().unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_rolled_back_write_by_another_process_is_not_a_change() {
+    let (store, _, dir) = fresh_store().await;
+    let before = store.generation().unwrap();
+    let mut other = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    let tx = other.transaction().unwrap();
+    tx.execute("INSERT INTO server_secrets (name, value) VALUES ('x', x'00')", []).unwrap();
+    tx.rollback().unwrap();
+    assert_eq!(store.generation().unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_reported_without_its_content() {
+    let (store, _, dir) = fresh_store().await;
+    let client = sample_client("fine");
+    store.insert_client(&client).await.unwrap();
+    let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    other.execute("UPDATE api_clients SET name = 'tab\tsecret-ish'", []).unwrap();
+    let err = store.get_client(client.id).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(matches!(err, portcullis_store::StoreError::Corrupt(_)), "{shown}");
+    assert!(shown.contains("api_clients.name"), "{shown}");
+    assert!(!shown.contains("secret-ish"), "{shown}");
+    let err = store.list_clients(&portcullis_store::ClientQuery { limit: 10, ..Default::default() }).await;
+    assert!(matches!(err, Err(portcullis_store::StoreError::Corrupt(_))));
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_data_survives_reopening() {
+    let (store, url, _dir) = fresh_store().await;
+    let client = sample_client("durable");
+    store.insert_client(&client).await.unwrap();
+    drop(store);
+    let reopened = SqliteStore::connect(&url).await.unwrap();
+    reopened.migrate().await.unwrap();
+    assert_eq!(reopened.get_client(client.id).await.unwrap(), Some(client));
+}
+
+#[tokio::test]
+async fn connect_accepts_both_url_spellings_and_creates_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, prefix) in ["sqlite:", "sqlite://"].iter().enumerate() {
+        let path = dir.path().join(format!("a{i}/b/portcullis.db"));
+        let store = SqliteStore::connect(&format!("{prefix}{}", path.display())).await.unwrap();
+        store.migrate().await.unwrap();
+        assert!(path.exists(), "{prefix}");
+    }
+}

@@ -1,0 +1,61 @@
+//! `ChangeWatch` and `Health`.
+
+use portcullis_domain::{ClientName, builtin_permissions, builtin_roles};
+
+use super::{sample_client, seconds_from_now};
+use crate::{StoredSigningKey, Stores};
+
+/// Runs `write` and checks that the generation moved.
+async fn changes_generation<F: std::future::Future<Output = ()>>(stores: &Stores, what: &str, write: F) {
+    let before = stores.changes.generation().unwrap();
+    write.await;
+    let after = stores.changes.generation().unwrap();
+    assert_ne!(before, after, "generation unchanged after {what}");
+}
+
+pub async fn generation_changes_after_every_write(stores: &Stores) {
+    let (permissions, roles) = (builtin_permissions(), builtin_roles());
+    changes_generation(stores, "sync_builtins", async {
+        stores.roles.sync_builtins(&permissions, &roles).await.unwrap();
+    })
+    .await;
+    let mut client = sample_client("watched");
+    changes_generation(stores, "insert_client", async {
+        stores.clients.insert_client(&client).await.unwrap();
+    })
+    .await;
+    client.name = ClientName::parse("renamed").unwrap();
+    changes_generation(stores, "update_client", async {
+        assert!(stores.clients.update_client(&client).await.unwrap());
+    })
+    .await;
+    client.last_used_at = Some(seconds_from_now(0));
+    changes_generation(stores, "update_client (last used)", async {
+        assert!(stores.clients.update_client(&client).await.unwrap());
+    })
+    .await;
+    changes_generation(stores, "delete_client", async {
+        assert!(stores.clients.delete_client(client.id).await.unwrap());
+    })
+    .await;
+    let key = StoredSigningKey {
+        kid: "k1".to_owned(),
+        algorithm: "EdDSA".to_owned(),
+        public_key: vec![1; 32],
+        sealed_private_key: vec![2; 72],
+        created_at: seconds_from_now(0),
+    };
+    changes_generation(stores, "insert_signing_key", async {
+        stores.keys.insert_signing_key(&key).await.unwrap();
+    })
+    .await;
+    changes_generation(stores, "insert_server_secret_if_absent", async {
+        stores.secrets.insert_server_secret_if_absent("s", b"v").await.unwrap();
+    })
+    .await;
+}
+
+pub async fn ping_succeeds(stores: &Stores) {
+    stores.health.ping().await.unwrap();
+    let _ = stores.changes.generation().unwrap();
+}

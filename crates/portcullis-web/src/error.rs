@@ -1,0 +1,107 @@
+//! OAuth2 error responses (RFC 6749 §5.2).
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use portcullis_service::{GrantError, ServiceError};
+
+pub const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+pub const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const BASIC_CHALLENGE: HeaderValue = HeaderValue::from_static(r#"Basic realm="portcullis", charset="UTF-8""#);
+
+/// An error of the token endpoint. `Display` is the RFC 6749 §5.2 code.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request")]
+    InvalidRequest(&'static str),
+    /// Client authentication failed (unknown, disabled or deleted client,
+    /// wrong or malformed secret, no credentials).
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("invalid_scope")]
+    InvalidScope,
+    /// The body is larger than we read; still `invalid_request`, with 413.
+    #[error("invalid_request")]
+    TooLarge,
+    #[error("server_error")]
+    Internal(#[source] ServiceError),
+}
+
+impl OAuthError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(why) => why,
+            Self::InvalidClient => "client authentication failed",
+            Self::UnsupportedGrantType => "only the client_credentials grant is supported",
+            Self::InvalidScope => {
+                "the requested scope is invalid, unknown, or exceeds what the client may have"
+            }
+            Self::TooLarge => "the request body is too large",
+            Self::Internal(_) => "the server could not complete the request",
+        }
+    }
+}
+
+impl From<GrantError> for OAuthError {
+    fn from(e: GrantError) -> Self {
+        match e {
+            GrantError::InvalidClient => Self::InvalidClient,
+            GrantError::InvalidScope => Self::InvalidScope,
+            GrantError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(e) = &self {
+            // Details go to the log, never to the caller.
+            tracing::error!(error = %e, "token endpoint failed");
+        }
+        let body = serde_json::json!({ "error": self.to_string(), "error_description": self.description() });
+        let mut response = (self.status(), body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, JSON);
+        headers.insert(header::CACHE_CONTROL, NO_STORE);
+        headers.insert(header::PRAGMA, NO_CACHE);
+        if matches!(self, Self::InvalidClient) {
+            // RFC 6749 §5.2 and RFC 9110 §15.5.2: every 401 names the scheme.
+            headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_use_only_the_allowed_characters() {
+        // RFC 6749 §5.2: error = 1*( %x20-21 / %x23-5B / %x5D-7E )
+        for e in [
+            OAuthError::InvalidRequest("x"),
+            OAuthError::InvalidClient,
+            OAuthError::UnsupportedGrantType,
+            OAuthError::InvalidScope,
+            OAuthError::TooLarge,
+        ] {
+            let code = e.to_string();
+            assert!(code.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)), "{code}");
+            assert!(e.description().bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)));
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Portcullis over HTTP: thin axum adapters over the service layer.
+//! Public (standard OAuth2) routes and operational routes are separate
+//! routers, merged here.
+
+mod app;
+mod error;
+mod health;
+mod public;
+
+use axum::{
+    Json, Router,
+    http::{HeaderName, Request, StatusCode, header},
+    response::IntoResponse,
+};
+use portcullis_service::Service;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+use tracing::Level;
+
+pub use app::Application;
+pub use error::OAuthError;
+pub use public::MAX_BODY_BYTES;
+
+/// What every handler receives.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(public::router())
+        .merge(health::router())
+        .fallback(not_found)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({ "error": "server_error" }))).into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: a query string may hold what must not be logged.
+                .make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"error":"not_found","error_description":"no such endpoint"}"#,
+    )
+}

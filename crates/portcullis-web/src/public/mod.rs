@@ -1,0 +1,24 @@
+//! The public, standard endpoints: token, JWKS, discovery.
+
+mod client_auth;
+mod discovery;
+mod form;
+mod jwks;
+mod token;
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+
+use crate::AppState;
+
+pub use token::MAX_BODY_BYTES;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/token", post(token::token))
+        .route("/.well-known/jwks.json", get(jwks::jwks))
+        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
+        .route("/.well-known/openid-configuration", get(discovery::metadata))
+}

@@ -1,0 +1,68 @@
+//! The command line: `serve`, `migrate`, `clients …`.
+
+mod clients;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::{EnvFilter, fmt};
+
+use crate::{
+    config::{GlobalConfig, LogFormat, ServeConfig},
+    startup,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = "A self-hosted authorization server for machine clients")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (applies pending migrations first).
+    Serve(ServeConfig),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API clients on the configured database (also while a server runs on it).
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
+}
+
+fn init_tracing(global: &GlobalConfig) {
+    let filter = EnvFilter::try_new(&global.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr: stdout is for command output (e.g. `--json`).
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match global.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    init_tracing(&cli.global);
+    let result = match cli.command {
+        Command::Serve(serve) => serve_until_stopped(&cli.global, &serve).await,
+        Command::Migrate => startup::open_stores(&cli.global.database_url).await.map(|_| {
+            tracing::info!("migrations applied");
+        }),
+        Command::Clients(command) => clients::run(&cli.global, command).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_until_stopped(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result<()> {
+    let app = startup::build(global, serve).await?;
+    app.run_until_stopped(startup::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Every setting in one place: flags with environment variables, checked at
+//! start-up with errors that name the setting.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::{Context, bail};
+use axum::http::Uri;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use clap::{Args, ValueEnum};
+use portcullis_service::MasterKey;
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalConfig {
+    /// Where Portcullis keeps its data: `sqlite:PATH` (embedded, the default)
+    /// or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL", default_value = "sqlite:data/portcullis.db", global = true)]
+    pub database_url: String,
+
+    /// The master key (base64 of 32 bytes) that seals signing keys and
+    /// server secrets at rest. Overrides --master-key-file.
+    #[arg(long, env = "PORTCULLIS_MASTER_KEY", hide_env_values = true, global = true)]
+    pub master_key: Option<String>,
+
+    /// File holding the master key; generated (mode 0600) on first start.
+    /// Default: `master.key` beside the SQLite file, or `data/master.key`.
+    #[arg(long, env = "PORTCULLIS_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+
+    /// Log filter, e.g. `info` or `portcullis=debug,info`.
+    #[arg(long, env = "PORTCULLIS_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Log line format.
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "PORTCULLIS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The issuer identifier (RFC 8414 §2): an http(s) URL without query or
+    /// fragment. Default: `http://` + the listen address.
+    #[arg(long, env = "PORTCULLIS_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// The default `aud` of access tokens (RFC 9068 §3). Default: the issuer.
+    #[arg(long, env = "PORTCULLIS_AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+/// Checks an issuer per RFC 8414 §2: `https` (or `http` for local use),
+/// a host, no query, no fragment. Returns it without a trailing slash.
+pub fn validate_issuer(issuer: &str) -> anyhow::Result<String> {
+    let context = || format!("PORTCULLIS_ISSUER / --issuer `{issuer}` is not a valid issuer URL");
+    if issuer.contains('#') {
+        bail!("{}: it must not have a fragment", context());
+    }
+    let uri: Uri = issuer.parse().with_context(context)?;
+    match uri.scheme_str() {
+        Some("https" | "http") => {}
+        _ => bail!("{}: it must start with https:// (or http:// for local use)", context()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        bail!("{}: it must name a host", context());
+    }
+    if uri.query().is_some() {
+        bail!("{}: it must not have a query", context());
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+impl GlobalConfig {
+    fn master_key_path(&self) -> PathBuf {
+        if let Some(path) = &self.master_key_file {
+            return path.clone();
+        }
+        let sqlite_path =
+            self.database_url.strip_prefix("sqlite://").or_else(|| self.database_url.strip_prefix("sqlite:"));
+        match sqlite_path.map(|p| PathBuf::from(p.split('?').next().unwrap_or(p))) {
+            Some(db) => {
+                db.parent().map(|d| d.join("master.key")).unwrap_or_else(|| PathBuf::from("master.key"))
+            }
+            None => PathBuf::from("data/master.key"),
+        }
+    }
+
+    /// The master key: from the environment, else from its file, else (only
+    /// when the database holds nothing sealed yet) a new one written to the
+    /// file with mode 0600.
+    pub fn load_master_key(&self, may_generate: bool) -> anyhow::Result<MasterKey> {
+        if let Some(encoded) = &self.master_key {
+            let bytes = STANDARD
+                .decode(encoded.trim())
+                .context("PORTCULLIS_MASTER_KEY must be base64 (e.g. from `openssl rand -base64 32`)")?;
+            return MasterKey::from_bytes(&bytes)
+                .context("PORTCULLIS_MASTER_KEY must decode to exactly 32 bytes");
+        }
+        let path = self.master_key_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let bytes = STANDARD
+                    .decode(text.trim())
+                    .with_context(|| format!("master key file {} must hold base64", path.display()))?;
+                MasterKey::from_bytes(&bytes)
+                    .with_context(|| format!("master key file {} must hold exactly 32 bytes", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_generate => write_new_master_key(&path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "master key file {} is missing, and the database holds data sealed under a master key: \
+                 give the key with PORTCULLIS_MASTER_KEY or --master-key-file",
+                path.display()
+            ),
+            Err(e) => Err(e).with_context(|| format!("could not read master key file {}", path.display())),
+        }
+    }
+}
+
+fn write_new_master_key(path: &std::path::Path) -> anyhow::Result<MasterKey> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create directory {}", dir.display()))?;
+    }
+    let key = MasterKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file =
+        options.open(path).with_context(|| format!("could not create master key file {}", path.display()))?;
+    writeln!(file, "{}", STANDARD.encode(key.as_bytes()))?;
+    file.sync_all()?;
+    tracing::warn!(path = %path.display(), "generated a new master key: back this file up, without it the stored keys cannot be opened");
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_rules() {
+        assert_eq!(validate_issuer("https://auth.example.com/").unwrap(), "https://auth.example.com");
+        assert!(validate_issuer("http://127.0.0.1:8080").is_ok());
+        assert!(validate_issuer("https://auth.example.com/tenant").is_ok());
+        for bad in ["auth.example.com", "ftp://x", "https://x?a=b", "https://x#f", "https://", ""] {
+            assert!(validate_issuer(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Opening the database, the service and the server.
+
+use anyhow::{Context, bail};
+use portcullis_service::{Service, ServiceConfig, has_sealed_secrets};
+use portcullis_store::Stores;
+use portcullis_store_postgres::PgStore;
+use portcullis_store_sqlite::SqliteStore;
+use portcullis_web::{AppState, Application};
+use tokio::net::TcpListener;
+
+use crate::config::{GlobalConfig, ServeConfig, validate_issuer};
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn open_stores(database_url: &str) -> anyhow::Result<Stores> {
+    if database_url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(database_url)
+            .await
+            .context("could not open the SQLite database (PORTCULLIS_DATABASE_URL)")?;
+        store.migrate().await.context("could not apply the SQLite migrations")?;
+        Ok(store.stores())
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        let store = PgStore::connect(database_url)
+            .await
+            .context("could not connect to PostgreSQL (PORTCULLIS_DATABASE_URL)")?;
+        store.migrate().await.context("could not apply the PostgreSQL migrations")?;
+        Ok(store.stores())
+    } else {
+        bail!("PORTCULLIS_DATABASE_URL must start with `sqlite:` or `postgres://`")
+    }
+}
+
+/// The service on the configured database, for the server and the CLI alike.
+pub async fn open_service(global: &GlobalConfig, config: ServiceConfig) -> anyhow::Result<Service> {
+    let stores = open_stores(&global.database_url).await?;
+    let fresh = !has_sealed_secrets(&stores).await?;
+    let master = global.load_master_key(fresh)?;
+    Service::start(stores, config, &master)
+        .await
+        .context("could not open the stored keys (is the master key the right one?)")
+}
+
+/// Binds, opens everything, and returns the server ready to run.
+pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result<Application> {
+    let listener = TcpListener::bind(serve.listen)
+        .await
+        .with_context(|| format!("could not listen on {} (PORTCULLIS_LISTEN)", serve.listen))?;
+    let bound = listener.local_addr()?;
+    let issuer = match &serve.issuer {
+        Some(issuer) => validate_issuer(issuer)?,
+        None => format!("http://{bound}"),
+    };
+    let audience = serve.audience.clone().unwrap_or_else(|| issuer.clone());
+    let service = open_service(global, ServiceConfig { issuer: issuer.clone(), audience }).await?;
+    tracing::info!(address = %bound, %issuer, "listening on http://{bound}");
+    Ok(Application::new(listener, AppState { service }))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,206 @@
+//! Black-box: the real `portcullis` binary, its CLI and its server, on a
+//! random port over a temporary SQLite database.
+
+use std::{
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use portcullis_testkit::basic;
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PORTCULLIS_DATABASE_URL", format!("sqlite:{}/portcullis.db", self.dir.path().display()))
+            .env("PORTCULLIS_LOG", "info")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self.command().args(args).output().await.unwrap();
+        (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    }
+
+    async fn cli_json(&self, args: &[&str]) -> Value {
+        let (ok, stdout, stderr) = self.cli(args).await;
+        assert!(ok, "{args:?} failed: {stderr}");
+        serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {stdout}"))
+    }
+
+    async fn serve(&self) -> Server {
+        let mut child = self
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let log = log.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(at) = line.find("listening on http://") {
+                        let rest = &line[at + "listening on ".len()..];
+                        let _ = tx.send(rest.split_whitespace().next().unwrap_or(rest).to_owned());
+                    }
+                    log.lock().unwrap().push_str(&line);
+                    log.lock().unwrap().push('\n');
+                }
+            });
+        }
+        let address = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("server did not start: {}", log.lock().unwrap()))
+            .unwrap();
+        Server { child, address, log, http: reqwest::Client::new() }
+    }
+}
+
+struct Server {
+    child: Child,
+    address: String,
+    log: Arc<Mutex<String>>,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn token(&self, id: &str, secret: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/oauth2/token", self.address))
+            .header("authorization", basic(id, secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// SIGTERM, wait for a clean exit, and return everything it logged.
+    async fn stop(mut self) -> String {
+        let pid = self.child.id().unwrap();
+        Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "graceful shutdown exits 0: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.log.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn cli_changes_are_honoured_by_a_running_server_on_the_next_request() {
+    let env = Env::new();
+    let created =
+        env.cli_json(&["clients", "create", "--name", "CRM sync", "--role", "viewer", "--json"]).await;
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("pcs_"));
+    assert_eq!(created["role"], "viewer");
+
+    let server = env.serve().await;
+    let response = server.token(&id, &secret).await;
+    assert_eq!(response.status(), 200);
+    let token = response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+
+    assert!(env.cli(&["clients", "disable", &id]).await.0);
+    assert_eq!(server.token(&id, &secret).await.status(), 401, "disable is honoured at once");
+    assert!(env.cli(&["clients", "enable", &id]).await.0);
+    assert_eq!(server.token(&id, &secret).await.status(), 200, "enable restores the same secret");
+
+    let regenerated = env.cli_json(&["clients", "regenerate-secret", &id, "--json"]).await;
+    let new_secret = regenerated["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(server.token(&id, &secret).await.status(), 401, "old secret refused at once");
+    assert_eq!(server.token(&id, &new_secret).await.status(), 200);
+
+    let listed = env.cli_json(&["clients", "list", "--json"]).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(!listed.to_string().contains("pcs_"), "list never shows secrets");
+
+    assert!(env.cli(&["clients", "delete", &id]).await.0);
+    assert_eq!(server.token(&id, &new_secret).await.status(), 401);
+
+    let log = server.stop().await;
+    assert!(log.contains("listening on"), "{log}");
+    for needle in [&secret, &new_secret, &token] {
+        assert!(!log.contains(needle.as_str()), "a secret or token reached the log");
+    }
+}
+
+#[tokio::test]
+async fn human_output_says_the_secret_is_shown_once() {
+    let env = Env::new();
+    let (ok, stdout, _) = env.cli(&["clients", "create", "--name", "Billing"]).await;
+    assert!(ok);
+    assert!(stdout.contains("shown only this once"), "{stdout}");
+    assert!(stdout.contains("pcs_"));
+    let (ok, stdout, _) = env.cli(&["clients", "list"]).await;
+    assert!(ok);
+    assert!(stdout.contains("Billing") && !stdout.contains("pcs_"), "{stdout}");
+}
+
+#[tokio::test]
+async fn cli_refuses_bad_input_with_a_clear_message() {
+    let env = Env::new();
+    let (ok, _, stderr) = env.cli(&["clients", "create", "--name", "x", "--token-ttl", "5"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("--token-ttl") && stderr.contains("60"), "{stderr}");
+    let (ok, _, stderr) = env.cli(&["clients", "create", "--name", "x", "--role", "nosuch"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("nosuch"), "{stderr}");
+    let (ok, _, stderr) = env.cli(&["clients", "disable", "not-a-uuid"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("not a client id"), "{stderr}");
+    let (ok, _, stderr) = env.cli(&["clients", "disable", &uuid::Uuid::new_v4().to_string()]).await;
+    assert!(!ok);
+    assert!(stderr.contains("no client"), "{stderr}");
+    let (ok, _, stderr) = env
+        .command()
+        .env("PORTCULLIS_DATABASE_URL", "mysql://x")
+        .args(["migrate"])
+        .output()
+        .await
+        .map(|o| (o.status.success(), String::new(), String::from_utf8(o.stderr).unwrap()))
+        .unwrap();
+    assert!(!ok);
+    assert!(stderr.contains("PORTCULLIS_DATABASE_URL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn master_key_file_is_private_and_required_once_data_is_sealed() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    assert!(env.cli(&["migrate"]).await.0);
+    assert!(env.cli(&["clients", "list"]).await.0);
+    let key = env.dir.path().join("master.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::remove_file(&key).unwrap();
+    let (ok, _, stderr) = env.cli(&["clients", "list"]).await;
+    assert!(!ok, "a missing key must not be silently replaced");
+    assert!(stderr.contains("master key"), "{stderr}");
+}

@@ -1,0 +1,60 @@
+//! A change made by another process (the CLI) or another instance is
+//! honoured by a running server on its next request, whatever it caches.
+
+use std::time::Duration;
+
+use portcullis_domain::ClientStatus;
+use portcullis_service::{Service, ServiceConfig};
+use portcullis_store_postgres::PgStore;
+use portcullis_store_sqlite::SqliteStore;
+use portcullis_testkit::{Backend, TestApp, spawn_app_on};
+
+/// A second, independent service on the same database, as the CLI opens one.
+async fn second_process(app: &TestApp) -> Service {
+    let stores = match app.backend {
+        Backend::Sqlite => SqliteStore::connect(&app.database_url).await.unwrap().stores(),
+        Backend::Postgres => PgStore::connect(&app.database_url).await.unwrap().stores(),
+    };
+    let config = ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() };
+    Service::start(stores, config, &app.master_key).await.unwrap()
+}
+
+/// SQLite: the very next request. PostgreSQL: as soon as NOTIFY arrives,
+/// which on one machine is a few milliseconds; allow up to two seconds.
+async fn status_after_change(app: &TestApp, id: &str, secret: &str, expected: u16) -> u16 {
+    let attempts = if app.backend == Backend::Sqlite { 1 } else { 40 };
+    let mut status = 0;
+    for _ in 0..attempts {
+        status = app.token_basic(id, secret, None).await.status().as_u16();
+        if status == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    status
+}
+
+on_both_backends!(changes_from_another_process_are_seen_on_the_next_request);
+
+async fn changes_from_another_process_are_seen_on_the_next_request(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let (view, secret) = app.create_client(Some("viewer")).await;
+    let id = view.client.id.to_string();
+    // Warm the server's cache.
+    assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 200);
+    assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 200);
+
+    let cli = second_process(&app).await;
+    cli.set_client_status(view.client.id, ClientStatus::Disabled).await.unwrap();
+    assert_eq!(status_after_change(&app, &id, secret.expose(), 401).await, 401, "disable seen");
+
+    cli.set_client_status(view.client.id, ClientStatus::Enabled).await.unwrap();
+    assert_eq!(status_after_change(&app, &id, secret.expose(), 200).await, 200, "enable seen");
+
+    let (_, new_secret) = cli.regenerate_client_secret(view.client.id).await.unwrap();
+    assert_eq!(status_after_change(&app, &id, secret.expose(), 401).await, 401, "old secret refused");
+    assert_eq!(app.token_basic(&id, new_secret.expose(), None).await.status(), 200);
+
+    cli.delete_client(view.client.id).await.unwrap();
+    assert_eq!(status_after_change(&app, &id, new_secret.expose(), 401).await, 401, "delete seen");
+}

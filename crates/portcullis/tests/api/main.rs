@@ -1,0 +1,29 @@
+//! Integration tests: one test binary (link time), modules by concern.
+//! Every test runs on a fresh database; most run on both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// Expands each `async fn name(backend: Backend)` into a module with one
+/// `#[tokio::test]` per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(portcullis_testkit::Backend::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(portcullis_testkit::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+mod binary;
+mod changes;
+mod clients;
+mod discovery;
+mod token;
+mod token_errors;

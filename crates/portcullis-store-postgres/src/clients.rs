@@ -1,0 +1,152 @@
+use async_trait::async_trait;
+use portcullis_domain::{
+    ApiClient, ClientId, ClientName, ClientStatus, Description, RoleId, SecretHash, Timestamp, TokenTtl,
+};
+use portcullis_store::{ClientQuery, ClientStore, Result, StoreError, search};
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::{
+    PgStore,
+    error::{db_error, db_error_fk},
+};
+
+const COLUMNS: &str = "id, name, description, status, role_id, token_ttl_seconds, secret_hash, \
+                       created_at, updated_at, last_used_at";
+
+/// A client's foreign key is its role; a violation means the role does not exist.
+const ROLE_MISSING: &str = "client_role_missing";
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: Uuid,
+    name: String,
+    description: Option<String>,
+    status: String,
+    role_id: Option<Uuid>,
+    token_ttl_seconds: i32,
+    secret_hash: Vec<u8>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    last_used_at: Option<Timestamp>,
+}
+
+impl ClientRow {
+    fn into_client(self) -> Result<ApiClient> {
+        let id = ClientId::from_uuid(self.id);
+        // Names the client and the column, never the value: it could be anything.
+        let corrupt =
+            |column: &str| StoreError::Corrupt(format!("api_clients.{column} of client {id} is invalid"));
+        Ok(ApiClient {
+            id,
+            name: ClientName::parse(&self.name).map_err(|_| corrupt("name"))?,
+            description: match self.description {
+                None => None,
+                Some(d) => Some(Description::parse(&d).map_err(|_| corrupt("description"))?),
+            },
+            status: self.status.parse::<ClientStatus>().map_err(|_| corrupt("status"))?,
+            role_id: self.role_id.map(RoleId::from_uuid),
+            token_ttl: TokenTtl::from_secs(i64::from(self.token_ttl_seconds))
+                .map_err(|_| corrupt("token_ttl_seconds"))?,
+            secret_hash: SecretHash::from_slice(&self.secret_hash).ok_or_else(|| corrupt("secret_hash"))?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_used_at: self.last_used_at,
+        })
+    }
+}
+
+fn ttl_seconds(ttl: TokenTtl) -> i32 {
+    // At most 86,400 by construction.
+    i32::try_from(ttl.as_secs()).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl ClientStore for PgStore {
+    async fn insert_client(&self, c: &ApiClient) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
+             secret_hash, created_at, updated_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(c.id.as_uuid())
+        .bind(c.name.as_str())
+        .bind(search::fold(c.name.as_str()))
+        .bind(c.description.as_ref().map(|d| d.as_str()))
+        .bind(c.status.as_str())
+        .bind(c.role_id.map(|r| r.as_uuid()))
+        .bind(ttl_seconds(c.token_ttl))
+        .bind(c.secret_hash.as_bytes().as_slice())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(c.last_used_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error_fk(ROLE_MISSING))?;
+        self.changed();
+        Ok(())
+    }
+
+    async fn get_client(&self, id: ClientId) -> Result<Option<ApiClient>> {
+        let row: Option<ClientRow> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_clients WHERE id = $1"))
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+        row.map(ClientRow::into_client).transpose()
+    }
+
+    async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>> {
+        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM api_clients WHERE 1 = 1"));
+        if let Some(after) = &query.after {
+            // A row value comparison, so that the index on (created_at, id) is used.
+            sql.push(" AND (created_at, id) < (")
+                .push_bind(after.created_at)
+                .push(", ")
+                .push_bind(after.id.as_uuid())
+                .push(")");
+        }
+        if let Some(status) = query.status {
+            sql.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(needle) = &query.name_contains {
+            sql.push(" AND name_lower LIKE ").push_bind(search::like_contains(needle)).push(" ESCAPE '\\'");
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        let rows: Vec<ClientRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+
+    async fn update_client(&self, c: &ApiClient) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_clients SET name = $1, name_lower = $2, description = $3, status = $4, role_id = $5, \
+             token_ttl_seconds = $6, secret_hash = $7, updated_at = $8, last_used_at = $9 WHERE id = $10",
+        )
+        .bind(c.name.as_str())
+        .bind(search::fold(c.name.as_str()))
+        .bind(c.description.as_ref().map(|d| d.as_str()))
+        .bind(c.status.as_str())
+        .bind(c.role_id.map(|r| r.as_uuid()))
+        .bind(ttl_seconds(c.token_ttl))
+        .bind(c.secret_hash.as_bytes().as_slice())
+        .bind(c.updated_at)
+        .bind(c.last_used_at)
+        .bind(c.id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(db_error_fk(ROLE_MISSING))?;
+        self.changed();
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_client(&self, id: ClientId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM api_clients WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        self.changed();
+        Ok(done.rows_affected() > 0)
+    }
+}

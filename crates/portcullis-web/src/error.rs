@@ -27,6 +27,9 @@ pub enum OAuthError {
     /// The body is larger than we read; still `invalid_request`, with 413.
     #[error("invalid_request")]
     TooLarge,
+    /// The token endpoint takes POST only (RFC 6749 §3.2): 405.
+    #[error("invalid_request")]
+    MethodNotAllowed,
     #[error("server_error")]
     Internal(#[source] ServiceError),
 }
@@ -36,6 +39,7 @@ impl OAuthError {
         match self {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -50,6 +54,7 @@ impl OAuthError {
                 "the requested scope is invalid, unknown, or exceeds what the client may have"
             }
             Self::TooLarge => "the request body is too large",
+            Self::MethodNotAllowed => "the token endpoint takes POST only",
             Self::Internal(_) => "the server could not complete the request",
         }
     }
@@ -98,6 +103,7 @@ mod tests {
             OAuthError::UnsupportedGrantType,
             OAuthError::InvalidScope,
             OAuthError::TooLarge,
+            OAuthError::MethodNotAllowed,
         ] {
             let code = e.to_string();
             assert!(code.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)), "{code}");

@@ -17,7 +17,7 @@ pub use token::MAX_BODY_BYTES;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/oauth2/token", post(token::token))
+        .route("/oauth2/token", post(token::token).fallback(token::method_not_allowed))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route("/.well-known/openid-configuration", get(discovery::metadata))

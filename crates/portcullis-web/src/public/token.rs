@@ -28,6 +28,9 @@ struct TokenResponse<'a> {
     access_token: &'a str,
     token_type: &'static str,
     expires_in: u32,
+    /// Omitted when nothing was granted: an empty scope is not a scope
+    /// (RFC 6749 §3.3 needs at least one scope-token).
+    #[serde(skip_serializing_if = "String::is_empty")]
     scope: String,
 }
 
@@ -128,6 +131,13 @@ fn credentials(headers: &HeaderMap, params: &HashMap<&str, String>) -> Result<(S
         },
         (None, None) => Err(OAuthError::InvalidClient),
     }
+}
+
+/// Any method but POST: 405 with `Allow`, as an OAuth error (RFC 6749 §3.2).
+pub async fn method_not_allowed() -> Response {
+    let mut response = OAuthError::MethodNotAllowed.into_response();
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 fn success(token: &IssuedToken) -> Response {

@@ -248,7 +248,11 @@ async fn token_endpoint_accepts_post_only() {
     let app = spawn_app().await;
     let response = app.http.get(app.url("/oauth2/token")).send().await.unwrap();
     assert_eq!(response.status(), 405);
-    assert!(response.headers()["allow"].to_str().unwrap().contains("POST"));
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_error(response, 405, "invalid_request", "GET").await;
+    let put =
+        app.http.put(app.url("/oauth2/token")).body("grant_type=client_credentials").send().await.unwrap();
+    assert_error(put, 405, "invalid_request", "PUT").await;
 }
 
 #[tokio::test]

@@ -98,12 +98,6 @@ pub async fn load(store: &dyn KeyStore, master: &MasterKey) -> Result<Arc<KeySet
     let newest =
         stored.first().ok_or_else(|| ServiceError::Corrupt("no signing key after generating one".into()))?;
     let signing = unseal(master, newest)?;
-    let header = json!({"alg": ALGORITHM, "typ": "at+jwt", "kid": newest.kid});
-    let active = ActiveKey {
-        kid: newest.kid.clone(),
-        header_b64: URL_SAFE_NO_PAD.encode(header.to_string()),
-        signing,
-    };
     let mut verifying = Vec::with_capacity(stored.len());
     for key in &stored {
         if key.algorithm != ALGORITHM {
@@ -118,21 +112,31 @@ pub async fn load(store: &dyn KeyStore, master: &MasterKey) -> Result<Arc<KeySet
             .map_err(|_| ServiceError::Corrupt(format!("public key {} is invalid", key.kid)))?;
         verifying.push((key.kid.clone(), public));
     }
-    let keys: Vec<_> = verifying
-        .iter()
-        .map(|(kid, public)| {
-            json!({
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": URL_SAFE_NO_PAD.encode(public.as_bytes()),
-                "kid": kid,
-                "alg": ALGORITHM,
-                "use": "sig",
+    Ok(Arc::new(KeySet::new(newest.kid.clone(), signing, verifying)))
+}
+
+impl KeySet {
+    /// `signing` signs new tokens under `kid`; `verifying` (which should
+    /// include it) is published.
+    pub(crate) fn new(kid: String, signing: SigningKey, verifying: Vec<(String, VerifyingKey)>) -> Self {
+        let header = json!({"alg": ALGORITHM, "typ": "at+jwt", "kid": kid});
+        let active = ActiveKey { kid, header_b64: URL_SAFE_NO_PAD.encode(header.to_string()), signing };
+        let keys: Vec<_> = verifying
+            .iter()
+            .map(|(kid, public)| {
+                json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": URL_SAFE_NO_PAD.encode(public.as_bytes()),
+                    "kid": kid,
+                    "alg": ALGORITHM,
+                    "use": "sig",
+                })
             })
-        })
-        .collect();
-    let jwks = json!({ "keys": keys }).to_string();
-    Ok(Arc::new(KeySet { active, verifying, jwks }))
+            .collect();
+        let jwks = json!({ "keys": keys }).to_string();
+        Self { active, verifying, jwks }
+    }
 }
 
 #[cfg(test)]

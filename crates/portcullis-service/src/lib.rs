@@ -9,6 +9,7 @@ use portcullis_store::Stores;
 use rand::{RngCore, rngs::OsRng};
 use zeroize::Zeroizing;
 
+mod access;
 mod cache;
 mod clients;
 pub mod crypto;
@@ -17,6 +18,7 @@ pub mod jwt;
 pub mod keys;
 mod token;
 
+pub use access::{ActiveToken, TokenRejected};
 pub use clients::{
     ClientPage, ClientUpdate, ClientView, DEFAULT_PAGE_SIZE, ListClients, MAX_PAGE_SIZE, NewClient,
 };

@@ -1,8 +1,10 @@
 use async_trait::async_trait;
-use portcullis_domain::{
-    ApiClient, ClientId, ClientName, ClientStatus, Description, RoleId, SecretHash, Timestamp, TokenTtl,
+use portcullis_domain::{ApiClient, ClientId, RoleId, Timestamp, TokenTtl};
+use portcullis_store::{
+    ClientQuery, ClientStore, Result,
+    decode::{self, ClientColumns},
+    search,
 };
-use portcullis_store::{ClientQuery, ClientStore, Result, StoreError, search};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -33,22 +35,14 @@ struct ClientRow {
 
 impl ClientRow {
     fn into_client(self) -> Result<ApiClient> {
-        let id = ClientId::from_uuid(self.id);
-        // Names the client and the column, never the value: it could be anything.
-        let corrupt =
-            |column: &str| StoreError::Corrupt(format!("api_clients.{column} of client {id} is invalid"));
-        Ok(ApiClient {
-            id,
-            name: ClientName::parse(&self.name).map_err(|_| corrupt("name"))?,
-            description: match self.description {
-                None => None,
-                Some(d) => Some(Description::parse(&d).map_err(|_| corrupt("description"))?),
-            },
-            status: self.status.parse::<ClientStatus>().map_err(|_| corrupt("status"))?,
+        decode::client(ClientColumns {
+            id: ClientId::from_uuid(self.id),
+            name: &self.name,
+            description: self.description.as_deref(),
+            status: &self.status,
             role_id: self.role_id.map(RoleId::from_uuid),
-            token_ttl: TokenTtl::from_secs(i64::from(self.token_ttl_seconds))
-                .map_err(|_| corrupt("token_ttl_seconds"))?,
-            secret_hash: SecretHash::from_slice(&self.secret_hash).ok_or_else(|| corrupt("secret_hash"))?,
+            token_ttl_seconds: i64::from(self.token_ttl_seconds),
+            secret_hash: &self.secret_hash,
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_used_at: self.last_used_at,

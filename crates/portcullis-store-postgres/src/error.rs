@@ -3,7 +3,7 @@
 //! `StoreError::Corrupt`. Messages name tables and columns, never values
 //! (PostgreSQL's DETAIL, which quotes the offending key, is never used).
 
-use portcullis_store::StoreError;
+use portcullis_store::{StoreError, decode};
 use sqlx::error::ErrorKind;
 
 /// The schema's constraint names (see migrations/) and the rule each enforces.
@@ -46,10 +46,8 @@ fn translate(e: sqlx::Error, foreign_key_rule: &'static str) -> StoreError {
                 _ => {}
             }
         }
-        sqlx::Error::ColumnDecode { index, .. } => {
-            return StoreError::Corrupt(format!("stored column {index} cannot be decoded"));
-        }
-        sqlx::Error::Decode(_) => return StoreError::Corrupt("a stored value cannot be decoded".to_owned()),
+        sqlx::Error::ColumnDecode { index, .. } => return decode::undecodable_column(index),
+        sqlx::Error::Decode(_) => return decode::undecodable_value(),
         _ => {}
     }
     match e {

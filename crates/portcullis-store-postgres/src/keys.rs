@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use portcullis_domain::Timestamp;
-use portcullis_store::{KeyStore, Result, ServerSecretStore, StoreError, StoredSigningKey};
+use portcullis_store::{KeyStore, Result, ServerSecretStore, StoredSigningKey, decode};
 
 use crate::{PgStore, error::db_error};
 
@@ -78,8 +78,6 @@ impl ServerSecretStore for PgStore {
         if inserted.rows_affected() > 0 {
             self.changed();
         }
-        self.get_server_secret(name).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("server secret {name} vanished right after being stored"))
-        })
+        decode::server_secret_read_back(name, self.get_server_secret(name).await?)
     }
 }

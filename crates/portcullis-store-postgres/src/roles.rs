@@ -1,6 +1,6 @@
 use async_trait::async_trait;
-use portcullis_domain::{Permission, PermissionName, Role, RoleId, RoleName, now};
-use portcullis_store::{Result, RoleStore, StoreError};
+use portcullis_domain::{Permission, Role, RoleId, RoleName, now};
+use portcullis_store::{Result, RoleStore, decode};
 use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
@@ -34,21 +34,10 @@ fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
     for row in rows {
         let id = RoleId::from_uuid(row.id);
         if roles.last().map(|r| r.id) != Some(id) {
-            let name = RoleName::parse(&row.name)
-                .map_err(|_| StoreError::Corrupt(format!("roles.name of role {id} is invalid")))?;
-            roles.push(Role {
-                id,
-                name,
-                description: row.description,
-                permissions: Vec::new(),
-                builtin: row.builtin,
-            });
+            roles.push(decode::role(id, &row.name, row.description, row.builtin)?);
         }
         if let (Some(role), Some(p)) = (roles.last_mut(), row.permission) {
-            let p = PermissionName::parse(&p).map_err(|_| {
-                StoreError::Corrupt(format!("role_permissions.permission of role {id} is invalid"))
-            })?;
-            role.permissions.push(p);
+            role.permissions.push(decode::role_permission(id, &p)?);
         }
     }
     Ok(roles)
@@ -160,11 +149,7 @@ impl RoleStore for PgStore {
                 .await
                 .map_err(db_error)?;
         rows.into_iter()
-            .map(|(name, description, builtin)| {
-                let name = PermissionName::parse(&name)
-                    .map_err(|_| StoreError::Corrupt("permissions.name is invalid".to_owned()))?;
-                Ok(Permission { name, description, builtin })
-            })
+            .map(|(name, description, builtin)| decode::permission(&name, description, builtin))
             .collect()
     }
 

@@ -1,9 +1,11 @@
 use async_trait::async_trait;
 use chrono::DateTime;
-use portcullis_domain::{
-    ApiClient, ClientId, ClientName, ClientStatus, Description, RoleId, SecretHash, Timestamp, TokenTtl,
+use portcullis_domain::{ApiClient, ClientId, RoleId, Timestamp};
+use portcullis_store::{
+    ClientQuery, ClientStore, Result, StoreError,
+    decode::{self, ClientColumns},
+    search,
 };
-use portcullis_store::{ClientQuery, ClientStore, Result, StoreError, search};
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
@@ -45,31 +47,23 @@ impl ClientRow {
         let Ok(id) = self.id.parse::<ClientId>() else {
             return Err(StoreError::Corrupt("api_clients.id is not a UUID".to_owned()));
         };
-        // Names the client and the column, never the value: it could be anything.
-        let corrupt =
-            |column: &str| StoreError::Corrupt(format!("api_clients.{column} of client {id} is invalid"));
+        let invalid = |column| decode::invalid_client_column(id, column);
         let role_id = match self.role_id {
             None => None,
-            Some(r) => Some(Uuid::parse_str(&r).map(RoleId::from_uuid).map_err(|_| corrupt("role_id"))?),
+            Some(r) => Some(Uuid::parse_str(&r).map(RoleId::from_uuid).map_err(|_| invalid("role_id"))?),
         };
-        Ok(ApiClient {
+        let at = |micros, column| timestamp(micros).ok_or_else(|| invalid(column));
+        decode::client(ClientColumns {
             id,
-            name: ClientName::parse(&self.name).map_err(|_| corrupt("name"))?,
-            description: match self.description {
-                None => None,
-                Some(d) => Some(Description::parse(&d).map_err(|_| corrupt("description"))?),
-            },
-            status: self.status.parse::<ClientStatus>().map_err(|_| corrupt("status"))?,
+            name: &self.name,
+            description: self.description.as_deref(),
+            status: &self.status,
             role_id,
-            token_ttl: TokenTtl::from_secs(self.token_ttl_seconds)
-                .map_err(|_| corrupt("token_ttl_seconds"))?,
-            secret_hash: SecretHash::from_slice(&self.secret_hash).ok_or_else(|| corrupt("secret_hash"))?,
-            created_at: timestamp(self.created_at).ok_or_else(|| corrupt("created_at"))?,
-            updated_at: timestamp(self.updated_at).ok_or_else(|| corrupt("updated_at"))?,
-            last_used_at: match self.last_used_at {
-                None => None,
-                Some(t) => Some(timestamp(t).ok_or_else(|| corrupt("last_used_at"))?),
-            },
+            token_ttl_seconds: self.token_ttl_seconds,
+            secret_hash: &self.secret_hash,
+            created_at: at(self.created_at, "created_at")?,
+            updated_at: at(self.updated_at, "updated_at")?,
+            last_used_at: self.last_used_at.map(|t| at(t, "last_used_at")).transpose()?,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! become `StoreError::Conflict` naming the rule, undecodable values
 //! `StoreError::Corrupt`. Messages name tables and columns, never values.
 
-use portcullis_store::StoreError;
+use portcullis_store::{StoreError, decode};
 use sqlx::error::ErrorKind;
 
 /// SQLite names the columns of a violated uniqueness rule
@@ -56,10 +56,8 @@ fn translate(e: sqlx::Error, foreign_key_rule: &'static str) -> StoreError {
                 _ => {}
             }
         }
-        sqlx::Error::ColumnDecode { index, .. } => {
-            return StoreError::Corrupt(format!("stored column {index} cannot be decoded"));
-        }
-        sqlx::Error::Decode(_) => return StoreError::Corrupt("a stored value cannot be decoded".to_owned()),
+        sqlx::Error::ColumnDecode { index, .. } => return decode::undecodable_column(index),
+        sqlx::Error::Decode(_) => return decode::undecodable_value(),
         _ => {}
     }
     StoreError::database(e)

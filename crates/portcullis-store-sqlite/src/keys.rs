@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use portcullis_store::{KeyStore, Result, ServerSecretStore, StoreError, StoredSigningKey};
+use portcullis_store::{KeyStore, Result, ServerSecretStore, StoreError, StoredSigningKey, decode};
 
 use crate::{
     SqliteStore,
@@ -77,8 +77,6 @@ impl ServerSecretStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(db_error)?;
-        self.get_server_secret(name).await?.ok_or_else(|| {
-            StoreError::Corrupt(format!("server secret {name} vanished right after being stored"))
-        })
+        decode::server_secret_read_back(name, self.get_server_secret(name).await?)
     }
 }

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
-use portcullis_domain::{Permission, PermissionName, Role, RoleId, RoleName, now};
-use portcullis_store::{Result, RoleStore, StoreError};
+use portcullis_domain::{Permission, Role, RoleId, RoleName, now};
+use portcullis_store::{Result, RoleStore, StoreError, decode};
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
@@ -35,22 +35,11 @@ fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
             let Ok(id) = Uuid::parse_str(&row.id).map(RoleId::from_uuid) else {
                 return Err(StoreError::Corrupt("roles.id is not a UUID".to_owned()));
             };
-            let name = RoleName::parse(&row.name)
-                .map_err(|_| StoreError::Corrupt(format!("roles.name of role {id} is invalid")))?;
-            roles.push(Role {
-                id,
-                name,
-                description: row.description,
-                permissions: Vec::new(),
-                builtin: row.builtin,
-            });
+            roles.push(decode::role(id, &row.name, row.description, row.builtin)?);
             current_id = Some(row.id);
         }
         if let (Some(role), Some(p)) = (roles.last_mut(), row.permission) {
-            let p = PermissionName::parse(&p).map_err(|_| {
-                StoreError::Corrupt(format!("role_permissions.permission of role {} is invalid", role.id))
-            })?;
-            role.permissions.push(p);
+            role.permissions.push(decode::role_permission(role.id, &p)?);
         }
     }
     Ok(roles)
@@ -152,11 +141,7 @@ impl RoleStore for SqliteStore {
                 .await
                 .map_err(db_error)?;
         rows.into_iter()
-            .map(|(name, description, builtin)| {
-                let name = PermissionName::parse(&name)
-                    .map_err(|_| StoreError::Corrupt("permissions.name is invalid".to_owned()))?;
-                Ok(Permission { name, description, builtin })
-            })
+            .map(|(name, description, builtin)| decode::permission(&name, description, builtin))
             .collect()
     }
 

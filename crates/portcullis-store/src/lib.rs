@@ -2,7 +2,8 @@
 //!
 //! Each backend implements every trait on one type and hands out a
 //! [`Stores`] bundle; the service layer only ever sees the traits. The
-//! [`conformance`] module is the one suite every backend must pass.
+//! [`conformance`] module is the one suite every backend must pass;
+//! [`decode`] and [`search`] are what the SQL backends do alike.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use portcullis_domain::{ApiClient, ClientId, ClientStatus, Permission, Role, RoleId, RoleName, Timestamp};
 
 pub mod conformance;
+pub mod decode;
 pub mod search;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -19,6 +19,8 @@ pub enum ServiceError {
     InvalidCursor,
     #[error("no client with that id")]
     ClientNotFound,
+    #[error("the client is disabled")]
+    ClientDisabled,
     #[error("no role named `{0}`")]
     RoleNotFound(String),
     #[error("conflict: {0}")]

@@ -2,6 +2,7 @@
 //! Public (standard OAuth2) routes and operational routes are separate
 //! routers, merged here.
 
+pub mod api;
 mod app;
 mod error;
 mod health;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(public::router())
         .merge(health::router())
+        .merge(api::router())
         .fallback(not_found)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {

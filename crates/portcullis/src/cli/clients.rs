@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use portcullis_domain::{ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleName, TokenTtl};
 use portcullis_service::{ClientView, ListClients, NewClient, Service, ServiceConfig};
+use portcullis_web::api::clients::ClientResponse;
 use serde_json::json;
 
 use crate::{config::GlobalConfig, startup};
@@ -92,18 +93,9 @@ fn parse_id(id: &str) -> anyhow::Result<ClientId> {
     id.parse().with_context(|| format!("`{id}` is not a client id (a UUID)"))
 }
 
+/// The same shape as the admin API's client object.
 fn client_json(view: &ClientView) -> serde_json::Value {
-    let c = &view.client;
-    json!({
-        "client_id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "status": c.status,
-        "role": view.role,
-        "access_token_ttl_seconds": c.token_ttl,
-        "created_at": c.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "last_used_at": c.last_used_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-    })
+    serde_json::to_value(ClientResponse::from(view)).unwrap_or_default()
 }
 
 fn print_credentials(verb: &str, view: &ClientView, secret: &ClientSecret, json: bool) {

@@ -27,6 +27,8 @@ pub enum Command {
     Serve(ServeConfig),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the admin API's OpenAPI 3.1 document (as served at /api/v1/openapi.json).
+    Openapi,
     /// Manage API clients on the configured database (also while a server runs on it).
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
@@ -50,6 +52,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             tracing::info!("migrations applied");
         }),
         Command::Clients(command) => clients::run(&cli.global, command).await,
+        Command::Openapi => {
+            print_stdout(&portcullis_web::api::openapi_json());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,6 +64,11 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_stdout(text: &str) {
+    println!("{text}");
 }
 
 async fn serve_until_stopped(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod admin_clients;
 mod binary;
 mod changes;
 mod clients;

@@ -1,0 +1,349 @@
+//! `/api/v1/clients`: the client lifecycle over REST.
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::SecondsFormat;
+use portcullis_domain::{ClientId, ClientName, ClientStatus, Description, RoleName, Timestamp, TokenTtl};
+use portcullis_service::{ClientUpdate, ClientView, ListClients, NewClient, ServiceError};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{
+    auth::Caller,
+    json::ApiJson,
+    problem::{Problem, ProblemDetails},
+};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clients", post(create).get(list))
+        .route("/clients/{client_id}", get(read).patch(update).delete(remove))
+        .route("/clients/{client_id}/secret", post(regenerate_secret))
+        .route("/clients/{client_id}/token", post(issue_token))
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Enabled,
+    Disabled,
+}
+
+impl From<Status> for ClientStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Enabled => ClientStatus::Enabled,
+            Status::Disabled => ClientStatus::Disabled,
+        }
+    }
+}
+
+impl From<ClientStatus> for Status {
+    fn from(s: ClientStatus) -> Self {
+        match s {
+            ClientStatus::Enabled => Status::Enabled,
+            ClientStatus::Disabled => Status::Disabled,
+        }
+    }
+}
+
+fn rfc3339(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// An API client as the admin API, the CLI's `--json` and later GraphQL show it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientResponse {
+    pub client_id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub status: Status,
+    /// The role's name, or null for none.
+    pub role: Option<String>,
+    pub access_token_ttl_seconds: u32,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC; the last successful authentication, or null.
+    pub last_used_at: Option<String>,
+}
+
+impl From<&ClientView> for ClientResponse {
+    fn from(view: &ClientView) -> Self {
+        let c = &view.client;
+        Self {
+            client_id: c.id.as_uuid(),
+            name: c.name.as_str().to_owned(),
+            description: c.description.as_ref().map(|d| d.as_str().to_owned()),
+            status: c.status.into(),
+            role: view.role.as_ref().map(|r| r.as_str().to_owned()),
+            access_token_ttl_seconds: c.token_ttl.as_secs(),
+            created_at: rfc3339(&c.created_at),
+            last_used_at: c.last_used_at.as_ref().map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientRequest {
+    /// 1–200 characters.
+    pub name: String,
+    /// At most 2,000 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A role name, e.g. `viewer`; none when absent.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// 60–86,400; default 3,600.
+    #[serde(default)]
+    pub access_token_ttl_seconds: Option<i64>,
+}
+
+/// The new client and its secret: shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedClient {
+    pub client: ClientResponse,
+    pub client_secret: String,
+}
+
+/// Absent leaves a field as it is; `null` clears `description` and `role`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClientRequest {
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub access_token_ttl_seconds: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Status>)]
+    pub status: Option<Option<Status>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientList {
+    pub items: Vec<ClientResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Only clients with this status.
+    pub status: Option<Status>,
+    /// Case-insensitive substring of the name.
+    pub q: Option<String>,
+    /// Page size, 1–200 (default 50; larger values are capped).
+    pub limit: Option<u32>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegeneratedSecret {
+    pub client_id: Uuid,
+    /// The new secret, shown this once. The old one stopped working.
+    pub client_secret: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueTokenRequest {
+    /// Space-separated permissions, a subset of the client's role; all of them when absent.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+fn client_id(raw: &str) -> Result<ClientId, Problem> {
+    raw.parse().map_err(|_| Problem::invalid_field("client_id", "client_id must be a UUID"))
+}
+
+fn field<T>(name: &'static str, parsed: Result<T, portcullis_domain::DomainError>) -> Result<T, Problem> {
+    parsed.map_err(|e| ServiceError::invalid(name)(e).into())
+}
+
+fn not_null<T>(name: &'static str, value: Option<Option<T>>) -> Result<Option<T>, Problem> {
+    match value {
+        Some(None) => Err(Problem::invalid_field(name, format!("{name} cannot be null"))),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
+/// Create a client. The response holds its secret, shown this once.
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = CreateClientRequest,
+    security(("bearer" = ["clients:write"])),
+    responses((status = 201, body = CreatedClient), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<ApiJson<CreateClientRequest>, Problem>,
+) -> Result<Response, Problem> {
+    caller.require("clients:write")?;
+    let ApiJson(body) = body?;
+    let new = NewClient {
+        name: field("name", ClientName::parse(&body.name))?,
+        description: body
+            .description
+            .as_deref()
+            .map(|d| field("description", Description::parse(d)))
+            .transpose()?,
+        role: body.role.as_deref().map(|r| field("role", RoleName::parse(r))).transpose()?,
+        token_ttl: match body.access_token_ttl_seconds {
+            Some(s) => field("access_token_ttl_seconds", TokenTtl::from_secs(s))?,
+            None => TokenTtl::DEFAULT,
+        },
+    };
+    let (view, secret) = state.service.create_client(new).await?;
+    let created = CreatedClient { client: (&view).into(), client_secret: secret.expose().to_owned() };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// List clients, newest first.
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ListParams),
+    security(("bearer" = ["clients:read"])),
+    responses((status = 200, body = ClientList), (status = 400, body = ProblemDetails), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<ClientList>, Problem> {
+    caller.require("clients:read")?;
+    let Query(params) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
+    let page = state
+        .service
+        .list_clients(ListClients {
+            cursor: params.cursor,
+            limit: params.limit,
+            status: params.status.map(Into::into),
+            name_contains: params.q,
+        })
+        .await?;
+    Ok(Json(ClientList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+}
+
+/// Read one client.
+#[utoipa::path(get, path = "/api/v1/clients/{client_id}", tag = "clients",
+    params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:read"])),
+    responses((status = 200, body = ClientResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ClientResponse>, Problem> {
+    caller.require("clients:read")?;
+    let view = state.service.get_client(client_id(&id)?).await?;
+    Ok(Json((&view).into()))
+}
+
+/// Change a client: name, description, role, token lifetime, status
+/// (`{"status": "disabled"}` disables it at once).
+#[utoipa::path(patch, path = "/api/v1/clients/{client_id}", tag = "clients", request_body = UpdateClientRequest,
+    params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:write"])),
+    responses((status = 200, body = ClientResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<ApiJson<UpdateClientRequest>, Problem>,
+) -> Result<Json<ClientResponse>, Problem> {
+    caller.require("clients:write")?;
+    let id = client_id(&id)?;
+    let ApiJson(body) = body?;
+    let update = ClientUpdate {
+        name: not_null("name", body.name)?.map(|n| field("name", ClientName::parse(&n))).transpose()?,
+        description: body
+            .description
+            .map(|d| d.map(|d| field("description", Description::parse(&d))).transpose())
+            .transpose()?,
+        role: body.role.map(|r| r.map(|r| field("role", RoleName::parse(&r))).transpose()).transpose()?,
+        token_ttl: not_null("access_token_ttl_seconds", body.access_token_ttl_seconds)?
+            .map(|s| field("access_token_ttl_seconds", TokenTtl::from_secs(s)))
+            .transpose()?,
+        status: not_null("status", body.status)?.map(Into::into),
+    };
+    let view = state.service.update_client(id, update).await?;
+    Ok(Json((&view).into()))
+}
+
+/// Delete a client for good.
+#[utoipa::path(delete, path = "/api/v1/clients/{client_id}", tag = "clients",
+    params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:write"])),
+    responses((status = 204), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require("clients:write")?;
+    state.service.delete_client(client_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace a client's secret: the old one stops working at once; tokens
+/// already issued stay valid until they expire.
+#[utoipa::path(post, path = "/api/v1/clients/{client_id}/secret", tag = "clients",
+    params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:secrets"])),
+    responses((status = 200, body = RegeneratedSecret), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+async fn regenerate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RegeneratedSecret>, Problem> {
+    caller.require("clients:secrets")?;
+    let (view, secret) = state.service.regenerate_client_secret(client_id(&id)?).await?;
+    Ok(Json(RegeneratedSecret {
+        client_id: view.client.id.as_uuid(),
+        client_secret: secret.expose().to_owned(),
+    }))
+}
+
+/// Issue an access token for a client, as the console's "Generate access
+/// token" button does; the same response as `/oauth2/token`.
+#[utoipa::path(post, path = "/api/v1/clients/{client_id}/token", tag = "clients", request_body = IssueTokenRequest,
+    params(("client_id" = Uuid, Path)), security(("bearer" = ["tokens:issue"])),
+    responses((status = 200, body = TokenResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+async fn issue_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<ApiJson<IssueTokenRequest>, Problem>,
+) -> Result<Json<TokenResponse>, Problem> {
+    caller.require("tokens:issue")?;
+    let id = client_id(&id)?;
+    let ApiJson(body) = body?;
+    let token = state.service.issue_token_for_client(id, body.scope.as_deref()).await?;
+    Ok(Json(TokenResponse {
+        access_token: token.access_token,
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+        scope: (!token.scope.is_empty()).then(|| token.scope.to_string()),
+    }))
+}

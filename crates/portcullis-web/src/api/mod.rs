@@ -1,0 +1,65 @@
+//! The admin REST API under `/api/v1`, described by an OpenAPI 3.1
+//! document generated from these handlers (`/api/v1/openapi.json`).
+
+mod auth;
+pub mod clients;
+mod json;
+mod problem;
+
+use axum::{
+    Router,
+    http::{HeaderValue, header},
+    response::IntoResponse,
+    routing::get,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+};
+
+pub use auth::Caller;
+pub use problem::{Problem, ProblemDetails};
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Portcullis admin API", description = "Manage the API clients of a Portcullis authorization server. \
+        Authenticate with `Authorization: Bearer <access token from this server>`; each operation needs the permission named in its security requirement."),
+    paths(clients::create, clients::list, clients::read, clients::update, clients::remove, clients::regenerate_secret, clients::issue_token),
+    modifiers(&BearerAuth),
+    tags((name = "clients", description = "API clients"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The OpenAPI document, as served and as committed in `docs/openapi.json`.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| String::from("{}"))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json())
+}
+
+pub fn router() -> Router<AppState> {
+    let api = Router::new()
+        .merge(clients::router())
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { Problem::not_found("no such admin API endpoint") })
+        // Admin answers carry secrets and private data: never cached.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new().nest("/api/v1", api)
+}

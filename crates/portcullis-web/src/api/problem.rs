@@ -1,0 +1,183 @@
+//! Admin API errors as `application/problem+json` (RFC 9457), each with a
+//! stable `type`.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use portcullis_service::ServiceError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An admin API error; boxed, so that `Result<_, Problem>` stays small.
+#[derive(Debug)]
+pub struct Problem(Box<ProblemDetails>);
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemDetails {
+    /// A stable URI naming the kind of problem, e.g. `urn:portcullis:problem:not-found`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// The request field at fault, for validation problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The permission that was missing, for `forbidden`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_permission: Option<String>,
+    #[serde(skip)]
+    challenge: Option<String>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self(Box::new(ProblemDetails {
+            kind: format!("urn:portcullis:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+            required_permission: None,
+            challenge: None,
+        }))
+    }
+
+    /// No usable credentials (RFC 6750 §3).
+    pub fn unauthorized(detail: &str, invalid_token: bool) -> Self {
+        let mut p = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail);
+        p.0.challenge = Some(if invalid_token {
+            r#"Bearer realm="portcullis", error="invalid_token""#.to_owned()
+        } else {
+            r#"Bearer realm="portcullis""#.to_owned()
+        });
+        p
+    }
+
+    /// Authenticated, but the token's scope lacks the permission (RFC 6750 §3.1).
+    pub fn forbidden(permission: &str) -> Self {
+        let mut p = Self::new(
+            StatusCode::FORBIDDEN,
+            "insufficient-scope",
+            "Insufficient scope",
+            format!("this operation needs the `{permission}` permission"),
+        );
+        p.0.required_permission = Some(permission.to_owned());
+        p.0.challenge =
+            Some(format!(r#"Bearer realm="portcullis", error="insufficient_scope", scope="{permission}""#));
+        p
+    }
+
+    pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let mut p = Self::new(StatusCode::BAD_REQUEST, "invalid-field", "A field is invalid", detail);
+        p.0.field = Some(field.into());
+        p
+    }
+
+    pub fn malformed_body(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-body",
+            "The request body is not valid JSON for this operation",
+            detail,
+        )
+    }
+
+    pub fn invalid_query(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-query", "A query parameter is invalid", detail)
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as application/json",
+        )
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("the body may be at most {limit} bytes"),
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server could not complete the request",
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            "the database is not reachable; try again",
+        )
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid { field, source } => {
+                Self::invalid_field(field, format!("{field}: {source}"))
+            }
+            ServiceError::InvalidCursor => {
+                let mut p = Self::invalid_query("the cursor is not one this server handed out");
+                p.0.field = Some("cursor".into());
+                p
+            }
+            ServiceError::ClientNotFound => Self::not_found("no client with that id"),
+            ServiceError::ClientDisabled => Self::conflict("the client is disabled; enable it first"),
+            ServiceError::RoleNotFound(name) => {
+                Self::invalid_field("role", format!("no role named `{name}`"))
+            }
+            ServiceError::Conflict(rule) => {
+                Self::conflict(format!("the change conflicts with stored data ({rule})"))
+            }
+            ServiceError::Store(e) => {
+                tracing::error!(error = %e, "admin API: database error");
+                Self::unavailable()
+            }
+            e @ (ServiceError::Crypto(_) | ServiceError::Corrupt(_)) => {
+                tracing::error!(error = %e, "admin API: internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let details = *self.0;
+        let status = StatusCode::from_u16(details.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let challenge = details.challenge.clone();
+        let body = serde_json::to_string(&details).unwrap_or_else(|_| String::from("{}"));
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}

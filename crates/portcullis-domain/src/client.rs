@@ -169,6 +169,9 @@ pub struct ApiClient {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
+    /// Tokens issued at or before this instant (to the second) are revoked:
+    /// the "revoke every token of this client" button.
+    pub tokens_valid_after: Option<Timestamp>,
 }
 
 impl ApiClient {

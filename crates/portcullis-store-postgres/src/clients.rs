@@ -14,7 +14,7 @@ use crate::{
 };
 
 const COLUMNS: &str = "id, name, description, status, role_id, token_ttl_seconds, secret_hash, \
-                       created_at, updated_at, last_used_at";
+                       created_at, updated_at, last_used_at, tokens_valid_after";
 
 /// A client's foreign key is its role; a violation means the role does not exist.
 const ROLE_MISSING: &str = "client_role_missing";
@@ -31,6 +31,7 @@ struct ClientRow {
     created_at: Timestamp,
     updated_at: Timestamp,
     last_used_at: Option<Timestamp>,
+    tokens_valid_after: Option<Timestamp>,
 }
 
 impl ClientRow {
@@ -46,6 +47,7 @@ impl ClientRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_used_at: self.last_used_at,
+            tokens_valid_after: self.tokens_valid_after,
         })
     }
 }
@@ -60,8 +62,8 @@ impl ClientStore for PgStore {
     async fn insert_client(&self, c: &ApiClient) -> Result<()> {
         sqlx::query(
             "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
-             secret_hash, created_at, updated_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             secret_hash, created_at, updated_at, last_used_at, tokens_valid_after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(c.id.as_uuid())
         .bind(c.name.as_str())
@@ -74,6 +76,7 @@ impl ClientStore for PgStore {
         .bind(c.created_at)
         .bind(c.updated_at)
         .bind(c.last_used_at)
+        .bind(c.tokens_valid_after)
         .execute(&self.pool)
         .await
         .map_err(db_error_fk(ROLE_MISSING))?;
@@ -115,7 +118,8 @@ impl ClientStore for PgStore {
     async fn update_client(&self, c: &ApiClient) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE api_clients SET name = $1, name_lower = $2, description = $3, status = $4, role_id = $5, \
-             token_ttl_seconds = $6, secret_hash = $7, updated_at = $8, last_used_at = $9 WHERE id = $10",
+             token_ttl_seconds = $6, secret_hash = $7, updated_at = $8, last_used_at = $9, \
+             tokens_valid_after = $10 WHERE id = $11",
         )
         .bind(c.name.as_str())
         .bind(search::fold(c.name.as_str()))
@@ -126,6 +130,7 @@ impl ClientStore for PgStore {
         .bind(c.secret_hash.as_bytes().as_slice())
         .bind(c.updated_at)
         .bind(c.last_used_at)
+        .bind(c.tokens_valid_after)
         .bind(c.id.as_uuid())
         .execute(&self.pool)
         .await
@@ -142,5 +147,39 @@ impl ClientStore for PgStore {
             .map_err(db_error)?;
         self.changed();
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let (ids, ats): (Vec<Uuid>, Vec<Timestamp>) = used.iter().map(|(id, at)| (id.as_uuid(), *at)).unzip();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // Lock the rows in id order first, so that instances flushing
+        // overlapping batches at once wait for each other instead of
+        // deadlocking (the UPDATE alone locks in whatever order its plan
+        // visits the rows).
+        sqlx::query("SELECT id FROM api_clients WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        // Unknown ids join nothing; a client listed twice gets the later
+        // instant; a stored later instant fails the condition.
+        sqlx::query(
+            "UPDATE api_clients c SET last_used_at = u.at \
+             FROM (SELECT id, max(at) AS at FROM unnest($1::uuid[], $2::timestamptz[]) AS t (id, at) \
+                   GROUP BY id) u \
+             WHERE c.id = u.id AND (c.last_used_at IS NULL OR c.last_used_at < u.at)",
+        )
+        .bind(&ids)
+        .bind(&ats)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        // Not `self.changed()`: no cache holds last-used times for
+        // authentication, and the trigger does not notify either (0002).
+        Ok(())
     }
 }

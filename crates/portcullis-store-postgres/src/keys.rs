@@ -51,6 +51,19 @@ impl KeyStore for PgStore {
             })
             .collect())
     }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            self.changed();
+        }
+        Ok(deleted)
+    }
 }
 
 #[async_trait]

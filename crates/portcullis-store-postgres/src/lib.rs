@@ -4,9 +4,12 @@
 //! Timestamps are `timestamptz`, ids `uuid`, hashes and keys `bytea`.
 //!
 //! Change detection: triggers `pg_notify('portcullis_changes', …)` on every
-//! write to a Portcullis table; a background task `LISTEN`s and bumps the
-//! store's generation, so the caches of every instance see every commit.
-//! The store's own writes bump it at once. While the listener is not
+//! write to a Portcullis table that a cache could care about; a background
+//! task `LISTEN`s and bumps the store's generation, so the caches of every
+//! instance see every such commit. Not notified: updates of a client that
+//! change only `last_used_at` (`record_last_used`, several times a minute)
+//! and purges of expired token revocations. The store's own writes bump the
+//! generation at once, those two excepted. While the listener is not
 //! connected (at start-up, after losing the server) every read of the
 //! generation answers a new number: caches cannot tell what they missed.
 
@@ -26,6 +29,7 @@ mod keys;
 mod roles;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tokens;
 mod watch;
 
 use error::db_error;

@@ -4,8 +4,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use portcullis_domain::{builtin_permissions, builtin_roles};
-use portcullis_store::{ChangeWatch, ClientStore, RoleStore, Stores, conformance::sample_client};
+use portcullis_domain::{ClientId, builtin_permissions, builtin_roles, now};
+use portcullis_store::{
+    ChangeWatch, ClientStore, KeyStore, RoleStore, StoredSigningKey, Stores, TokenStore,
+    conformance::sample_client,
+};
 use portcullis_store_postgres::{
     PgStore,
     testing::{TestDatabase, fresh_database},
@@ -26,15 +29,42 @@ async fn fresh() -> (Stores, TestDatabase) {
 
 portcullis_store::conformance_suite!(fresh);
 
-/// Waits (a bounded time) until `store`'s generation differs from `before`.
+/// How long a NOTIFY may take to reach another instance's listener.
+const NOTIFY_WAIT: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_millis(25);
+
+/// Waits (at most [`NOTIFY_WAIT`]) until `store`'s generation differs from `before`.
 async fn generation_moves(store: &PgStore, before: u64) -> bool {
-    for _ in 0..200 {
+    for _ in 0..NOTIFY_WAIT.as_millis() / POLL.as_millis() {
         if store.generation().unwrap() != before {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(POLL).await;
     }
     false
+}
+
+/// Waits until the listener is connected and no notification has arrived
+/// for a while; returns the generation then.
+async fn settled(store: &PgStore) -> u64 {
+    listening(store).await;
+    let mut last = store.generation().unwrap();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = store.generation().unwrap();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the generation never settled");
+}
+
+/// Whether `store`'s generation is still `before` a while after a write
+/// (longer than any NOTIFY takes here, as the positive cases show).
+async fn generation_stays(store: &PgStore, before: u64) -> bool {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    store.generation().unwrap() == before
 }
 
 /// Waits until the store's listener is connected, i.e. the generation is steady.
@@ -119,4 +149,135 @@ async fn dropping_the_store_closes_its_connections_and_stops_listening() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("connections left open after the store was dropped");
+}
+
+#[tokio::test]
+async fn record_last_used_is_not_a_change_for_any_instance() {
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    let (a, b) = (sample_client("busy"), sample_client("busier"));
+    store.insert_client(&a).await.unwrap();
+    store.insert_client(&b).await.unwrap();
+    let (mine, theirs) = (settled(&store).await, settled(&other).await);
+
+    // Both instances flush their batches, the way the service does.
+    store.record_last_used(&[(a.id, now()), (b.id, now())]).await.unwrap();
+    other.record_last_used(&[(b.id, now()), (ClientId::generate(), now())]).await.unwrap();
+    assert!(store.get_client(a.id).await.unwrap().unwrap().last_used_at.is_some(), "it was written");
+    assert_eq!(store.generation().unwrap(), mine, "the store does not count it as a change of its own");
+    assert!(generation_stays(&store, mine).await, "no notification for the writer");
+    assert!(generation_stays(&other, theirs).await, "no notification for the other instance");
+
+    // The listeners are working: a revocation does reach both.
+    store.revoke_token(uuid::Uuid::new_v4(), a.id, now()).await.unwrap();
+    assert!(generation_moves(&other, theirs).await, "no notification arrived");
+    assert!(generation_moves(&store, mine).await);
+}
+
+#[tokio::test]
+async fn a_revocation_is_a_change_for_every_instance() {
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    let (mine, theirs) = (settled(&store).await, settled(&other).await);
+    let jti = uuid::Uuid::new_v4();
+    store.revoke_token(jti, ClientId::generate(), now()).await.unwrap();
+    assert_ne!(store.generation().unwrap(), mine, "the revoking instance sees it at once");
+    assert!(generation_moves(&other, theirs).await, "no notification arrived");
+
+    // Revoking it again inserts nothing: nobody needs to drop anything.
+    let (mine, theirs) = (settled(&store).await, settled(&other).await);
+    other.revoke_token(jti, ClientId::generate(), now()).await.unwrap();
+    assert_eq!(other.generation().unwrap(), theirs);
+    assert!(generation_stays(&store, mine).await);
+    assert!(other.is_token_revoked(jti).await.unwrap());
+}
+
+#[tokio::test]
+async fn deleting_a_signing_key_is_a_change_for_every_instance() {
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    let key = StoredSigningKey {
+        kid: "k1".to_owned(),
+        algorithm: "EdDSA".to_owned(),
+        public_key: vec![1; 32],
+        sealed_private_key: vec![2; 72],
+        created_at: now(),
+    };
+    store.insert_signing_key(&key).await.unwrap();
+    let (mine, theirs) = (settled(&store).await, settled(&other).await);
+    assert!(store.delete_signing_key("k1").await.unwrap());
+    assert_ne!(store.generation().unwrap(), mine, "the deleting instance sees it at once");
+    assert!(generation_moves(&other, theirs).await, "no notification arrived");
+}
+
+#[tokio::test]
+async fn an_update_of_any_client_column_but_last_used_at_is_a_change() {
+    let (store, url, _guard) = fresh_store().await;
+    store.sync_builtins(&builtin_permissions(), &builtin_roles()).await.unwrap();
+    store.insert_client(&sample_client("edited by hand")).await.unwrap();
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    // What an operator's psql session (or a later release's code) might do.
+    let quiet = [
+        "UPDATE api_clients SET last_used_at = now()",
+        "UPDATE api_clients SET last_used_at = NULL",
+        "UPDATE api_clients SET name = name", // changes nothing at all
+        "UPDATE api_clients SET name = 'x' WHERE false",
+    ];
+    let changes = [
+        "UPDATE api_clients SET tokens_valid_after = now()",
+        "UPDATE api_clients SET tokens_valid_after = NULL",
+        "UPDATE api_clients SET status = 'disabled'",
+        "UPDATE api_clients SET secret_hash = '\\x0000000000000000000000000000000000000000000000000000000000000000'",
+        "UPDATE api_clients SET role_id = '00000000-0000-4000-8000-000000000001'",
+        "UPDATE api_clients SET token_ttl_seconds = 60",
+        "UPDATE api_clients SET description = NULL",
+        "UPDATE api_clients SET updated_at = now()",
+        "UPDATE api_clients SET name = 'renamed', name_lower = 'renamed', last_used_at = now()",
+    ];
+    for sql in quiet {
+        let before = settled(&store).await;
+        conn.execute(sql).await.unwrap();
+        assert!(generation_stays(&store, before).await, "notified after: {sql}");
+    }
+    for sql in changes {
+        let before = settled(&store).await;
+        conn.execute(sql).await.unwrap();
+        assert!(generation_moves(&store, before).await, "no notification after: {sql}");
+    }
+}
+
+#[tokio::test]
+async fn migrating_a_database_with_data_from_0001_keeps_it() {
+    let (url, _guard) = fresh_database().await;
+    // The schema as the previous release left it, with a client in it.
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let mut previous = sqlx::migrate::Migrator::new(std::path::Path::new("migrations")).await.unwrap();
+    previous.migrations = previous.migrations.iter().filter(|m| m.version == 1).cloned().collect();
+    previous.run(&mut conn).await.unwrap();
+    let client = sample_client("from the previous release");
+    sqlx::query(
+        "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
+         secret_hash, created_at, updated_at, last_used_at) \
+         VALUES ($1, $2, $3, $4, 'enabled', NULL, $5, $6, $7, $8, NULL)",
+    )
+    .bind(client.id.as_uuid())
+    .bind(client.name.as_str())
+    .bind(client.name.as_str().to_lowercase())
+    .bind(client.description.as_ref().map(|d| d.as_str()))
+    .bind(i32::try_from(client.token_ttl.as_secs()).unwrap())
+    .bind(client.secret_hash.as_bytes().as_slice())
+    .bind(client.created_at)
+    .bind(client.updated_at)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let store = PgStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.get_client(client.id).await.unwrap(), Some(client.clone()), "tokens_valid_after: None");
+    let mut changed = client.clone();
+    changed.tokens_valid_after = Some(now());
+    assert!(store.update_client(&changed).await.unwrap());
+    assert_eq!(store.get_client(client.id).await.unwrap(), Some(changed));
+    store.migrate().await.unwrap();
 }

@@ -15,7 +15,7 @@ use crate::{
 };
 
 const COLUMNS: &str = "id, name, description, status, role_id, token_ttl_seconds, secret_hash, \
-                       created_at, updated_at, last_used_at";
+                       created_at, updated_at, last_used_at, tokens_valid_after";
 
 /// A client's foreign key is its role; a violation means the role does not exist.
 const ROLE_MISSING: &str = "client_role_missing";
@@ -32,6 +32,7 @@ struct ClientRow {
     created_at: i64,
     updated_at: i64,
     last_used_at: Option<i64>,
+    tokens_valid_after: Option<i64>,
 }
 
 pub(crate) fn micros(t: Timestamp) -> i64 {
@@ -64,6 +65,7 @@ impl ClientRow {
             created_at: at(self.created_at, "created_at")?,
             updated_at: at(self.updated_at, "updated_at")?,
             last_used_at: self.last_used_at.map(|t| at(t, "last_used_at")).transpose()?,
+            tokens_valid_after: self.tokens_valid_after.map(|t| at(t, "tokens_valid_after")).transpose()?,
         })
     }
 }
@@ -73,8 +75,8 @@ impl ClientStore for SqliteStore {
     async fn insert_client(&self, c: &ApiClient) -> Result<()> {
         sqlx::query(
             "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
-             secret_hash, created_at, updated_at, last_used_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             secret_hash, created_at, updated_at, last_used_at, tokens_valid_after) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(c.id.to_string())
         .bind(c.name.as_str())
@@ -87,6 +89,7 @@ impl ClientStore for SqliteStore {
         .bind(micros(c.created_at))
         .bind(micros(c.updated_at))
         .bind(c.last_used_at.map(micros))
+        .bind(c.tokens_valid_after.map(micros))
         .execute(&self.pool)
         .await
         .map_err(db_error_fk(ROLE_MISSING))?;
@@ -127,7 +130,8 @@ impl ClientStore for SqliteStore {
     async fn update_client(&self, c: &ApiClient) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE api_clients SET name = ?, name_lower = ?, description = ?, status = ?, role_id = ?, \
-             token_ttl_seconds = ?, secret_hash = ?, updated_at = ?, last_used_at = ? WHERE id = ?",
+             token_ttl_seconds = ?, secret_hash = ?, updated_at = ?, last_used_at = ?, tokens_valid_after = ? \
+             WHERE id = ?",
         )
         .bind(c.name.as_str())
         .bind(search::fold(c.name.as_str()))
@@ -138,6 +142,7 @@ impl ClientStore for SqliteStore {
         .bind(c.secret_hash.as_bytes().as_slice())
         .bind(micros(c.updated_at))
         .bind(c.last_used_at.map(micros))
+        .bind(c.tokens_valid_after.map(micros))
         .bind(c.id.to_string())
         .execute(&self.pool)
         .await
@@ -152,5 +157,27 @@ impl ClientStore for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        // One transaction, one prepared statement per client. An unknown id
+        // matches no row; a stored later instant fails the condition (and a
+        // client listed twice ends with the later of its instants).
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        for (id, at) in used {
+            sqlx::query(
+                "UPDATE api_clients SET last_used_at = ?1 \
+                 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?1)",
+            )
+            .bind(micros(*at))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
     }
 }

@@ -57,6 +57,15 @@ impl KeyStore for SqliteStore {
             })
             .collect()
     }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 #[async_trait]

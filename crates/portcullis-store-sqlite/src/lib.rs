@@ -29,6 +29,7 @@ mod keys;
 mod roles;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tokens;
 
 use error::db_error;
 

@@ -104,3 +104,43 @@ async fn connect_accepts_both_url_spellings_and_creates_directories() {
         assert!(path.exists(), "{prefix}");
     }
 }
+
+#[tokio::test]
+async fn migrating_a_database_with_data_from_0001_keeps_it() {
+    use sqlx::Connection;
+    let (url, dir) = fresh_database();
+    // The schema as the previous release left it, with a client in it.
+    let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
+    let mut previous = sqlx::migrate::Migrator::new(std::path::Path::new("migrations")).await.unwrap();
+    previous.migrations = previous.migrations.iter().filter(|m| m.version == 1).cloned().collect();
+    previous.run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let client = sample_client("from the previous release");
+    let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    other
+        .execute(
+            "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
+             secret_hash, created_at, updated_at, last_used_at) \
+             VALUES (?1, ?2, ?3, ?4, 'enabled', NULL, ?5, ?6, ?7, ?8, NULL)",
+            rusqlite::params![
+                client.id.to_string(),
+                client.name.as_str(),
+                client.name.as_str().to_lowercase(),
+                client.description.as_ref().map(|d| d.as_str()),
+                i64::from(client.token_ttl.as_secs()),
+                client.secret_hash.as_bytes().as_slice(),
+                client.created_at.timestamp_micros(),
+                client.updated_at.timestamp_micros(),
+            ],
+        )
+        .unwrap();
+
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.get_client(client.id).await.unwrap(), Some(client.clone()), "tokens_valid_after: None");
+    let mut changed = client.clone();
+    changed.tokens_valid_after = Some(portcullis_domain::now());
+    assert!(store.update_client(&changed).await.unwrap());
+    assert_eq!(store.get_client(client.id).await.unwrap(), Some(changed));
+    store.migrate().await.unwrap();
+}

@@ -26,6 +26,7 @@ pub struct ClientColumns<'a> {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
+    pub tokens_valid_after: Option<Timestamp>,
 }
 
 /// `api_clients.{column}` of client `id` is not valid; also what a backend
@@ -52,6 +53,7 @@ pub fn client(row: ClientColumns<'_>) -> Result<ApiClient> {
         created_at: row.created_at,
         updated_at: row.updated_at,
         last_used_at: row.last_used_at,
+        tokens_valid_after: row.tokens_valid_after,
     })
 }
 
@@ -118,6 +120,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             last_used_at: None,
+            tokens_valid_after: None,
         }
     }
 
@@ -131,8 +134,12 @@ mod tests {
     #[test]
     fn a_valid_client_row_decodes() {
         let id = ClientId::generate();
-        let client = client(columns(id, &[7; 32])).unwrap();
+        let at = DateTime::from_timestamp_micros(1_700_000_123_456_789).unwrap();
+        let row =
+            ClientColumns { last_used_at: Some(at), tokens_valid_after: Some(at), ..columns(id, &[7; 32]) };
+        let client = client(row).unwrap();
         assert_eq!(client.id, id);
+        assert_eq!((client.last_used_at, client.tokens_valid_after), (Some(at), Some(at)));
         assert_eq!(client.name.as_str(), "CRM sync");
         assert_eq!(client.description.as_ref().map(|d| d.as_str()), Some("nightly"));
         assert_eq!(client.status, ClientStatus::Enabled);

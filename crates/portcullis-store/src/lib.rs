@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use portcullis_domain::{ApiClient, ClientId, ClientStatus, Permission, Role, RoleId, RoleName, Timestamp};
+use uuid::Uuid;
 
 pub mod conformance;
 pub mod decode;
@@ -61,10 +62,29 @@ pub trait ClientStore: Send + Sync {
     /// Newest first (`created_at` descending, then `id` descending).
     async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>>;
     /// Writes every mutable field (name, description, status, role, lifetime,
-    /// secret hash, updated_at, last_used_at). `Ok(false)` when no such client.
+    /// secret hash, updated_at, last_used_at, tokens_valid_after). `Ok(false)`
+    /// when no such client.
     async fn update_client(&self, client: &ApiClient) -> Result<bool>;
     /// `Ok(false)` when no such client.
     async fn delete_client(&self, id: ClientId) -> Result<bool>;
+    /// Sets `last_used_at` of each listed client to the given instant unless
+    /// it already holds a later one; unknown ids are skipped. One
+    /// transaction. It must not count as a change for [`ChangeWatch`] on
+    /// backends that can tell (PostgreSQL): it alters nothing a cache holds
+    /// for authentication.
+    async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()>;
+}
+
+/// Access tokens revoked before they expired (RFC 7009), kept until their
+/// `exp`, then purged.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Idempotent: revoking a revoked `jti` again changes nothing.
+    async fn revoke_token(&self, jti: Uuid, client_id: ClientId, expires_at: Timestamp) -> Result<()>;
+    async fn is_token_revoked(&self, jti: Uuid) -> Result<bool>;
+    /// Deletes at most `limit` revocations whose token expired at or before
+    /// `now`; returns how many. Called in a loop by the purge task.
+    async fn purge_revoked_tokens(&self, now: Timestamp, limit: u32) -> Result<u64>;
 }
 
 #[async_trait]
@@ -103,6 +123,8 @@ pub trait KeyStore: Send + Sync {
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()>;
     /// Newest first.
     async fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
+    /// `Ok(false)` when no such key.
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool>;
 }
 
 /// Small server-wide secrets (e.g. the key that hashes client secrets),
@@ -134,6 +156,7 @@ pub trait Health: Send + Sync {
 pub struct Stores {
     pub clients: Arc<dyn ClientStore>,
     pub roles: Arc<dyn RoleStore>,
+    pub tokens: Arc<dyn TokenStore>,
     pub keys: Arc<dyn KeyStore>,
     pub secrets: Arc<dyn ServerSecretStore>,
     pub changes: Arc<dyn ChangeWatch>,
@@ -143,11 +166,19 @@ pub struct Stores {
 impl Stores {
     pub fn from_backend<B>(backend: Arc<B>) -> Self
     where
-        B: ClientStore + RoleStore + KeyStore + ServerSecretStore + ChangeWatch + Health + 'static,
+        B: ClientStore
+            + RoleStore
+            + TokenStore
+            + KeyStore
+            + ServerSecretStore
+            + ChangeWatch
+            + Health
+            + 'static,
     {
         Self {
             clients: backend.clone(),
             roles: backend.clone(),
+            tokens: backend.clone(),
             keys: backend.clone(),
             secrets: backend.clone(),
             changes: backend.clone(),

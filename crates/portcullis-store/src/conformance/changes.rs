@@ -1,6 +1,6 @@
 //! `ChangeWatch` and `Health`.
 
-use portcullis_domain::{ClientName, builtin_permissions, builtin_roles};
+use portcullis_domain::{ClientId, ClientName, builtin_permissions, builtin_roles};
 
 use super::{sample_client, seconds_from_now};
 use crate::{StoredSigningKey, Stores};
@@ -47,6 +47,18 @@ pub async fn generation_changes_after_every_write(stores: &Stores) {
     };
     changes_generation(stores, "insert_signing_key", async {
         stores.keys.insert_signing_key(&key).await.unwrap();
+    })
+    .await;
+    changes_generation(stores, "delete_signing_key", async {
+        assert!(stores.keys.delete_signing_key("k1").await.unwrap());
+    })
+    .await;
+    changes_generation(stores, "revoke_token", async {
+        stores
+            .tokens
+            .revoke_token(uuid::Uuid::new_v4(), ClientId::generate(), seconds_from_now(60))
+            .await
+            .unwrap();
     })
     .await;
     changes_generation(stores, "insert_server_secret_if_absent", async {

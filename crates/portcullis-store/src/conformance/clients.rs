@@ -6,13 +6,14 @@ use portcullis_domain::{
 };
 
 use super::{rand_bytes, sample_client, seconds_from_now, with_builtins};
-use crate::{StoreError, Stores};
+use crate::{ClientQuery, StoreError, Stores};
 
 pub async fn insert_then_get_returns_the_same_client(stores: &Stores) {
     with_builtins(stores).await;
     let mut client = sample_client("CRM sync");
     client.role_id = Some(ADMIN_ROLE_ID);
     client.last_used_at = Some(now());
+    client.tokens_valid_after = Some(seconds_from_now(-60));
     stores.clients.insert_client(&client).await.unwrap();
     let got = stores.clients.get_client(client.id).await.unwrap();
     assert_eq!(got, Some(client));
@@ -69,6 +70,7 @@ pub async fn update_writes_every_mutable_field(stores: &Stores) {
     changed.secret_hash = SecretHash::from_bytes(rand_bytes());
     changed.updated_at = seconds_from_now(10);
     changed.last_used_at = Some(seconds_from_now(5));
+    changed.tokens_valid_after = Some(seconds_from_now(3));
     assert!(stores.clients.update_client(&changed).await.unwrap());
     assert_eq!(stores.clients.get_client(changed.id).await.unwrap(), Some(changed.clone()));
 
@@ -76,6 +78,7 @@ pub async fn update_writes_every_mutable_field(stores: &Stores) {
     changed.description = None;
     changed.role_id = None;
     changed.last_used_at = None;
+    changed.tokens_valid_after = None;
     changed.status = ClientStatus::Enabled;
     let mut with_other_created_at = changed.clone();
     with_other_created_at.created_at = seconds_from_now(-3600);
@@ -89,6 +92,29 @@ pub async fn update_unknown_client_returns_false(stores: &Stores) {
     let client = sample_client("never stored");
     assert!(!stores.clients.update_client(&client).await.unwrap());
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), None, "update must not insert");
+}
+
+pub async fn tokens_valid_after_round_trips_and_updates(stores: &Stores) {
+    let mut client = sample_client("revoked everything once");
+    client.tokens_valid_after = Some(seconds_from_now(-3600));
+    let bystander = sample_client("bystander");
+    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&bystander).await.unwrap();
+    assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client.clone()));
+
+    // "Revoke every token" again, later: the instant moves forward.
+    client.tokens_valid_after = Some(now());
+    client.updated_at = now();
+    assert!(stores.clients.update_client(&client).await.unwrap());
+    assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client.clone()));
+    let listed =
+        stores.clients.list_clients(&ClientQuery { limit: 10, ..ClientQuery::default() }).await.unwrap();
+    assert!(listed.contains(&client), "listing reads it too");
+
+    client.tokens_valid_after = None;
+    assert!(stores.clients.update_client(&client).await.unwrap());
+    assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client));
+    assert_eq!(stores.clients.get_client(bystander.id).await.unwrap(), Some(bystander));
 }
 
 pub async fn delete_removes_only_that_client(stores: &Stores) {

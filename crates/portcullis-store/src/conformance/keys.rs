@@ -33,3 +33,19 @@ pub async fn duplicate_kid_is_a_conflict(stores: &Stores) {
     assert!(!shown.contains("same-kid"), "names the rule, not the data: {shown}");
     assert_eq!(stores.keys.list_signing_keys().await.unwrap(), [first]);
 }
+
+pub async fn delete_signing_key_removes_only_that_key(stores: &Stores) {
+    let retired = key("k-retired", 7200);
+    let current = key("k-current", 0);
+    for k in [&retired, &current] {
+        stores.keys.insert_signing_key(k).await.unwrap();
+    }
+    assert!(stores.keys.delete_signing_key("k-retired").await.unwrap());
+    assert_eq!(stores.keys.list_signing_keys().await.unwrap(), std::slice::from_ref(&current));
+    assert!(!stores.keys.delete_signing_key("k-retired").await.unwrap(), "a second delete finds nothing");
+    assert!(!stores.keys.delete_signing_key("never-stored").await.unwrap());
+    assert_eq!(stores.keys.list_signing_keys().await.unwrap(), [current]);
+    // The kid may be used again afterwards.
+    stores.keys.insert_signing_key(&retired).await.unwrap();
+    assert_eq!(stores.keys.list_signing_keys().await.unwrap().len(), 2);
+}

@@ -17,16 +17,20 @@ use crate::Stores;
 mod changes;
 mod clients;
 mod keys;
+mod last_used;
 mod listing;
 mod roles;
 mod secrets;
+mod tokens;
 
 pub use changes::*;
 pub use clients::*;
 pub use keys::*;
+pub use last_used::*;
 pub use listing::*;
 pub use roles::*;
 pub use secrets::*;
+pub use tokens::*;
 
 /// Expands to one `#[tokio::test]` per conformance case, each on a fresh
 /// database from `$fresh().await` (which returns `(Stores, guard)`).
@@ -45,6 +49,12 @@ macro_rules! conformance_suite {
             delete_unknown_client_returns_false,
             duplicate_client_id_is_a_conflict,
             unknown_role_is_a_conflict,
+            tokens_valid_after_round_trips_and_updates,
+            // last-used times
+            record_last_used_sets_the_time_of_every_listed_client,
+            record_last_used_never_moves_backwards,
+            record_last_used_skips_unknown_ids,
+            record_last_used_changes_no_other_field,
             // listing clients
             list_of_empty_store_is_empty,
             list_pages_newest_first_without_gaps_or_duplicates,
@@ -65,6 +75,13 @@ macro_rules! conformance_suite {
             // signing keys
             signing_keys_are_listed_newest_first,
             duplicate_kid_is_a_conflict,
+            delete_signing_key_removes_only_that_key,
+            // revoked tokens
+            is_token_revoked_only_for_revoked_tokens,
+            revoking_a_token_again_changes_nothing,
+            revocations_need_no_stored_client,
+            purge_removes_only_expired_revocations,
+            purge_deletes_at_most_the_limit,
             // server secrets
             server_secret_round_trips,
             first_server_secret_wins,
@@ -103,6 +120,7 @@ pub fn client_created_at(name: &str, at: Timestamp) -> ApiClient {
         created_at: at,
         updated_at: at,
         last_used_at: None,
+        tokens_valid_after: None,
     }
 }
 

@@ -90,8 +90,7 @@ pub async fn sync_builtins_keeps_a_dropped_role_that_clients_hold(stores: &Store
     let only_admin: Vec<Role> = builtin_roles().into_iter().filter(|r| r.id == ADMIN_ROLE_ID).collect();
     stores.roles.sync_builtins(&builtin_permissions(), &only_admin).await.unwrap();
     let viewer = stores.roles.get_role(VIEWER_ROLE_ID).await.unwrap().expect("the viewer role is kept");
-    let mut expected = normalized(builtin_roles()).remove(1);
-    assert_eq!(expected.id, VIEWER_ROLE_ID);
+    let mut expected = builtin_role(VIEWER_ROLE_ID);
     expected.builtin = false;
     assert_eq!(viewer, expected, "kept as an ordinary role with its permissions");
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client));
@@ -134,14 +133,17 @@ pub async fn role_without_permissions_is_listed(stores: &Stores) {
 
 pub async fn get_role_by_id_and_by_name(stores: &Stores) {
     with_builtins(stores).await;
-    let expected = normalized(builtin_roles());
-    let (admin, viewer) = (&expected[0], &expected[1]);
-    assert_eq!(admin.id, ADMIN_ROLE_ID);
-    assert_eq!(stores.roles.get_role(ADMIN_ROLE_ID).await.unwrap().as_ref(), Some(admin));
-    assert_eq!(stores.roles.get_role(VIEWER_ROLE_ID).await.unwrap().as_ref(), Some(viewer));
+    let (admin, viewer) = (builtin_role(ADMIN_ROLE_ID), builtin_role(VIEWER_ROLE_ID));
+    assert_eq!(stores.roles.get_role(ADMIN_ROLE_ID).await.unwrap().as_ref(), Some(&admin));
+    assert_eq!(stores.roles.get_role(VIEWER_ROLE_ID).await.unwrap().as_ref(), Some(&viewer));
     let by_name = stores.roles.get_role_by_name(&RoleName::parse("viewer").unwrap()).await.unwrap();
-    assert_eq!(by_name.as_ref(), Some(viewer));
+    assert_eq!(by_name.as_ref(), Some(&viewer));
     assert_eq!(stores.roles.get_role(RoleId::generate()).await.unwrap(), None);
     assert_eq!(stores.roles.get_role_by_name(&RoleName::parse("admins").unwrap()).await.unwrap(), None);
     assert_eq!(stores.roles.get_role_by_name(&RoleName::parse("admi").unwrap()).await.unwrap(), None);
+}
+
+/// The built-in role with this id, as `get_role` returns it (permissions by name).
+fn builtin_role(id: RoleId) -> Role {
+    normalized(builtin_roles()).into_iter().find(|r| r.id == id).expect("a built-in role")
 }

@@ -6,6 +6,8 @@ use crate::{Permission, PermissionName, Role, RoleId, RoleName};
 
 pub const ADMIN_ROLE_ID: RoleId = RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000001));
 pub const VIEWER_ROLE_ID: RoleId = RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000002));
+pub const RESOURCE_SERVER_ROLE_ID: RoleId =
+    RoleId::from_uuid(Uuid::from_u128(0x00000000_0000_4000_8000_000000000003));
 
 const PERMISSIONS: &[(&str, &str)] = &[
     ("clients:read", "List and read API clients"),
@@ -17,6 +19,8 @@ const PERMISSIONS: &[(&str, &str)] = &[
     ("users:write", "Create, update, disable and delete console users"),
     ("events:read", "Read request and audit events"),
     ("tokens:issue", "Issue access tokens on behalf of an API client"),
+    ("tokens:introspect", "Introspect any access token (RFC 7662), as resource servers do"),
+    ("keys:write", "Rotate the token signing keys"),
 ];
 
 fn name(s: &str) -> PermissionName {
@@ -33,7 +37,8 @@ pub fn builtin_permissions() -> Vec<Permission> {
         .collect()
 }
 
-/// `admin` holds every built-in permission; `viewer` the `:read` ones.
+/// `admin` holds every built-in permission; `viewer` the `:read` ones;
+/// `resource-server` only `tokens:introspect`.
 pub fn builtin_roles() -> Vec<Role> {
     let all: Vec<PermissionName> = PERMISSIONS.iter().map(|(n, _)| name(n)).collect();
     let read: Vec<PermissionName> = all.iter().filter(|p| p.action() == "read").cloned().collect();
@@ -52,6 +57,13 @@ pub fn builtin_roles() -> Vec<Role> {
             permissions: read,
             builtin: true,
         },
+        Role {
+            id: RESOURCE_SERVER_ROLE_ID,
+            name: RoleName::parse("resource-server").unwrap_or_else(|_| panic!("resource-server role name")),
+            description: "For APIs that introspect the tokens they receive".to_owned(),
+            permissions: vec![name("tokens:introspect")],
+            builtin: true,
+        },
     ]
 }
 
@@ -62,12 +74,16 @@ mod tests {
     #[test]
     fn builtins_are_well_formed() {
         let perms = builtin_permissions();
-        assert_eq!(perms.len(), 9);
+        assert_eq!(perms.len(), 11);
         let roles = builtin_roles();
         let admin = &roles[0];
         let viewer = &roles[1];
         assert_eq!(admin.permissions.len(), perms.len());
         let viewer_names: Vec<&str> = viewer.permissions.iter().map(|p| p.as_str()).collect();
         assert_eq!(viewer_names, ["clients:read", "roles:read", "users:read", "events:read"]);
+        assert_eq!(
+            roles[2].permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            ["tokens:introspect"]
+        );
     }
 }

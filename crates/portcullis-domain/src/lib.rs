@@ -12,7 +12,9 @@ mod role;
 mod secret;
 mod time;
 
-pub use builtin::{ADMIN_ROLE_ID, VIEWER_ROLE_ID, builtin_permissions, builtin_roles};
+pub use builtin::{
+    ADMIN_ROLE_ID, RESOURCE_SERVER_ROLE_ID, VIEWER_ROLE_ID, builtin_permissions, builtin_roles,
+};
 pub use client::{ApiClient, ClientId, ClientName, ClientStatus, Description, TokenTtl};
 pub use error::DomainError;
 pub use permission::{Permission, PermissionName, Scope};

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use portcullis_domain::{ApiClient, ClientId, Scope, now};
+use uuid::Uuid;
 
 use crate::{Service, ServiceError, jwt, jwt::AccessTokenClaims};
 
@@ -27,6 +28,8 @@ pub enum TokenRejected {
     Expired,
     #[error("the token's client is unknown, deleted or disabled")]
     ClientInactive,
+    #[error("the token was revoked")]
+    Revoked,
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
@@ -35,7 +38,8 @@ impl Service {
     /// Checks signature, issuer, time and the client's current state: a
     /// disabled or deleted client's tokens stop working on the next request.
     pub async fn validate_access_token(&self, token: &str) -> Result<ActiveToken, TokenRejected> {
-        let claims = jwt::verify(&self.keys(), token)?;
+        let generation = self.inner.cache.generation()?;
+        let claims = jwt::verify(&*self.keys_at(generation).await?, token)?;
         if claims.iss != self.inner.config.issuer {
             return Err(TokenRejected::WrongIssuer);
         }
@@ -45,15 +49,52 @@ impl Service {
         }
         let id: ClientId = claims.client_id.parse().map_err(|_| jwt::InvalidToken::Claims)?;
         let inner = &self.inner;
-        let generation = inner.cache.generation()?;
         let client = inner
             .cache
             .client(generation, inner.stores.clients.as_ref(), id)
             .await?
             .filter(|c| c.is_enabled())
             .ok_or(TokenRejected::ClientInactive)?;
+        // "Revoke every token" and RFC 7009 revocations.
+        if client.tokens_valid_after.is_some_and(|after| claims.iat <= after.timestamp()) {
+            return Err(TokenRejected::Revoked);
+        }
+        let jti: Uuid = claims.jti.parse().map_err(|_| jwt::InvalidToken::Claims)?;
+        if inner.cache.is_revoked(generation, inner.stores.tokens.as_ref(), jti).await? {
+            return Err(TokenRejected::Revoked);
+        }
         let scope =
             Scope::parse(claims.scope.as_deref().unwrap_or("")).map_err(|_| jwt::InvalidToken::Claims)?;
         Ok(ActiveToken { claims, client, scope })
+    }
+
+    /// A bearer token presented to the admin API: validated, and counted as
+    /// a use of its client.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<ActiveToken, TokenRejected> {
+        let active = self.validate_access_token(token).await?;
+        self.note_client_used(active.client.id);
+        Ok(active)
+    }
+
+    /// RFC 7662: the token's state as `caller` may see it. A caller with
+    /// `tokens:introspect` sees any token; any other only its own. `None`
+    /// means `active: false`, whatever the reason.
+    pub async fn introspect(
+        &self,
+        caller: &ApiClient,
+        caller_scope: &Scope,
+        token: &str,
+    ) -> Result<Option<ActiveToken>, ServiceError> {
+        let may_see_any = portcullis_domain::PermissionName::parse("tokens:introspect")
+            .is_ok_and(|p| caller_scope.contains(&p));
+        match self.validate_access_token(token).await {
+            Ok(active) if may_see_any || active.client.id == caller.id => Ok(Some(active)),
+            Ok(_) => Ok(None),
+            Err(TokenRejected::Internal(e)) => Err(e),
+            Err(reason) => {
+                tracing::debug!(%reason, "introspection: inactive token");
+                Ok(None)
+            }
+        }
     }
 }

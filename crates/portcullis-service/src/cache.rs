@@ -17,7 +17,8 @@ use std::{
 };
 
 use portcullis_domain::{ApiClient, ClientId, Role, RoleId};
-use portcullis_store::{ChangeWatch, ClientStore, RoleStore};
+use portcullis_store::{ChangeWatch, ClientStore, RoleStore, TokenStore};
+use uuid::Uuid;
 
 use crate::Result;
 
@@ -65,11 +66,19 @@ pub struct Cache {
     local: AtomicU64,
     clients: Map<ClientId, ApiClient>,
     roles: Map<RoleId, Role>,
+    /// Revoked token ids (`Some`) and ids known not to be (`None`).
+    revoked: Map<Uuid, ()>,
 }
 
 impl Cache {
     pub fn new(changes: Arc<dyn ChangeWatch>) -> Self {
-        Self { changes, local: AtomicU64::new(0), clients: Map::new(), roles: Map::new() }
+        Self {
+            changes,
+            local: AtomicU64::new(0),
+            clients: Map::new(),
+            roles: Map::new(),
+            revoked: Map::new(),
+        }
     }
 
     pub fn generation(&self) -> Result<Generation> {
@@ -102,6 +111,20 @@ impl Cache {
         let found = store.get_role(id).await?.map(Arc::new);
         self.roles.put(generation, id, found.clone());
         Ok(found)
+    }
+
+    pub async fn is_revoked(
+        &self,
+        generation: Generation,
+        store: &dyn TokenStore,
+        jti: Uuid,
+    ) -> Result<bool> {
+        if let Some(hit) = self.revoked.get(generation, &jti) {
+            return Ok(hit.is_some());
+        }
+        let revoked = store.is_token_revoked(jti).await?;
+        self.revoked.put(generation, jti, revoked.then(|| Arc::new(())));
+        Ok(revoked)
     }
 
     /// Called after this process changes anything cached, so that the change

@@ -82,7 +82,7 @@ impl Service {
             .ok_or_else(|| ServiceError::RoleNotFound(name.to_string()))
     }
 
-    async fn view(&self, client: ApiClient) -> Result<ClientView> {
+    pub(crate) async fn view(&self, client: ApiClient) -> Result<ClientView> {
         let role = match client.role_id {
             Some(id) => self.inner.stores.roles.get_role(id).await?.map(|r| r.name),
             None => None,
@@ -110,6 +110,7 @@ impl Service {
             created_at: at,
             updated_at: at,
             last_used_at: None,
+            tokens_valid_after: None,
         };
         self.inner.stores.clients.insert_client(&client).await?;
         tracing::info!(client_id = %client.id, "client created");
@@ -151,7 +152,11 @@ impl Service {
         Ok(ClientPage { items, next_cursor })
     }
 
-    async fn modify(&self, id: ClientId, change: impl FnOnce(&mut ApiClient)) -> Result<ApiClient> {
+    pub(crate) async fn modify(
+        &self,
+        id: ClientId,
+        change: impl FnOnce(&mut ApiClient),
+    ) -> Result<ApiClient> {
         let mut client =
             self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
         change(&mut client);

@@ -115,6 +115,21 @@ pub async fn load(store: &dyn KeyStore, master: &MasterKey) -> Result<Arc<KeySet
     Ok(Arc::new(KeySet::new(newest.kid.clone(), signing, verifying)))
 }
 
+/// How long a replaced key stays published: the longest token lifetime,
+/// plus a margin for instances that learn of the rotation late and for
+/// clock skew.
+pub const RETIRE_AFTER_SECS: i64 = portcullis_domain::TokenTtl::MAX as i64 + 300;
+
+/// The kids of keys no token can still need: each key that was replaced
+/// longer than [`RETIRE_AFTER_SECS`] ago (its successor is that old).
+pub fn retirable(stored_newest_first: &[StoredSigningKey], now: portcullis_domain::Timestamp) -> Vec<String> {
+    stored_newest_first
+        .windows(2)
+        .filter(|pair| (now - pair[0].created_at).num_seconds() > RETIRE_AFTER_SECS)
+        .map(|pair| pair[1].kid.clone())
+        .collect()
+}
+
 impl KeySet {
     /// `signing` signs new tokens under `kid`; `verifying` (which should
     /// include it) is published.
@@ -142,6 +157,29 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stored(kid: &str, created_secs_ago: i64, at: portcullis_domain::Timestamp) -> StoredSigningKey {
+        StoredSigningKey {
+            kid: kid.into(),
+            algorithm: ALGORITHM.into(),
+            public_key: vec![],
+            sealed_private_key: vec![],
+            created_at: at - chrono::TimeDelta::seconds(created_secs_ago),
+        }
+    }
+
+    #[test]
+    fn a_replaced_key_is_retired_only_after_its_tokens_can_have_expired() {
+        let at = now();
+        let day = RETIRE_AFTER_SECS;
+        // Newest first: c replaced b just now; b replaced a long ago.
+        let keys = [stored("c", 10, at), stored("b", day + 100, at), stored("a", 3 * day, at)];
+        assert_eq!(retirable(&keys, at), vec!["a".to_owned()]);
+        let keys = [stored("b", day - 1, at), stored("a", 3 * day, at)];
+        assert!(retirable(&keys, at).is_empty(), "a still signs tokens that may be alive");
+        assert!(retirable(&keys[..1], at).is_empty(), "the only key is never retired");
+        assert!(retirable(&[], at).is_empty());
+    }
 
     #[test]
     fn thumbprint_matches_rfc_8037_appendix_a3() {

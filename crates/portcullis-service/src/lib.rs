@@ -10,23 +10,33 @@ use rand::{RngCore, rngs::OsRng};
 use zeroize::Zeroizing;
 
 mod access;
+mod background;
 mod cache;
 mod clients;
 pub mod crypto;
 mod error;
 pub mod jwt;
 pub mod keys;
+mod revocation;
 mod token;
+mod usage;
 
 pub use access::{ActiveToken, TokenRejected};
+pub use background::{Background, BackgroundSettings};
 pub use clients::{
     ClientPage, ClientUpdate, ClientView, DEFAULT_PAGE_SIZE, ListClients, MAX_PAGE_SIZE, NewClient,
 };
 pub use crypto::MasterKey;
 pub use error::{Result, ServiceError};
+pub use revocation::RevokeError;
 pub use token::{GrantError, IssuedToken};
 
-use crate::{cache::Cache, crypto::SecretHasher, keys::KeySet};
+use crate::{
+    cache::{Cache, Generation},
+    crypto::SecretHasher,
+    keys::KeySet,
+    usage::LastUsed,
+};
 
 /// The name under which the client-secret HMAC key is stored (sealed).
 pub const SECRET_HASH_KEY: &str = "client_secret_hmac_key";
@@ -51,7 +61,10 @@ struct Inner {
     config: ServiceConfig,
     cache: Cache,
     hasher: SecretHasher,
-    keys: RwLock<Arc<KeySet>>,
+    /// The key set and the cache generation it was loaded at.
+    keys: RwLock<(Option<Generation>, Arc<KeySet>)>,
+    master: MasterKey,
+    last_used: LastUsed,
 }
 
 impl Service {
@@ -63,16 +76,70 @@ impl Service {
         let hasher = SecretHasher::new(&open_or_create_secret(&stores, master, SECRET_HASH_KEY).await?);
         let keys = keys::load(stores.keys.as_ref(), master).await?;
         let cache = Cache::new(stores.changes.clone());
-        Ok(Self { inner: Arc::new(Inner { stores, config, cache, hasher, keys: RwLock::new(keys) }) })
+        let keys = RwLock::new((None, keys));
+        let inner = Inner {
+            stores,
+            config,
+            cache,
+            hasher,
+            keys,
+            master: master.clone(),
+            last_used: LastUsed::default(),
+        };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     pub fn config(&self) -> &ServiceConfig {
         &self.inner.config
     }
 
-    /// The current key set (active key and published keys).
+    /// The key set as last loaded (active key and published keys). See
+    /// [`Service::current_keys`] for one that follows rotations elsewhere.
     pub fn keys(&self) -> Arc<KeySet> {
-        self.inner.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner.keys.read().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    /// The key set, reloaded first if anything changed since it was loaded
+    /// (a rotation by the CLI or another instance).
+    pub async fn current_keys(&self) -> Result<Arc<KeySet>> {
+        let generation = self.inner.cache.generation()?;
+        self.keys_at(generation).await
+    }
+
+    pub(crate) async fn keys_at(&self, generation: Generation) -> Result<Arc<KeySet>> {
+        {
+            let held = self.inner.keys.read().unwrap_or_else(|e| e.into_inner());
+            if held.0 == Some(generation) {
+                return Ok(held.1.clone());
+            }
+        }
+        let fresh = keys::load(self.inner.stores.keys.as_ref(), &self.inner.master).await?;
+        *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = (Some(generation), fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Drops from the JWKS (and the database) every key no unexpired token
+    /// can have been signed with. Returns the kids dropped.
+    pub async fn retire_signing_keys(&self) -> Result<Vec<String>> {
+        let stored = self.inner.stores.keys.list_signing_keys().await?;
+        let retire = keys::retirable(&stored, portcullis_domain::now());
+        for kid in &retire {
+            self.inner.stores.keys.delete_signing_key(kid).await?;
+            tracing::info!(kid, "retired a signing key: every token it signed has expired");
+        }
+        if !retire.is_empty() {
+            self.inner.cache.invalidate();
+        }
+        Ok(retire)
+    }
+
+    /// Creates a new signing key; new tokens use it at once (on every
+    /// instance, at its next request). The old keys stay published until
+    /// every token they signed has expired (see `retire_signing_keys`).
+    pub async fn rotate_signing_key(&self) -> Result<String> {
+        let kid = keys::generate(self.inner.stores.keys.as_ref(), &self.inner.master).await?;
+        self.inner.cache.invalidate();
+        Ok(kid)
     }
 
     /// Every permission a token may carry, for the metadata's `scopes_supported`.

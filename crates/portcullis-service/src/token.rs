@@ -7,7 +7,7 @@ use std::sync::Arc;
 use portcullis_domain::{ApiClient, ClientId, ClientSecret, Scope};
 use uuid::Uuid;
 
-use crate::{Service, ServiceError, jwt, jwt::AccessTokenClaims};
+use crate::{Service, ServiceError, cache::Generation, jwt, jwt::AccessTokenClaims};
 
 /// Why a token request was refused, in RFC 6749 §5.2 terms.
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +39,20 @@ impl Service {
         client_id: &str,
         secret: &str,
     ) -> Result<Arc<ApiClient>, GrantError> {
+        let generation = self.inner.cache.generation()?;
+        self.authenticate_at(generation, client_id, secret).await
+    }
+
+    /// One request reads the change generation once and uses it throughout.
+    async fn authenticate_at(
+        &self,
+        generation: Generation,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Arc<ApiClient>, GrantError> {
         let id: ClientId = client_id.parse().map_err(|_| GrantError::InvalidClient)?;
         let secret = ClientSecret::parse(secret).map_err(|_| GrantError::InvalidClient)?;
         let inner = &self.inner;
-        let generation = inner.cache.generation()?;
         let client = inner
             .cache
             .client(generation, inner.stores.clients.as_ref(), id)
@@ -56,14 +66,23 @@ impl Service {
             tracing::info!(client_id = %id, "client authentication failed: client disabled");
             return Err(GrantError::InvalidClient);
         }
+        inner.last_used.note(client.id, portcullis_domain::now());
         Ok(client)
     }
 
     /// The permissions a client may put in a token: its role's, or none.
     pub async fn allowed_scope(&self, client: &ApiClient) -> Result<Scope, ServiceError> {
+        let generation = self.inner.cache.generation()?;
+        self.allowed_scope_at(generation, client).await
+    }
+
+    async fn allowed_scope_at(
+        &self,
+        generation: Generation,
+        client: &ApiClient,
+    ) -> Result<Scope, ServiceError> {
         let Some(role_id) = client.role_id else { return Ok(Scope::default()) };
         let inner = &self.inner;
-        let generation = inner.cache.generation()?;
         let role = inner.cache.role(generation, inner.stores.roles.as_ref(), role_id).await?;
         // A role removed under a client leaves it with no permissions.
         Ok(role.map(|r| r.scope()).unwrap_or_default())
@@ -76,7 +95,17 @@ impl Service {
         client: &ApiClient,
         requested: Option<&str>,
     ) -> Result<IssuedToken, GrantError> {
-        let allowed = self.allowed_scope(client).await?;
+        let generation = self.inner.cache.generation()?;
+        self.issue_token_at(generation, client, requested).await
+    }
+
+    async fn issue_token_at(
+        &self,
+        generation: Generation,
+        client: &ApiClient,
+        requested: Option<&str>,
+    ) -> Result<IssuedToken, GrantError> {
+        let allowed = self.allowed_scope_at(generation, client).await?;
         let scope = match requested.filter(|s| !s.is_empty()) {
             None => allowed,
             Some(requested) => {
@@ -101,7 +130,7 @@ impl Service {
             jti: Uuid::new_v4().to_string(),
             scope: (!scope.is_empty()).then(|| scope.to_string()),
         };
-        let keys = self.keys();
+        let keys = self.keys_at(generation).await?;
         let access_token = jwt::sign(&keys.active, &claims)
             .map_err(|e| ServiceError::Corrupt(format!("token claims did not serialise: {e}")))?;
         Ok(IssuedToken { access_token, expires_in: ttl, scope, claims })
@@ -137,8 +166,9 @@ impl Service {
         secret: &str,
         scope: Option<&str>,
     ) -> Result<IssuedToken, GrantError> {
-        let client = self.authenticate_client(client_id, secret).await?;
-        let token = self.issue_token(&client, scope).await?;
+        let generation = self.inner.cache.generation()?;
+        let client = self.authenticate_at(generation, client_id, secret).await?;
+        let token = self.issue_token_at(generation, &client, scope).await?;
         tracing::info!(client_id = %client.id, jti = %token.claims.jti, "access token issued");
         Ok(token)
     }

@@ -38,6 +38,9 @@ impl ClientStore for Counting {
     async fn delete_client(&self, id: ClientId) -> Result<bool> {
         self.inner.delete_client(id).await
     }
+    async fn record_last_used(&self, used: &[(ClientId, portcullis_domain::Timestamp)]) -> Result<()> {
+        self.inner.record_last_used(used).await
+    }
 }
 
 struct Fixture {

@@ -20,6 +20,10 @@ impl Application {
         Self { listener, state }
     }
 
+    pub fn service(&self) -> &portcullis_service::Service {
+        &self.state.service
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }

@@ -24,6 +24,9 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("invalid_scope")]
     InvalidScope,
+    /// RFC 7009 §2.1: the token belongs to another client.
+    #[error("unauthorized_client")]
+    UnauthorizedClient,
     /// The body is larger than we read; still `invalid_request`, with 413.
     #[error("invalid_request")]
     TooLarge,
@@ -53,8 +56,9 @@ impl OAuthError {
             Self::InvalidScope => {
                 "the requested scope is invalid, unknown, or exceeds what the client may have"
             }
+            Self::UnauthorizedClient => "the token was issued to another client",
             Self::TooLarge => "the request body is too large",
-            Self::MethodNotAllowed => "the token endpoint takes POST only",
+            Self::MethodNotAllowed => "this endpoint takes POST only",
             Self::Internal(_) => "the server could not complete the request",
         }
     }
@@ -102,6 +106,7 @@ mod tests {
             OAuthError::InvalidClient,
             OAuthError::UnsupportedGrantType,
             OAuthError::InvalidScope,
+            OAuthError::UnauthorizedClient,
             OAuthError::TooLarge,
             OAuthError::MethodNotAllowed,
         ] {

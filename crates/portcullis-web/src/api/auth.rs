@@ -49,7 +49,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 Problem::unauthorized("send an access token as `Authorization: Bearer <token>`", false)
             })?;
-        match state.service.validate_access_token(token).await {
+        match state.service.authenticate_bearer(token).await {
             Ok(active) => Ok(Caller { client: active.client, scope: active.scope }),
             Err(portcullis_service::TokenRejected::Internal(e)) => Err(Problem::from(e)),
             Err(reason) => {

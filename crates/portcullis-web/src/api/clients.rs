@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/clients/{client_id}", get(read).patch(update).delete(remove))
         .route("/clients/{client_id}/secret", post(regenerate_secret))
         .route("/clients/{client_id}/token", post(issue_token))
+        .route("/clients/{client_id}/revoke-tokens", post(revoke_tokens))
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
@@ -146,6 +147,7 @@ pub struct ClientList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only clients with this status.
     pub status: Option<Status>,
@@ -346,4 +348,20 @@ async fn issue_token(
         expires_in: token.expires_in,
         scope: (!token.scope.is_empty()).then(|| token.scope.to_string()),
     }))
+}
+
+/// Revoke every token the client holds now, without touching its secret:
+/// tokens issued up to this second are refused from the next request on
+/// (introspection answers `active: false`); new tokens work.
+#[utoipa::path(post, path = "/api/v1/clients/{client_id}/revoke-tokens", tag = "clients",
+    params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:write"])),
+    responses((status = 200, body = ClientResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+async fn revoke_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ClientResponse>, Problem> {
+    caller.require("clients:write")?;
+    let view = state.service.revoke_client_tokens(client_id(&id)?).await?;
+    Ok(Json((&view).into()))
 }

@@ -4,6 +4,7 @@
 mod auth;
 pub mod clients;
 mod json;
+mod keys;
 mod problem;
 
 use axum::{
@@ -27,9 +28,10 @@ use crate::AppState;
 #[openapi(
     info(title = "Portcullis admin API", description = "Manage the API clients of a Portcullis authorization server. \
         Authenticate with `Authorization: Bearer <access token from this server>`; each operation needs the permission named in its security requirement."),
-    paths(clients::create, clients::list, clients::read, clients::update, clients::remove, clients::regenerate_secret, clients::issue_token),
+    paths(clients::create, clients::list, clients::read, clients::update, clients::remove, clients::regenerate_secret, clients::issue_token,
+        clients::revoke_tokens, keys::rotate),
     modifiers(&BearerAuth),
-    tags((name = "clients", description = "API clients"))
+    tags((name = "clients", description = "API clients"), (name = "keys", description = "Token signing keys"))
 )]
 pub struct ApiDoc;
 
@@ -54,6 +56,7 @@ async fn openapi() -> impl IntoResponse {
 pub fn router() -> Router<AppState> {
     let api = Router::new()
         .merge(clients::router())
+        .merge(keys::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found("no such admin API endpoint") })
         // Admin answers carry secrets and private data: never cached.

@@ -14,6 +14,11 @@ struct Metadata {
     // RFC 8414 §2: the defaults would claim authorization_code and implicit.
     grant_types_supported: [&'static str; 1],
     token_endpoint_auth_methods_supported: [&'static str; 2],
+    introspection_endpoint: String,
+    /// RFC 8414 §2; also a bearer token of this server, with `tokens:introspect`.
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    revocation_endpoint: String,
+    revocation_endpoint_auth_methods_supported: [&'static str; 2],
     /// RFC 8414 §3.2: empty arrays are omitted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     scopes_supported: Vec<String>,
@@ -28,6 +33,10 @@ pub async fn metadata(State(state): State<AppState>) -> Result<impl IntoResponse
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         grant_types_supported: ["client_credentials"],
         token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+        introspection_endpoint: format!("{base}/oauth2/introspect"),
+        introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+        revocation_endpoint: format!("{base}/oauth2/revoke"),
+        revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
         scopes_supported: scopes.into_iter().map(|p| p.name.to_string()).collect(),
         issuer,
     }))

@@ -9,7 +9,9 @@ use axum::{
 use crate::AppState;
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let keys = state.service.keys();
+    // Follows rotations by the CLI or another instance; falls back to the
+    // keys in memory if the database cannot be asked.
+    let keys = state.service.current_keys().await.unwrap_or_else(|_| state.service.keys());
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),

@@ -27,6 +27,9 @@ pub enum Command {
     Serve(ServeConfig),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage the token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the admin API's OpenAPI 3.1 document (as served at /api/v1/openapi.json).
     Openapi,
     /// Manage API clients on the configured database (also while a server runs on it).
@@ -52,6 +55,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             tracing::info!("migrations applied");
         }),
         Command::Clients(command) => clients::run(&cli.global, command).await,
+        Command::Keys(KeysCommand::Rotate) => rotate_keys(&cli.global).await,
         Command::Openapi => {
             print_stdout(&portcullis_web::api::openapi_json());
             Ok(())
@@ -66,6 +70,22 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a new signing key: new tokens use it at once (also on a running
+    /// server); old public keys stay published until their tokens expire.
+    Rotate,
+}
+
+async fn rotate_keys(global: &GlobalConfig) -> anyhow::Result<()> {
+    let config =
+        portcullis_service::ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() };
+    let service = startup::open_service(global, config).await?;
+    let kid = service.rotate_signing_key().await?;
+    print_stdout(&format!("New signing key {kid}: new tokens use it from now on."));
+    Ok(())
+}
+
 #[allow(clippy::print_stdout)]
 fn print_stdout(text: &str) {
     println!("{text}");
@@ -73,6 +93,9 @@ fn print_stdout(text: &str) {
 
 async fn serve_until_stopped(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result<()> {
     let app = startup::build(global, serve).await?;
-    app.run_until_stopped(startup::shutdown_signal()).await?;
-    Ok(())
+    let background = app.service().spawn_background(portcullis_service::BackgroundSettings::default());
+    let served = app.run_until_stopped(startup::shutdown_signal()).await;
+    // Requests are done: write the last-used times still in memory.
+    background.shutdown().await;
+    Ok(served?)
 }

@@ -446,9 +446,8 @@ async fn openapi_document_is_served_and_committed() {
     }
     let committed_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
     let committed = std::fs::read_to_string(committed_path).unwrap_or_default();
-    assert_eq!(
-        committed.trim(),
-        portcullis_web::api::openapi_json().trim(),
+    assert!(
+        committed.trim() == portcullis_web::api::openapi_json().trim(),
         "docs/openapi.json is stale: run `cargo run -p portcullis -- openapi > docs/openapi.json`"
     );
 }

@@ -204,3 +204,45 @@ async fn master_key_file_is_private_and_required_once_data_is_sealed() {
     assert!(!ok, "a missing key must not be silently replaced");
     assert!(stderr.contains("master key"), "{stderr}");
 }
+
+fn kid_of(token: &str) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn cli_key_rotation_is_used_by_a_running_server_and_last_use_is_flushed_at_shutdown() {
+    let env = Env::new();
+    let created = env.cli_json(&["clients", "create", "--name", "rotating", "--json"]).await;
+    let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    assert_eq!(created["last_used_at"], Value::Null);
+    let server = env.serve().await;
+    let first: Value = server.token(id, secret).await.json().await.unwrap();
+    let old_kid = kid_of(first["access_token"].as_str().unwrap());
+
+    let (ok, stdout, stderr) = env.cli(&["keys", "rotate"]).await;
+    assert!(ok, "{stderr}");
+    let second: Value = server.token(id, secret).await.json().await.unwrap();
+    let new_kid = kid_of(second["access_token"].as_str().unwrap());
+    assert_ne!(new_kid, old_kid, "the next token uses the new key");
+    assert!(stdout.contains(&new_kid), "{stdout}");
+    let jwks: Value = server
+        .http
+        .get(format!("{}/.well-known/jwks.json", server.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> =
+        jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert!(kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}");
+
+    // Graceful shutdown writes the last-used time still in memory.
+    server.stop().await;
+    let listed = env.cli_json(&["clients", "list", "--json"]).await;
+    assert!(listed[0]["last_used_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{listed}");
+}

@@ -18,9 +18,22 @@ async fn metadata_describes_the_server(backend: Backend) {
         meta["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])
     );
+    assert_eq!(meta["introspection_endpoint"], app.url("/oauth2/introspect"));
+    assert_eq!(meta["revocation_endpoint"], app.url("/oauth2/revoke"));
+    for key in ["introspection_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"]
+    {
+        assert_eq!(meta[key], serde_json::json!(["client_secret_basic", "client_secret_post"]), "{key}");
+    }
     let scopes: Vec<&str> =
         meta["scopes_supported"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-    for p in ["clients:read", "clients:write", "clients:secrets", "tokens:issue", "events:read"] {
+    for p in [
+        "clients:read",
+        "clients:write",
+        "clients:secrets",
+        "tokens:issue",
+        "tokens:introspect",
+        "keys:write",
+    ] {
         assert!(scopes.contains(&p), "{p}");
     }
     for (key, value) in meta.as_object().unwrap() {

@@ -26,5 +26,6 @@ mod binary;
 mod changes;
 mod clients;
 mod discovery;
+mod introspection;
 mod token;
 mod token_errors;

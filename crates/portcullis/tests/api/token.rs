@@ -79,7 +79,7 @@ async fn post_auth_issues_a_token(backend: Backend) {
     let body = token_ok(app.post_token(&body, None).await).await;
     let (_, claims) = verify(&app, body["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["client_id"], view.client.id.to_string());
-    assert_eq!(claims["scope"].as_str().unwrap().split(' ').count(), 9);
+    assert_eq!(claims["scope"].as_str().unwrap().split(' ').count(), 11, "every built-in permission");
 }
 
 async fn scope_narrows_to_a_subset_of_the_role(backend: Backend) {

@@ -1,0 +1,88 @@
+//! The service's background work: flushing last-used times, purging
+//! expired revocations, and retiring signing keys whose tokens have all
+//! expired. Started by `portcullis serve`; stopped (with a last flush) on
+//! shutdown.
+
+use std::time::Duration;
+
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::Service;
+
+#[derive(Debug, Clone, Copy)]
+pub struct BackgroundSettings {
+    /// How often last-used times are written (their precision).
+    pub last_used_interval: Duration,
+    /// How often expired revocations and retired keys are cleaned up.
+    pub purge_interval: Duration,
+}
+
+impl Default for BackgroundSettings {
+    fn default() -> Self {
+        Self { last_used_interval: Duration::from_secs(5), purge_interval: Duration::from_secs(600) }
+    }
+}
+
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    service: Service,
+}
+
+impl Service {
+    pub fn spawn_background(&self, settings: BackgroundSettings) -> Background {
+        let (stop, stopped) = watch::channel(false);
+        let flusher = {
+            let service = self.clone();
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(settings.last_used_interval);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stopped.changed() => return,
+                    }
+                    if let Err(e) = service.flush_last_used().await {
+                        tracing::warn!(error = %e, "could not write last-used times; will retry");
+                    }
+                }
+            })
+        };
+        let purger = {
+            let service = self.clone();
+            let mut stopped = stopped;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(settings.purge_interval);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stopped.changed() => return,
+                    }
+                    match service.purge_revocations().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(purged = n, "purged expired revocations"),
+                        Err(e) => tracing::warn!(error = %e, "could not purge expired revocations"),
+                    }
+                    if let Err(e) = service.retire_signing_keys().await {
+                        tracing::warn!(error = %e, "could not retire old signing keys");
+                    }
+                }
+            })
+        };
+        Background { stop, tasks: vec![flusher, purger], service: self.clone() }
+    }
+}
+
+impl Background {
+    /// Stops the tasks and writes what is still pending.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        match self.service.flush_last_used().await {
+            Ok(n) => tracing::debug!(clients = n, "last-used times flushed at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "could not flush last-used times at shutdown"),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `POST /oauth2/introspect` (RFC 7662).
+
+use axum::{
+    Json,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, Uri, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use super::{caller::authenticate, request::read_form};
+use crate::{
+    AppState,
+    error::{NO_CACHE, NO_STORE, OAuthError},
+};
+
+const KNOWN: [&str; 4] = ["token", "token_type_hint", "client_id", "client_secret"];
+
+/// RFC 7662 §2.2. Inactive answers carry `active: false` and nothing else.
+#[derive(Serialize, Default)]
+struct Introspection {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+}
+
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    match answer(&state, &headers, &uri, body).await {
+        Ok(body) => {
+            let mut response = Json(body).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+            response.headers_mut().insert(header::PRAGMA, NO_CACHE);
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Body,
+) -> Result<Introspection, OAuthError> {
+    let params = read_form(headers, uri, body, &KNOWN).await?;
+    // RFC 7662 §2.1: the caller authenticates first.
+    let caller = authenticate(state, headers, &params, true).await?;
+    let token = params.get("token").ok_or(OAuthError::InvalidRequest("token is missing"))?;
+    // A token_type_hint is only a hint (§2.1): every token type is searched anyway.
+    let found =
+        state.service.introspect(&caller.client, &caller.scope, token).await.map_err(OAuthError::Internal)?;
+    Ok(match found {
+        None => Introspection::default(),
+        Some(active) => {
+            let c = active.claims;
+            Introspection {
+                active: true,
+                scope: c.scope,
+                client_id: Some(c.client_id),
+                token_type: Some("Bearer"),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                nbf: Some(c.nbf),
+                sub: Some(c.sub),
+                aud: Some(c.aud),
+                iss: Some(c.iss),
+                jti: Some(c.jti),
+            }
+        }
+    })
+}

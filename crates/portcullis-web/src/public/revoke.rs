@@ -1,0 +1,42 @@
+//! `POST /oauth2/revoke` (RFC 7009).
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{HeaderMap, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use portcullis_service::RevokeError;
+
+use super::{caller::authenticate, request::read_form};
+use crate::{
+    AppState,
+    error::{NO_CACHE, NO_STORE, OAuthError},
+};
+
+const KNOWN: [&str; 4] = ["token", "token_type_hint", "client_id", "client_secret"];
+
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    match run(&state, &headers, &uri, body).await {
+        Ok(()) => {
+            // RFC 7009 §2.2: 200, whether or not the token was known.
+            let mut response = StatusCode::OK.into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+            response.headers_mut().insert(header::PRAGMA, NO_CACHE);
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, uri: &Uri, body: Body) -> Result<(), OAuthError> {
+    let params = read_form(headers, uri, body, &KNOWN).await?;
+    // RFC 7009 §2.1: the client authenticates with its own credentials.
+    let caller = authenticate(state, headers, &params, false).await?;
+    let token = params.get("token").ok_or(OAuthError::InvalidRequest("token is missing"))?;
+    // An unknown token_type_hint is ignored (§2.1); only access tokens exist here.
+    state.service.revoke_token(&caller.client, token).await.map_err(|e| match e {
+        RevokeError::OtherClient => OAuthError::UnauthorizedClient,
+        RevokeError::Internal(e) => OAuthError::Internal(e),
+    })
+}

@@ -58,3 +58,46 @@ async fn changes_from_another_process_are_seen_on_the_next_request(backend: Back
     cli.delete_client(view.client.id).await.unwrap();
     assert_eq!(status_after_change(&app, &id, new_secret.expose(), 401).await, 401, "delete seen");
 }
+
+on_both_backends!(revocations_and_rotations_by_another_instance_are_seen);
+
+async fn revocations_and_rotations_by_another_instance_are_seen(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let (view, secret) = app.create_client(Some("admin")).await;
+    let id = view.client.id.to_string();
+    let body: serde_json::Value = app.token_basic(&id, secret.expose(), None).await.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let admin_api = || async {
+        app.http.get(app.url("/api/v1/clients")).bearer_auth(&token).send().await.unwrap().status()
+    };
+    assert_eq!(admin_api().await, 200);
+
+    let other = second_process(&app).await;
+    // The other instance rotates the signing key: this one signs with it next.
+    let new_kid = other.rotate_signing_key().await.unwrap();
+    let mut seen = false;
+    for _ in 0..40 {
+        let body: serde_json::Value = app.token_basic(&id, secret.expose(), None).await.json().await.unwrap();
+        let (header, _) = crate::token::verify(&app, body["access_token"].as_str().unwrap()).await;
+        if header["kid"] == new_kid {
+            seen = true;
+            break;
+        }
+        assert_eq!(backend, Backend::Postgres, "SQLite: the very next token uses the new key");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the rotation was seen");
+
+    // The other instance revokes every token of the client: this one refuses them.
+    other.revoke_client_tokens(view.client.id).await.unwrap();
+    let mut status = 0;
+    for _ in 0..40 {
+        status = admin_api().await.as_u16();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(backend, Backend::Postgres, "SQLite: refused on the very next request");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 401);
+}

@@ -4,16 +4,13 @@ use axum::{
     Json,
     body::Body,
     extract::State,
-    http::{HeaderMap, Uri, header},
+    http::{HeaderMap, Uri},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
 
 use super::{caller::authenticate, request::read_form};
-use crate::{
-    AppState,
-    error::{NO_CACHE, NO_STORE, OAuthError},
-};
+use crate::{AppState, error::OAuthError};
 
 const KNOWN: [&str; 4] = ["token", "token_type_hint", "client_id", "client_secret"];
 
@@ -45,12 +42,7 @@ struct Introspection {
 
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
     match answer(&state, &headers, &uri, body).await {
-        Ok(body) => {
-            let mut response = Json(body).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
-            response.headers_mut().insert(header::PRAGMA, NO_CACHE);
-            response
-        }
+        Ok(body) => Json(body).into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -15,15 +15,27 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::AppState;
+use axum::http::header;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::{
+    AppState,
+    error::{NO_CACHE, NO_STORE},
+};
 
 pub use request::MAX_BODY_BYTES;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    // RFC 6749 §5.1: every answer carrying tokens or credentials is not to be
+    // cached; simplest to say so on every answer of these endpoints.
+    let oauth2 = Router::new()
         .route("/oauth2/token", post(token::token).fallback(token::method_not_allowed))
         .route("/oauth2/introspect", post(introspect::introspect).fallback(token::method_not_allowed))
         .route("/oauth2/revoke", post(revoke::revoke).fallback(token::method_not_allowed))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, NO_STORE))
+        .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, NO_CACHE));
+    Router::new()
+        .merge(oauth2)
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route("/.well-known/openid-configuration", get(discovery::metadata))

@@ -3,28 +3,20 @@
 use axum::{
     body::Body,
     extract::State,
-    http::{HeaderMap, StatusCode, Uri, header},
+    http::{HeaderMap, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 use portcullis_service::RevokeError;
 
 use super::{caller::authenticate, request::read_form};
-use crate::{
-    AppState,
-    error::{NO_CACHE, NO_STORE, OAuthError},
-};
+use crate::{AppState, error::OAuthError};
 
 const KNOWN: [&str; 4] = ["token", "token_type_hint", "client_id", "client_secret"];
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
     match run(&state, &headers, &uri, body).await {
-        Ok(()) => {
-            // RFC 7009 §2.2: 200, whether or not the token was known.
-            let mut response = StatusCode::OK.into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
-            response.headers_mut().insert(header::PRAGMA, NO_CACHE);
-            response
-        }
+        // RFC 7009 §2.2: 200, whether or not the token was known.
+        Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -10,10 +10,7 @@ use portcullis_service::IssuedToken;
 use serde::Serialize;
 
 use super::request::{client_credentials, read_form};
-use crate::{
-    AppState,
-    error::{NO_CACHE, NO_STORE, OAuthError},
-};
+use crate::{AppState, error::OAuthError};
 
 const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
 
@@ -69,8 +66,6 @@ fn success(token: &IssuedToken) -> Response {
     };
     let mut response = axum::Json(body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, NO_STORE);
-    headers.insert(header::PRAGMA, NO_CACHE);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

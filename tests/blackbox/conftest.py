@@ -51,8 +51,11 @@ ADMIN_SCOPES = {
     "users:write",
     "events:read",
     "tokens:issue",
+    "tokens:introspect",
+    "keys:write",
 }
 VIEWER_SCOPES = {"clients:read", "roles:read", "users:read", "events:read"}
+RESOURCE_SERVER_SCOPES = {"tokens:introspect"}
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SECRET_RE = re.compile(r"^pcs_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}$")

@@ -2,8 +2,11 @@
 //!
 //! Every lookup first asks the store's [`ChangeWatch`] for its generation
 //! (for SQLite `PRAGMA data_version`, for PostgreSQL a counter fed by
-//! LISTEN/NOTIFY). If it moved, everything cached is dropped, so a change
-//! committed by the CLI or another instance is honoured on the next request.
+//! LISTEN/NOTIFY). If it moved, everything cached is dropped: a change
+//! committed by the CLI on the same SQLite file is honoured on the very next
+//! request; one committed by another PostgreSQL instance as soon as its
+//! notification arrives (milliseconds). This process's own changes hold at
+//! once on both ([`Cache::invalidate`]).
 //! Entries are filled only under the generation read *before* the database
 //! read, so a fill that raced a change is dropped by the next lookup.
 

@@ -20,6 +20,8 @@ pub use client::{ApiClient, ClientId, ClientName, ClientStatus, Description, Tok
 pub use error::DomainError;
 pub use permission::{Permission, PermissionName, Scope};
 pub use role::{Role, RoleId, RoleName};
-pub use secret::{ClientSecret, SecretHash};
+pub use secret::{
+    ClientSecret, ClientSecretKind, PersonalTokenKind, PersonalTokenSecret, Secret, SecretHash, SecretKind,
+};
 pub use time::{Timestamp, now};
 pub use user::{Email, PasswordHash, PersonalAccessToken, Session, User, UserId, UserName, UserStatus};

@@ -30,4 +30,10 @@ pub enum DomainError {
     InvalidScope,
     #[error("malformed client secret")]
     MalformedSecret,
+    #[error("user id must be a UUID")]
+    InvalidUserId,
+    #[error("email must look like name@example.com")]
+    InvalidEmail,
+    #[error("name must be 1 to 200 characters with no control characters")]
+    InvalidUserName,
 }

@@ -11,6 +11,7 @@ mod permission;
 mod role;
 mod secret;
 mod time;
+mod user;
 
 pub use builtin::{
     ADMIN_ROLE_ID, RESOURCE_SERVER_ROLE_ID, VIEWER_ROLE_ID, builtin_permissions, builtin_roles,
@@ -19,5 +20,8 @@ pub use client::{ApiClient, ClientId, ClientName, ClientStatus, Description, Tok
 pub use error::DomainError;
 pub use permission::{Permission, PermissionName, Scope};
 pub use role::{Role, RoleId, RoleName};
-pub use secret::{ClientSecret, SecretHash};
+pub use secret::{
+    ClientSecret, ClientSecretKind, PersonalTokenKind, PersonalTokenSecret, Secret, SecretHash, SecretKind,
+};
 pub use time::{Timestamp, now};
+pub use user::{Email, PasswordHash, PersonalAccessToken, Session, User, UserId, UserName, UserStatus};

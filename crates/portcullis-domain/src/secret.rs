@@ -1,4 +1,4 @@
-use std::fmt;
+use std::{fmt, marker::PhantomData};
 
 use rand::{RngCore, rngs::OsRng};
 use subtle::ConstantTimeEq;
@@ -7,12 +7,37 @@ use zeroize::Zeroizing;
 use crate::DomainError;
 
 const BASE62: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const PREFIX: &str = "pcs_";
 /// 62^43 > 2^256, so 32 random bytes always fit in 43 base62 digits.
 const BODY_LEN: usize = 43;
 /// 62^6 > 2^32: a CRC-32 fits in six digits.
 const CHECKSUM_LEN: usize = 6;
-const SECRET_LEN: usize = PREFIX.len() + BODY_LEN + 1 + CHECKSUM_LEN;
+/// Every prefix is four characters (`pcs_`, `pat_`).
+const SECRET_LEN: usize = 4 + BODY_LEN + 1 + CHECKSUM_LEN;
+
+/// What a kind of secret is called and how it starts.
+pub trait SecretKind: Clone + PartialEq + Eq {
+    /// Four characters, ending in `_`.
+    const PREFIX: &'static str;
+}
+
+/// API client secrets: `pcs_…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientSecretKind {}
+
+impl SecretKind for ClientSecretKind {
+    const PREFIX: &'static str = "pcs_";
+}
+
+/// Personal access tokens of console users: `pat_…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonalTokenKind {}
+
+impl SecretKind for PersonalTokenKind {
+    const PREFIX: &'static str = "pat_";
+}
+
+pub type ClientSecret = Secret<ClientSecretKind>;
+pub type PersonalTokenSecret = Secret<PersonalTokenKind>;
 
 fn base62_fixed(bytes: &[u8], width: usize) -> String {
     let digits = base_x::encode(BASE62, bytes);
@@ -23,36 +48,36 @@ fn checksum(prefix_and_body: &str) -> String {
     base62_fixed(&crc32fast::hash(prefix_and_body.as_bytes()).to_be_bytes(), CHECKSUM_LEN)
 }
 
-/// A client secret in the clear: `pcs_<43 base62 digits>_<6 digit checksum>`.
+/// A secret in the clear: `<prefix><43 base62 digits>_<6 digit checksum>`.
 ///
 /// It exists only between generation and the one response that shows it, or
 /// between parsing a request and hashing it. `Debug` prints a hint, never the
 /// secret; the memory is wiped on drop.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ClientSecret(Zeroizing<String>);
+pub struct Secret<K: SecretKind>(Zeroizing<String>, PhantomData<K>);
 
-impl ClientSecret {
+impl<K: SecretKind> Secret<K> {
     /// 256 bits from the operating system's CSPRNG.
     pub fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(bytes.as_mut());
         let mut s = Zeroizing::new(String::with_capacity(SECRET_LEN));
-        s.push_str(PREFIX);
+        s.push_str(K::PREFIX);
         s.push_str(&base62_fixed(bytes.as_ref(), BODY_LEN));
         let sum = checksum(&s);
         s.push('_');
         s.push_str(&sum);
-        Self(s)
+        Self(s, PhantomData)
     }
 
     /// Checks the shape and the checksum, so that a typo or a truncated
     /// paste is refused before any lookup.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        if s.len() != SECRET_LEN || !s.starts_with(PREFIX) {
+        if s.len() != SECRET_LEN || !s.starts_with(K::PREFIX) {
             return Err(DomainError::MalformedSecret);
         }
-        let (head, sum) = s.split_at(PREFIX.len() + BODY_LEN);
-        let body = &head[PREFIX.len()..];
+        let (head, sum) = s.split_at(K::PREFIX.len() + BODY_LEN);
+        let body = &head[K::PREFIX.len()..];
         let Some(sum) = sum.strip_prefix('_') else {
             return Err(DomainError::MalformedSecret);
         };
@@ -62,7 +87,7 @@ impl ClientSecret {
         if checksum(head).as_bytes().ct_eq(sum.as_bytes()).unwrap_u8() != 1 {
             return Err(DomainError::MalformedSecret);
         }
-        Ok(Self(Zeroizing::new(s.to_owned())))
+        Ok(Self(Zeroizing::new(s.to_owned()), PhantomData))
     }
 
     /// The secret itself: only for hashing it or showing it once.
@@ -73,13 +98,13 @@ impl ClientSecret {
     /// `pcs_…AbCd`: enough to tell secrets apart, useless to an attacker.
     pub fn hint(&self) -> String {
         let tail = &self.0[self.0.len() - 4..];
-        format!("{PREFIX}…{tail}")
+        format!("{}…{tail}", K::PREFIX)
     }
 }
 
-impl fmt::Debug for ClientSecret {
+impl<K: SecretKind> fmt::Debug for Secret<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ClientSecret({})", self.hint())
+        write!(f, "Secret({})", self.hint())
     }
 }
 
@@ -176,6 +201,17 @@ mod tests {
         assert!(!debug.contains(&s.expose()[4..20]));
         assert_eq!(s.hint().chars().count(), "pcs_…".chars().count() + 4);
         assert!(s.expose().ends_with(&s.hint()[s.hint().len() - 4..]));
+    }
+
+    #[test]
+    fn personal_tokens_have_their_own_prefix_and_do_not_parse_as_client_secrets() {
+        let pat = PersonalTokenSecret::generate();
+        assert!(pat.expose().starts_with("pat_"));
+        assert_eq!(PersonalTokenSecret::parse(pat.expose()), Ok(pat.clone()));
+        assert_eq!(ClientSecret::parse(pat.expose()), Err(DomainError::MalformedSecret));
+        let client = ClientSecret::generate();
+        assert!(PersonalTokenSecret::parse(client.expose()).is_err());
+        assert!(pat.hint().starts_with("pat_…"));
     }
 
     #[test]

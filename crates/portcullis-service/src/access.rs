@@ -77,18 +77,29 @@ impl Service {
     }
 
     /// RFC 7662: the token's state as `caller` may see it. A caller with
-    /// `tokens:introspect` sees any token; any other only its own. `None`
-    /// means `active: false`, whatever the reason.
+    /// `tokens:introspect` sees any token, personal access tokens included;
+    /// any other client only its own access tokens. `None` means
+    /// `active: false`, whatever the reason.
     pub async fn introspect(
         &self,
         caller: &ApiClient,
         caller_scope: &Scope,
         token: &str,
-    ) -> Result<Option<ActiveToken>, ServiceError> {
+    ) -> Result<Option<Introspected>, ServiceError> {
         let may_see_any = portcullis_domain::PermissionName::parse("tokens:introspect")
             .is_ok_and(|p| caller_scope.contains(&p));
+        if token.starts_with("pat_") {
+            if !may_see_any {
+                return Ok(None);
+            }
+            return Ok(self.personal_token_state(token).await?.map(|(active, info)| {
+                Introspected::Personal { user: active.user, scope: active.scope, issued_at: info.created_at }
+            }));
+        }
         match self.validate_access_token(token).await {
-            Ok(active) if may_see_any || active.client.id == caller.id => Ok(Some(active)),
+            Ok(active) if may_see_any || active.client.id == caller.id => {
+                Ok(Some(Introspected::Access(active)))
+            }
             Ok(_) => Ok(None),
             Err(TokenRejected::Internal(e)) => Err(e),
             Err(reason) => {
@@ -97,4 +108,16 @@ impl Service {
             }
         }
     }
+}
+
+/// What introspection found active.
+#[derive(Debug, Clone)]
+pub enum Introspected {
+    Access(ActiveToken),
+    /// A personal access token: its user and the user's current permissions.
+    Personal {
+        user: Arc<portcullis_domain::User>,
+        scope: Scope,
+        issued_at: portcullis_domain::Timestamp,
+    },
 }

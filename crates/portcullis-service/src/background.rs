@@ -1,5 +1,5 @@
 //! The service's background work: flushing last-used times, purging
-//! expired revocations, and retiring signing keys whose tokens have all
+//! expired revocations and ended sessions, and retiring signing keys whose tokens have all
 //! expired. Started by `portcullis serve`; stopped (with a last flush) on
 //! shutdown.
 
@@ -62,6 +62,9 @@ impl Service {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(purged = n, "purged expired revocations"),
                         Err(e) => tracing::warn!(error = %e, "could not purge expired revocations"),
+                    }
+                    if let Err(e) = service.purge_sessions().await {
+                        tracing::warn!(error = %e, "could not purge ended sessions");
                     }
                     if let Err(e) = service.retire_signing_keys().await {
                         tracing::warn!(error = %e, "could not retire old signing keys");

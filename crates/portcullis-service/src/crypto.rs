@@ -7,7 +7,7 @@ use chacha20poly1305::{
     aead::{Aead, KeyInit, Payload},
 };
 use hmac::{Hmac, Mac};
-use portcullis_domain::{ClientSecret, SecretHash};
+use portcullis_domain::{Secret, SecretHash, SecretKind};
 use rand::{RngCore, rngs::OsRng};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -97,9 +97,14 @@ impl SecretHasher {
         )
     }
 
-    pub fn hash(&self, secret: &ClientSecret) -> SecretHash {
+    pub fn hash<K: SecretKind>(&self, secret: &Secret<K>) -> SecretHash {
+        self.hash_bytes(secret.expose().as_bytes())
+    }
+
+    /// For values that are not one of our formatted secrets (session ids).
+    pub fn hash_bytes(&self, value: &[u8]) -> SecretHash {
         let mut mac = self.0.clone();
-        mac.update(secret.expose().as_bytes());
+        mac.update(value);
         SecretHash::from_bytes(mac.finalize().into_bytes().into())
     }
 }
@@ -113,6 +118,7 @@ impl fmt::Debug for SecretHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_domain::ClientSecret;
 
     #[test]
     fn seal_round_trips_and_binds_purpose() {

@@ -21,6 +21,24 @@ pub enum ServiceError {
     ClientNotFound,
     #[error("the client is disabled")]
     ClientDisabled,
+    #[error("built-in {0}s cannot be changed or deleted")]
+    Builtin(&'static str),
+    #[error("no permission named `{0}`")]
+    PermissionNotFound(String),
+    #[error("the permission is used by roles: {}", roles.join(", "))]
+    PermissionInUse { roles: Vec<String> },
+    #[error("no role with that id")]
+    RoleIdNotFound,
+    #[error("the role is held by {} client(s) and {} user(s)", clients.len(), users.len())]
+    RoleInUse { clients: Vec<portcullis_domain::ClientId>, users: Vec<portcullis_domain::UserId> },
+    #[error("no user with that id")]
+    UserNotFound,
+    #[error("a user needs at least one role")]
+    NoRoles,
+    #[error("{0}")]
+    WeakPassword(crate::passwords::PasswordRejected),
+    #[error("there is no personal access token")]
+    PersonalTokenNotFound,
     #[error("no role named `{0}`")]
     RoleNotFound(String),
     #[error("conflict: {0}")]

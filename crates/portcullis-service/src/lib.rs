@@ -17,19 +17,28 @@ pub mod crypto;
 mod error;
 pub mod jwt;
 pub mod keys;
+pub mod passwords;
+mod personal_tokens;
 mod revocation;
+mod roles;
+mod sessions;
 mod token;
 mod usage;
+mod users;
 
-pub use access::{ActiveToken, TokenRejected};
+pub use access::{ActiveToken, Introspected, TokenRejected};
 pub use background::{Background, BackgroundSettings};
 pub use clients::{
     ClientPage, ClientUpdate, ClientView, DEFAULT_PAGE_SIZE, ListClients, MAX_PAGE_SIZE, NewClient,
 };
 pub use crypto::MasterKey;
 pub use error::{Result, ServiceError};
+pub use personal_tokens::PersonalTokenInfo;
 pub use revocation::RevokeError;
+pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};
+pub use sessions::{ActiveUser, SESSION_ABSOLUTE, SESSION_IDLE, SignInError, SignedIn};
 pub use token::{GrantError, IssuedToken};
+pub use users::{ListUsers, NewUser, UserPage, UserUpdate, UserView};
 
 use crate::{
     cache::{Cache, Generation},

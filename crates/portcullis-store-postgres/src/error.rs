@@ -19,6 +19,16 @@ const RULES: &[(&str, &str)] = &[
     ("client_status_valid", "client_status_valid"),
     ("client_token_ttl_range", "client_token_ttl_range"),
     ("client_secret_hash_length", "client_secret_hash_length"),
+    ("users_pkey", "user_id_unique"),
+    ("user_email_unique", "user_email_unique"),
+    ("user_name_length", "user_name_length"),
+    ("user_status_valid", "user_status_valid"),
+    ("user_roles_pkey", "user_role_unique"),
+    ("sessions_pkey", "session_id_unique"),
+    ("session_id_hash_length", "session_id_hash_length"),
+    ("personal_access_tokens_pkey", "personal_token_user_unique"),
+    ("personal_token_hash_unique", "personal_token_hash_unique"),
+    ("personal_token_hash_length", "personal_token_hash_length"),
 ];
 
 /// For statements that cannot break a foreign key.

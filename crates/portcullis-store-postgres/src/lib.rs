@@ -6,12 +6,14 @@
 //! Change detection: triggers `pg_notify('portcullis_changes', …)` on every
 //! write to a Portcullis table that a cache could care about; a background
 //! task `LISTEN`s and bumps the store's generation, so the caches of every
-//! instance see every such commit. Not notified: updates of a client that
-//! change only `last_used_at` (`record_last_used`, several times a minute)
-//! and purges of expired token revocations. The store's own writes bump the
-//! generation at once, those two excepted. While the listener is not
-//! connected (at start-up, after losing the server) every read of the
-//! generation answers a new number: caches cannot tell what they missed.
+//! instance see every such commit. Not notified: updates of a client or a
+//! personal access token that change only `last_used_at`
+//! (`record_last_used`, `record_personal_token_used`, several times a
+//! minute), purges of expired token revocations, and console sessions (every
+//! write to `sessions`). The store's own writes bump the generation at once,
+//! those excepted. While the listener is not connected (at start-up, after
+//! losing the server) every read of the generation answers a new number:
+//! caches cannot tell what they missed.
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -30,6 +32,7 @@ mod roles;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod users;
 mod watch;
 
 use error::db_error;

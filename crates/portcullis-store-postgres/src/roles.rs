@@ -1,6 +1,6 @@
 use async_trait::async_trait;
-use portcullis_domain::{Permission, Role, RoleId, RoleName, now};
-use portcullis_store::{Result, RoleStore, decode};
+use portcullis_domain::{ClientId, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
+use portcullis_store::{Result, RoleHolders, RoleStore, decode};
 use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
@@ -11,6 +11,10 @@ use crate::{
 
 /// A role's permission must be a stored permission.
 const PERMISSION_MISSING: &str = "role_permission_missing";
+/// A permission held by a role cannot be deleted (without `cascade`).
+const PERMISSION_IN_USE: &str = "permission_in_use";
+/// A role held by a client or a user cannot be deleted.
+const ROLE_IN_USE: &str = "role_in_use";
 
 /// Serializes `sync_builtins` across instances starting at once ("portcull").
 const SYNC_LOCK: i64 = 0x706f_7274_6375_6c6c;
@@ -41,6 +45,26 @@ fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
         }
     }
     Ok(roles)
+}
+
+/// Gives the role exactly these permissions (it has none yet); a permission
+/// listed twice is stored once.
+async fn insert_permissions(
+    tx: &mut PgConnection,
+    role_id: Uuid,
+    permissions: &[PermissionName],
+) -> Result<()> {
+    let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO role_permissions (role_id, permission) SELECT $1, p FROM unnest($2::text[]) AS p \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(role_id)
+    .bind(&names)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_error_fk(PERMISSION_MISSING))?;
+    Ok(())
 }
 
 async fn sync_in(tx: &mut PgConnection, permissions: &[Permission], roles: &[Role]) -> Result<()> {
@@ -163,5 +187,145 @@ impl RoleStore for PgStore {
 
     async fn get_role_by_name(&self, name: &RoleName) -> Result<Option<Role>> {
         Ok(self.fetch_roles(" WHERE r.name = $1", Some(RoleKey::Name(name.as_str()))).await?.pop())
+    }
+
+    async fn insert_permission(&self, p: &Permission) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO permissions (name, category, description, builtin) VALUES ($1, $2, $3, FALSE)",
+        )
+        .bind(p.name.as_str())
+        .bind(p.name.category())
+        .bind(&p.description)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        self.changed();
+        Ok(())
+    }
+
+    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE permissions SET description = $1 WHERE name = $2")
+            .bind(description)
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        self.changed();
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>> {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT r.id, r.name FROM role_permissions rp JOIN roles r ON r.id = rp.role_id \
+             WHERE rp.permission = $1 ORDER BY r.name",
+        )
+        .bind(name.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter().map(|(id, name)| decode::role_name(RoleId::from_uuid(id), &name)).collect()
+    }
+
+    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if cascade {
+            // Lock the permission first: a role given it meanwhile (its
+            // foreign key check takes a KEY SHARE lock) waits for us, and
+            // then fails because the permission is gone.
+            sqlx::query("SELECT 1 FROM permissions WHERE name = $1 FOR UPDATE")
+                .bind(name.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            sqlx::query("DELETE FROM role_permissions WHERE permission = $1")
+                .bind(name.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        // Without cascade, the foreign key of role_permissions refuses it.
+        let done = sqlx::query("DELETE FROM permissions WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error_fk(PERMISSION_IN_USE))?;
+        tx.commit().await.map_err(db_error)?;
+        self.changed();
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_role(&self, r: &Role) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO roles (id, name, description, builtin, created_at) VALUES ($1, $2, $3, FALSE, $4)",
+        )
+        .bind(r.id.as_uuid())
+        .bind(r.name.as_str())
+        .bind(&r.description)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        insert_permissions(&mut tx, r.id.as_uuid(), &r.permissions).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.changed();
+        Ok(())
+    }
+
+    async fn update_role(&self, r: &Role) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let done = sqlx::query("UPDATE roles SET name = $1, description = $2 WHERE id = $3")
+            .bind(r.name.as_str())
+            .bind(&r.description)
+            .bind(r.id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
+            .bind(r.id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        insert_permissions(&mut tx, r.id.as_uuid(), &r.permissions).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.changed();
+        Ok(true)
+    }
+
+    async fn role_holders(&self, id: RoleId) -> Result<RoleHolders> {
+        // One statement, so both lists come from the same snapshot.
+        let rows: Vec<(bool, Uuid)> = sqlx::query_as(
+            "SELECT FALSE, id FROM api_clients WHERE role_id = $1 \
+             UNION ALL SELECT TRUE, user_id FROM user_roles WHERE role_id = $1 \
+             ORDER BY 1, 2",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut holders = RoleHolders::default();
+        for (is_user, holder) in rows {
+            if is_user {
+                holders.users.push(UserId::from_uuid(holder));
+            } else {
+                holders.clients.push(ClientId::from_uuid(holder));
+            }
+        }
+        Ok(holders)
+    }
+
+    async fn delete_role(&self, id: RoleId) -> Result<bool> {
+        // The foreign keys of api_clients and user_roles refuse it while the
+        // role is held; its role_permissions rows go with it.
+        let done = sqlx::query("DELETE FROM roles WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error_fk(ROLE_IN_USE))?;
+        self.changed();
+        Ok(done.rows_affected() > 0)
     }
 }

@@ -4,10 +4,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use portcullis_domain::{ClientId, builtin_permissions, builtin_roles, now};
+use portcullis_domain::{ClientId, UserId, UserName, UserStatus, builtin_permissions, builtin_roles, now};
 use portcullis_store::{
-    ChangeWatch, ClientStore, KeyStore, RoleStore, StoredSigningKey, Stores, TokenStore,
-    conformance::sample_client,
+    ChangeWatch, ClientStore, KeyStore, RoleStore, StoredSigningKey, Stores, TokenStore, UserStore,
+    conformance::{sample_client, sample_personal_token, sample_session, sample_user},
 };
 use portcullis_store_postgres::{
     PgStore,
@@ -280,4 +280,71 @@ async fn migrating_a_database_with_data_from_0001_keeps_it() {
     assert!(store.update_client(&changed).await.unwrap());
     assert_eq!(store.get_client(client.id).await.unwrap(), Some(changed));
     store.migrate().await.unwrap();
+}
+
+#[tokio::test]
+async fn session_writes_and_token_use_are_not_a_change_but_user_writes_are() {
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    store.sync_builtins(&builtin_permissions(), &builtin_roles()).await.unwrap();
+    let mut user = sample_user("ada@example.com");
+    store.insert_user(&user).await.unwrap();
+    store.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+    let (mine, theirs) = (settled(&store).await, settled(&other).await);
+
+    // What every console request and every use of a token does.
+    let session = sample_session(user.id);
+    store.insert_session(&session).await.unwrap();
+    store.touch_session(&session.id_hash, now()).await.unwrap();
+    other.touch_session(&session.id_hash, now()).await.unwrap();
+    store.record_personal_token_used(&[(user.id, now())]).await.unwrap();
+    other.record_personal_token_used(&[(user.id, now()), (UserId::generate(), now())]).await.unwrap();
+    assert!(store.get_user_personal_token(user.id).await.unwrap().unwrap().last_used_at.is_some(), "written");
+    assert!(store.delete_session(&session.id_hash).await.unwrap());
+    let idle = sample_session(user.id);
+    store.insert_session(&idle).await.unwrap();
+    assert_eq!(store.purge_sessions(now(), now(), 10).await.unwrap(), 1);
+    assert_eq!(store.generation().unwrap(), mine, "the store does not count them as changes of its own");
+    assert_eq!(other.generation().unwrap(), theirs);
+    assert!(generation_stays(&store, mine).await, "no notification for the writer");
+    assert!(generation_stays(&other, theirs).await, "no notification for the other instance");
+
+    // A user update is a change for every instance.
+    user.status = UserStatus::Disabled;
+    user.name = UserName::parse("Ada, disabled").unwrap();
+    assert!(store.update_user(&user).await.unwrap());
+    assert_ne!(store.generation().unwrap(), mine, "the writer sees it at once");
+    assert!(generation_moves(&other, theirs).await, "no notification arrived");
+}
+
+#[tokio::test]
+async fn an_update_of_any_personal_token_column_but_last_used_at_is_a_change() {
+    let (store, url, _guard) = fresh_store().await;
+    let user = sample_user("ada@example.com");
+    store.insert_user(&user).await.unwrap();
+    store.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let quiet = [
+        "UPDATE personal_access_tokens SET last_used_at = now()",
+        "UPDATE personal_access_tokens SET last_used_at = NULL",
+        "UPDATE personal_access_tokens SET hint = hint",
+        "UPDATE sessions SET last_seen_at = now()",
+    ];
+    let changes = [
+        "UPDATE personal_access_tokens SET hint = 'pat_…0000'",
+        "UPDATE personal_access_tokens SET created_at = now(), last_used_at = now()",
+        "UPDATE personal_access_tokens SET hash = '\\x0000000000000000000000000000000000000000000000000000000000000000'",
+        "UPDATE users SET updated_at = now()",
+        "DELETE FROM personal_access_tokens",
+    ];
+    for sql in quiet {
+        let before = settled(&store).await;
+        conn.execute(sql).await.unwrap();
+        assert!(generation_stays(&store, before).await, "notified after: {sql}");
+    }
+    for sql in changes {
+        let before = settled(&store).await;
+        conn.execute(sql).await.unwrap();
+        assert!(generation_moves(&store, before).await, "no notification after: {sql}");
+    }
 }

@@ -15,6 +15,12 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
     ("role_permissions.role_id, role_permissions.permission", "role_permission_unique"),
     ("signing_keys.kid", "signing_key_kid_unique"),
     ("server_secrets.name", "server_secret_name_unique"),
+    ("users.id", "user_id_unique"),
+    ("users.email", "user_email_unique"),
+    ("user_roles.user_id, user_roles.role_id", "user_role_unique"),
+    ("sessions.id_hash", "session_id_unique"),
+    ("personal_access_tokens.user_id", "personal_token_user_unique"),
+    ("personal_access_tokens.hash", "personal_token_hash_unique"),
 ];
 
 /// The named CHECK constraints of the schema
@@ -26,6 +32,10 @@ const CHECK_RULES: &[&str] = &[
     "client_secret_hash_length",
     "permission_builtin_bool",
     "role_builtin_bool",
+    "user_name_length",
+    "user_status_valid",
+    "session_id_hash_length",
+    "personal_token_hash_length",
 ];
 
 /// For statements that cannot break a foreign key.
@@ -43,6 +53,11 @@ fn translate(e: sqlx::Error, foreign_key_rule: &'static str) -> StoreError {
     match &e {
         sqlx::Error::Database(db) => {
             let detail = db.message().split_once(": ").map_or("", |(_, d)| d);
+            // `ON DELETE RESTRICT` fails as SQLITE_CONSTRAINT_TRIGGER (1811),
+            // which sqlx does not count as a foreign key violation.
+            if db.code().as_deref() == Some("1811") && db.message() == "FOREIGN KEY constraint failed" {
+                return StoreError::Conflict(foreign_key_rule);
+            }
             match db.kind() {
                 ErrorKind::UniqueViolation => {
                     let rule = UNIQUE_RULES.iter().find(|(cols, _)| *cols == detail);

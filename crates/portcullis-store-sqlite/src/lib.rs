@@ -30,6 +30,7 @@ mod roles;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
+mod users;
 
 use error::db_error;
 

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
-use portcullis_domain::{Permission, Role, RoleId, RoleName, now};
-use portcullis_store::{Result, RoleStore, StoreError, decode};
+use portcullis_domain::{ClientId, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
+use portcullis_store::{Result, RoleHolders, RoleStore, StoreError, decode};
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
@@ -12,6 +12,10 @@ use crate::{
 
 /// A role's permission must be a stored permission.
 const PERMISSION_MISSING: &str = "role_permission_missing";
+/// A permission held by a role cannot be deleted (without `cascade`).
+const PERMISSION_IN_USE: &str = "permission_in_use";
+/// A role held by a client or a user cannot be deleted.
+const ROLE_IN_USE: &str = "role_in_use";
 
 const ROLE_SELECT: &str = "SELECT r.id, r.name, r.description, r.builtin, rp.permission \
                            FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id";
@@ -49,6 +53,32 @@ fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
 fn json_list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
     let items = items.into_iter().map(|s| serde_json::Value::String(s.as_ref().to_owned()));
     serde_json::Value::Array(items.collect()).to_string()
+}
+
+fn parse_role_id(id: &str) -> Result<RoleId> {
+    Uuid::parse_str(id)
+        .map(RoleId::from_uuid)
+        .map_err(|_| StoreError::Corrupt("roles.id is not a UUID".to_owned()))
+}
+
+/// Gives the role exactly these permissions (it has none yet); a permission
+/// listed twice is stored once.
+async fn insert_permissions(
+    tx: &mut Transaction<'static, Sqlite>,
+    role_id: &str,
+    permissions: &[PermissionName],
+) -> Result<()> {
+    for p in permissions {
+        sqlx::query(
+            "INSERT INTO role_permissions (role_id, permission) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(role_id)
+        .bind(p.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error_fk(PERMISSION_MISSING))?;
+    }
+    Ok(())
 }
 
 async fn sync_in(
@@ -170,4 +200,135 @@ impl RoleStore for SqliteStore {
             .map_err(db_error)?;
         Ok(into_roles(rows)?.pop())
     }
+
+    async fn insert_permission(&self, p: &Permission) -> Result<()> {
+        sqlx::query("INSERT INTO permissions (name, category, description, builtin) VALUES (?, ?, ?, 0)")
+            .bind(p.name.as_str())
+            .bind(p.name.category())
+            .bind(&p.description)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE permissions SET description = ? WHERE name = ?")
+            .bind(description)
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT r.id, r.name FROM role_permissions rp JOIN roles r ON r.id = rp.role_id \
+             WHERE rp.permission = ? ORDER BY r.name",
+        )
+        .bind(name.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter().map(|(id, name)| decode::role_name(parse_role_id(&id)?, &name)).collect()
+    }
+
+    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool> {
+        // Writes only, so the deferred transaction takes the write lock at
+        // its first statement (waiting for it), never upgrading a read lock.
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if cascade {
+            sqlx::query("DELETE FROM role_permissions WHERE permission = ?")
+                .bind(name.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        // Without cascade, the foreign key of role_permissions refuses it.
+        let done = sqlx::query("DELETE FROM permissions WHERE name = ?")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error_fk(PERMISSION_IN_USE))?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_role(&self, r: &Role) -> Result<()> {
+        let id = r.id.to_string();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query("INSERT INTO roles (id, name, description, builtin, created_at) VALUES (?, ?, ?, 0, ?)")
+            .bind(&id)
+            .bind(r.name.as_str())
+            .bind(&r.description)
+            .bind(micros(now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        insert_permissions(&mut tx, &id, &r.permissions).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn update_role(&self, r: &Role) -> Result<bool> {
+        let id = r.id.to_string();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let done = sqlx::query("UPDATE roles SET name = ?, description = ? WHERE id = ?")
+            .bind(r.name.as_str())
+            .bind(&r.description)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM role_permissions WHERE role_id = ?")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        insert_permissions(&mut tx, &id, &r.permissions).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn role_holders(&self, id: RoleId) -> Result<RoleHolders> {
+        // One statement, so both lists come from the same snapshot.
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT 'client', id FROM api_clients WHERE role_id = ?1 \
+             UNION ALL SELECT 'user', user_id FROM user_roles WHERE role_id = ?1 \
+             ORDER BY 1, 2",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut holders = RoleHolders::default();
+        for (kind, holder) in rows {
+            if kind == "client" {
+                let id = holder.parse::<ClientId>();
+                holders.clients.push(id.map_err(|_| corrupt_id("api_clients.id"))?);
+            } else {
+                let id = holder.parse::<UserId>();
+                holders.users.push(id.map_err(|_| corrupt_id("user_roles.user_id"))?);
+            }
+        }
+        Ok(holders)
+    }
+
+    async fn delete_role(&self, id: RoleId) -> Result<bool> {
+        // The foreign keys of api_clients and user_roles refuse it while the
+        // role is held; its role_permissions rows go with it.
+        let done = sqlx::query("DELETE FROM roles WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error_fk(ROLE_IN_USE))?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn corrupt_id(column: &str) -> StoreError {
+    StoreError::Corrupt(format!("{column} is not a UUID"))
 }

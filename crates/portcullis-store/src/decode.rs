@@ -7,8 +7,9 @@
 //! and column, never the stored value: it could be anything, even a secret.
 
 use portcullis_domain::{
-    ApiClient, ClientId, ClientName, ClientStatus, Description, Permission, PermissionName, Role, RoleId,
-    RoleName, SecretHash, Timestamp, TokenTtl,
+    ApiClient, ClientId, ClientName, ClientStatus, Description, Email, PasswordHash, Permission,
+    PermissionName, PersonalAccessToken, Role, RoleId, RoleName, SecretHash, Session, Timestamp, TokenTtl,
+    User, UserId, UserName, UserStatus,
 };
 
 use crate::{Result, StoreError};
@@ -60,9 +61,13 @@ pub fn client(row: ClientColumns<'_>) -> Result<ApiClient> {
 /// One `roles` row, without its permissions (they come from
 /// `role_permissions`; see [`role_permission`]).
 pub fn role(id: RoleId, name: &str, description: String, builtin: bool) -> Result<Role> {
-    let name = RoleName::parse(name)
-        .map_err(|_| StoreError::Corrupt(format!("roles.name of role {id} is invalid")))?;
+    let name = role_name(id, name)?;
     Ok(Role { id, name, description, permissions: Vec::new(), builtin })
+}
+
+/// `roles.name` of role `id`.
+pub fn role_name(id: RoleId, name: &str) -> Result<RoleName> {
+    RoleName::parse(name).map_err(|_| StoreError::Corrupt(format!("roles.name of role {id} is invalid")))
 }
 
 /// `role_permissions.permission` of role `role`.
@@ -76,6 +81,72 @@ pub fn permission(name: &str, description: String, builtin: bool) -> Result<Perm
     let name = PermissionName::parse(name)
         .map_err(|_| StoreError::Corrupt("permissions.name is invalid".to_owned()))?;
     Ok(Permission { name, description, builtin })
+}
+
+/// One `users` row with its roles (from `user_roles`), ids and timestamps
+/// already domain values. (No `Debug`: it holds the password hash.)
+pub struct UserColumns<'a> {
+    pub id: UserId,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub status: &'a str,
+    /// In any order; the user gets them ordered by id, without duplicates.
+    pub roles: Vec<RoleId>,
+    pub password_hash: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// `{table}.{column}` of user `id` is not valid (`users`, `user_roles`,
+/// `sessions`, `personal_access_tokens`); also what a backend reports for a
+/// column it converts itself.
+pub fn invalid_user_column(id: UserId, table: &str, column: &str) -> StoreError {
+    StoreError::Corrupt(format!("{table}.{column} of user {id} is invalid"))
+}
+
+/// One `users` row and its roles.
+pub fn user(row: UserColumns<'_>) -> Result<User> {
+    let invalid = |column| invalid_user_column(row.id, "users", column);
+    let mut roles = row.roles;
+    roles.sort_unstable();
+    roles.dedup();
+    Ok(User {
+        id: row.id,
+        email: Email::parse(row.email).map_err(|_| invalid("email"))?,
+        name: UserName::parse(row.name).map_err(|_| invalid("name"))?,
+        status: row.status.parse::<UserStatus>().map_err(|_| invalid("status"))?,
+        roles,
+        password_hash: row.password_hash.map(PasswordHash::from_phc),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// One `sessions` row. (The session is named by its user: the id hash is
+/// the session's credential, even hashed.)
+pub fn session(
+    user_id: UserId,
+    id_hash: &[u8],
+    created_at: Timestamp,
+    last_seen_at: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Session> {
+    let id_hash =
+        SecretHash::from_slice(id_hash).ok_or_else(|| invalid_user_column(user_id, "sessions", "id_hash"))?;
+    Ok(Session { id_hash, user_id, created_at, last_seen_at, expires_at })
+}
+
+/// One `personal_access_tokens` row.
+pub fn personal_token(
+    user_id: UserId,
+    hash: &[u8],
+    hint: String,
+    created_at: Timestamp,
+    last_used_at: Option<Timestamp>,
+) -> Result<PersonalAccessToken> {
+    let hash = SecretHash::from_slice(hash)
+        .ok_or_else(|| invalid_user_column(user_id, "personal_access_tokens", "hash"))?;
+    Ok(PersonalAccessToken { user_id, hash, hint, created_at, last_used_at })
 }
 
 /// What `insert_server_secret_if_absent` reads back right after its insert,
@@ -173,5 +244,52 @@ mod tests {
         assert_eq!(message, format!("role_permissions.permission of role {id} is invalid"));
         let message = corrupt_message(permission(SECRET, String::new(), true));
         assert_eq!(message, "permissions.name is invalid");
+    }
+    fn user_columns(id: UserId) -> UserColumns<'static> {
+        let at = DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap();
+        UserColumns {
+            id,
+            email: "ada@example.com",
+            name: "Ada Lovelace",
+            status: "enabled",
+            roles: Vec::new(),
+            password_hash: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_valid_user_row_decodes_with_its_roles_by_id() {
+        let id = UserId::generate();
+        let (a, b) = (RoleId::generate(), RoleId::generate());
+        let (low, high) = if a < b { (a, b) } else { (b, a) };
+        let row = UserColumns {
+            roles: vec![high, low, high],
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$x".to_owned()),
+            ..user_columns(id)
+        };
+        let user = user(row).unwrap();
+        assert_eq!(user.roles, [low, high]);
+        assert_eq!(user.email.as_str(), "ada@example.com");
+        assert_eq!(user.status, UserStatus::Enabled);
+        assert_eq!(user.password_hash.unwrap().as_phc(), "$argon2id$v=19$m=19456,t=2,p=1$x");
+    }
+
+    #[test]
+    fn invalid_user_session_and_token_values_are_named_without_the_value() {
+        let id = UserId::generate();
+        for (column, row) in [
+            ("email", UserColumns { email: SECRET, ..user_columns(id) }),
+            ("name", UserColumns { name: SECRET, ..user_columns(id) }),
+            ("status", UserColumns { status: SECRET, ..user_columns(id) }),
+        ] {
+            assert_eq!(corrupt_message(user(row)), format!("users.{column} of user {id} is invalid"));
+        }
+        let at = DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap();
+        let message = corrupt_message(session(id, SECRET.as_bytes(), at, at, at));
+        assert_eq!(message, format!("sessions.id_hash of user {id} is invalid"));
+        let message = corrupt_message(personal_token(id, SECRET.as_bytes(), String::new(), at, None));
+        assert_eq!(message, format!("personal_access_tokens.hash of user {id} is invalid"));
     }
 }

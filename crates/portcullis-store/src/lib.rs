@@ -8,7 +8,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use portcullis_domain::{ApiClient, ClientId, ClientStatus, Permission, Role, RoleId, RoleName, Timestamp};
+use portcullis_domain::{
+    ApiClient, ClientId, ClientStatus, Email, Permission, PermissionName, PersonalAccessToken, Role, RoleId,
+    RoleName, SecretHash, Session, Timestamp, User, UserId, UserStatus,
+};
 use uuid::Uuid;
 
 pub mod conformance;
@@ -104,6 +107,107 @@ pub trait RoleStore: Send + Sync {
     async fn list_roles(&self) -> Result<Vec<Role>>;
     async fn get_role(&self, id: RoleId) -> Result<Option<Role>>;
     async fn get_role_by_name(&self, name: &RoleName) -> Result<Option<Role>>;
+
+    /// An operator's permission, stored with `builtin: false` whatever the
+    /// argument says. `Conflict("permission_name_unique")` if the name exists.
+    async fn insert_permission(&self, permission: &Permission) -> Result<()>;
+    /// `Ok(false)` when no such permission.
+    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool>;
+    /// The roles whose permission sets hold `name`, ordered by name.
+    async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>>;
+    /// Deletes a permission. Without `cascade`, fails with
+    /// `Conflict("permission_in_use")` while a role holds it; with it, first
+    /// removes it from every role, in the same transaction. `Ok(false)`
+    /// when no such permission.
+    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool>;
+    /// An operator's role (stored with `builtin: false`) with its permission
+    /// set, in one transaction. `Conflict("role_name_unique")`,
+    /// `Conflict("role_id_unique")`, or `Conflict("role_permission_missing")`
+    /// for an unknown permission. A permission listed twice is stored once.
+    async fn insert_role(&self, role: &Role) -> Result<()>;
+    /// Replaces name, description and the permission set (not `builtin`), in
+    /// one transaction. `Ok(false)` when no such role; conflicts as for insert.
+    async fn update_role(&self, role: &Role) -> Result<bool>;
+    /// Who holds the role now: clients and users, each ordered by id.
+    async fn role_holders(&self, id: RoleId) -> Result<RoleHolders>;
+    /// Fails with `Conflict("role_in_use")` while a client or user holds
+    /// it. `Ok(false)` when no such role.
+    async fn delete_role(&self, id: RoleId) -> Result<bool>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleHolders {
+    pub clients: Vec<ClientId>,
+    pub users: Vec<UserId>,
+}
+
+/// Where a page of users starts: after this `(created_at, id)`, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserCursor {
+    pub created_at: Timestamp,
+    pub id: UserId,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub after: Option<UserCursor>,
+    pub limit: u32,
+    pub status: Option<UserStatus>,
+    /// Case-insensitive substring of the e-mail or the name.
+    pub text: Option<String>,
+}
+
+/// Console users, their roles (`user_roles`), sessions and personal access
+/// tokens. Deleting a user deletes its sessions and token.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// With its roles, in one transaction. `Conflict("user_email_unique")`,
+    /// `Conflict("user_id_unique")`, `Conflict("user_role_missing")` for an
+    /// unknown role. A role listed twice is stored once.
+    async fn insert_user(&self, user: &User) -> Result<()>;
+    /// Users are read back with their roles ordered by id.
+    async fn get_user(&self, id: UserId) -> Result<Option<User>>;
+    /// By the normalised (lowercase) e-mail.
+    async fn get_user_by_email(&self, email: &Email) -> Result<Option<User>>;
+    /// Newest first, like clients.
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>>;
+    /// Writes email, name, status, password hash, updated_at and replaces
+    /// the roles, in one transaction. `Ok(false)` when no such user.
+    async fn update_user(&self, user: &User) -> Result<bool>;
+    /// `Ok(false)` when no such user.
+    async fn delete_user(&self, id: UserId) -> Result<bool>;
+    async fn count_users(&self) -> Result<u64>;
+
+    /// `Conflict("session_user_missing")` for an unknown user,
+    /// `Conflict("session_id_unique")` if the id hash exists.
+    async fn insert_session(&self, session: &Session) -> Result<()>;
+    async fn get_session(&self, id_hash: &SecretHash) -> Result<Option<Session>>;
+    /// Moves `last_seen_at` forward (idle timeout), never back; an unknown
+    /// session is skipped. Must not count as a change for [`ChangeWatch`]
+    /// where the backend can tell; nor do the other session writes there, so
+    /// whoever caches sessions cannot rely on [`ChangeWatch`] for them.
+    async fn touch_session(&self, id_hash: &SecretHash, last_seen_at: Timestamp) -> Result<()>;
+    /// `Ok(false)` when no such session.
+    async fn delete_session(&self, id_hash: &SecretHash) -> Result<bool>;
+    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64>;
+    /// Deletes at most `limit` sessions whose absolute end is at or before
+    /// `now`, or that were last seen at or before `idle_before`.
+    async fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp, limit: u32) -> Result<u64>;
+
+    /// The user's one personal access token: replaces the current one (if
+    /// any) in one transaction, so exactly one is valid afterwards.
+    /// `Conflict("personal_token_user_missing")` for an unknown user,
+    /// `Conflict("personal_token_hash_unique")` if another user's token has
+    /// this hash.
+    async fn replace_personal_token(&self, token: &PersonalAccessToken) -> Result<()>;
+    async fn get_personal_token_by_hash(&self, hash: &SecretHash) -> Result<Option<PersonalAccessToken>>;
+    async fn get_user_personal_token(&self, user_id: UserId) -> Result<Option<PersonalAccessToken>>;
+    /// `Ok(false)` when the user had none.
+    async fn delete_user_personal_token(&self, user_id: UserId) -> Result<bool>;
+    /// Like [`ClientStore::record_last_used`], for personal access tokens
+    /// (by user): never moves backwards, skips users without a token; must
+    /// not count as a change.
+    async fn record_personal_token_used(&self, used: &[(UserId, Timestamp)]) -> Result<()>;
 }
 
 /// A signing key as stored: the public half in the clear, the private half
@@ -157,6 +261,7 @@ pub struct Stores {
     pub clients: Arc<dyn ClientStore>,
     pub roles: Arc<dyn RoleStore>,
     pub tokens: Arc<dyn TokenStore>,
+    pub users: Arc<dyn UserStore>,
     pub keys: Arc<dyn KeyStore>,
     pub secrets: Arc<dyn ServerSecretStore>,
     pub changes: Arc<dyn ChangeWatch>,
@@ -169,6 +274,7 @@ impl Stores {
         B: ClientStore
             + RoleStore
             + TokenStore
+            + UserStore
             + KeyStore
             + ServerSecretStore
             + ChangeWatch
@@ -179,6 +285,7 @@ impl Stores {
             clients: backend.clone(),
             roles: backend.clone(),
             tokens: backend.clone(),
+            users: backend.clone(),
             keys: backend.clone(),
             secrets: backend.clone(),
             changes: backend.clone(),

@@ -55,6 +55,14 @@ pub struct ServeConfig {
     /// The default `aud` of access tokens (RFC 9068 §3). Default: the issuer.
     #[arg(long, env = "PORTCULLIS_AUDIENCE")]
     pub audience: Option<String>,
+
+    /// On a first start (no users yet), create this administrator.
+    #[arg(long, env = "PORTCULLIS_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// The first administrator's password (with PORTCULLIS_ADMIN_EMAIL).
+    #[arg(long, env = "PORTCULLIS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
 }
 
 /// Checks an issuer per RFC 8414 §2: `https` (or `http` for local use),

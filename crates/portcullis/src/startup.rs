@@ -51,8 +51,31 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
     };
     let audience = serve.audience.clone().unwrap_or_else(|| issuer.clone());
     let service = open_service(global, ServiceConfig { issuer: issuer.clone(), audience }).await?;
+    first_admin(&service, serve).await?;
     tracing::info!(address = %bound, %issuer, "listening on http://{bound}");
     Ok(Application::new(listener, AppState { service }))
+}
+
+/// `PORTCULLIS_ADMIN_EMAIL` / `PORTCULLIS_ADMIN_PASSWORD`: the first
+/// administrator, created only while there are no users.
+async fn first_admin(service: &portcullis_service::Service, serve: &ServeConfig) -> anyhow::Result<()> {
+    let Some(email) = &serve.admin_email else { return Ok(()) };
+    let email = portcullis_domain::Email::parse(email).context("PORTCULLIS_ADMIN_EMAIL")?;
+    let Some(password) = &serve.admin_password else {
+        bail!(
+            "PORTCULLIS_ADMIN_EMAIL needs PORTCULLIS_ADMIN_PASSWORD (or run `portcullis users create-admin`)"
+        )
+    };
+    match service.create_first_admin(email, Some(password.clone())).await {
+        Ok((view, _)) => {
+            tracing::info!(user_id = %view.user.id, "created the first administrator from PORTCULLIS_ADMIN_EMAIL");
+            Ok(())
+        }
+        Err(portcullis_service::ServiceError::Conflict("users_exist")) => Ok(()),
+        Err(e) => Err(e).context(
+            "could not create the first administrator (PORTCULLIS_ADMIN_EMAIL / PORTCULLIS_ADMIN_PASSWORD)",
+        ),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,8 +1,10 @@
 //! `ChangeWatch` and `Health`.
 
-use portcullis_domain::{ClientId, ClientName, builtin_permissions, builtin_roles};
+use portcullis_domain::{ClientId, ClientName, UserName, builtin_permissions, builtin_roles};
 
-use super::{sample_client, seconds_from_now};
+use super::{
+    operator_permission, operator_role, sample_client, sample_personal_token, sample_user, seconds_from_now,
+};
 use crate::{StoredSigningKey, Stores};
 
 /// Runs `write` and checks that the generation moved.
@@ -63,6 +65,66 @@ pub async fn generation_changes_after_every_write(stores: &Stores) {
     .await;
     changes_generation(stores, "insert_server_secret_if_absent", async {
         stores.secrets.insert_server_secret_if_absent("s", b"v").await.unwrap();
+    })
+    .await;
+}
+
+/// Everything a cache of users, roles and permissions depends on.
+pub async fn generation_changes_after_every_user_and_role_write(stores: &Stores) {
+    stores.roles.sync_builtins(&builtin_permissions(), &builtin_roles()).await.unwrap();
+    let permission = operator_permission("invoices:read");
+    changes_generation(stores, "insert_permission", async {
+        stores.roles.insert_permission(&permission).await.unwrap();
+    })
+    .await;
+    changes_generation(stores, "update_permission_description", async {
+        assert!(stores.roles.update_permission_description(&permission.name, "new").await.unwrap());
+    })
+    .await;
+    let mut role = operator_role("accounting", &["invoices:read"]);
+    changes_generation(stores, "insert_role", async {
+        stores.roles.insert_role(&role).await.unwrap();
+    })
+    .await;
+    role.permissions.clear();
+    changes_generation(stores, "update_role", async {
+        assert!(stores.roles.update_role(&role).await.unwrap());
+    })
+    .await;
+    changes_generation(stores, "delete_permission", async {
+        assert!(stores.roles.delete_permission(&permission.name, true).await.unwrap());
+    })
+    .await;
+    let mut user = sample_user("watched@example.com");
+    user.roles = vec![role.id];
+    changes_generation(stores, "insert_user", async {
+        stores.users.insert_user(&user).await.unwrap();
+    })
+    .await;
+    user.name = UserName::parse("Renamed").unwrap();
+    user.roles.clear();
+    changes_generation(stores, "update_user", async {
+        assert!(stores.users.update_user(&user).await.unwrap());
+    })
+    .await;
+    changes_generation(stores, "delete_role", async {
+        assert!(stores.roles.delete_role(role.id).await.unwrap());
+    })
+    .await;
+    changes_generation(stores, "replace_personal_token", async {
+        stores.users.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+    })
+    .await;
+    changes_generation(stores, "replace_personal_token (again)", async {
+        stores.users.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+    })
+    .await;
+    changes_generation(stores, "delete_user_personal_token", async {
+        assert!(stores.users.delete_user_personal_token(user.id).await.unwrap());
+    })
+    .await;
+    changes_generation(stores, "delete_user", async {
+        assert!(stores.users.delete_user(user.id).await.unwrap());
     })
     .await;
 }

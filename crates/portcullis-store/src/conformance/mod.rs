@@ -8,8 +8,9 @@
 
 use chrono::TimeDelta;
 use portcullis_domain::{
-    ApiClient, ClientId, ClientName, ClientStatus, Description, Role, SecretHash, Timestamp, TokenTtl,
-    builtin_permissions, builtin_roles, now,
+    ApiClient, ClientId, ClientName, ClientStatus, Description, Email, PasswordHash, Permission,
+    PermissionName, PersonalAccessToken, Role, RoleId, RoleName, SecretHash, Session, Timestamp, TokenTtl,
+    User, UserId, UserName, UserStatus, builtin_permissions, builtin_roles, now,
 };
 
 use crate::Stores;
@@ -19,18 +20,30 @@ mod clients;
 mod keys;
 mod last_used;
 mod listing;
+mod permissions;
+mod personal_tokens;
+mod role_admin;
 mod roles;
 mod secrets;
+mod sessions;
 mod tokens;
+mod user_listing;
+mod users;
 
 pub use changes::*;
 pub use clients::*;
 pub use keys::*;
 pub use last_used::*;
 pub use listing::*;
+pub use permissions::*;
+pub use personal_tokens::*;
+pub use role_admin::*;
 pub use roles::*;
 pub use secrets::*;
+pub use sessions::*;
 pub use tokens::*;
+pub use user_listing::*;
+pub use users::*;
 
 /// Expands to one `#[tokio::test]` per conformance case, each on a fresh
 /// database from `$fresh().await` (which returns `(Stores, guard)`).
@@ -86,8 +99,64 @@ macro_rules! conformance_suite {
             server_secret_round_trips,
             first_server_secret_wins,
             racing_first_server_secrets_agree,
+            // operators' permissions
+            insert_permission_then_list,
+            duplicate_permission_is_a_conflict,
+            update_permission_description_changes_only_it,
+            roles_using_permission_lists_them_by_name,
+            delete_unused_permission,
+            delete_permission_in_use_is_a_conflict_without_cascade,
+            delete_permission_with_cascade_removes_it_from_every_role,
+            // operators' roles
+            insert_role_then_get,
+            duplicate_role_name_or_id_is_a_conflict,
+            role_with_unknown_permission_is_a_conflict,
+            update_role_replaces_name_description_and_permissions,
+            update_role_conflicts_change_nothing,
+            update_unknown_role_returns_false,
+            role_holders_lists_clients_and_users_by_id,
+            delete_role_held_by_a_client_is_a_conflict,
+            delete_role_held_by_a_user_is_a_conflict,
+            delete_free_role_removes_only_it,
+            sync_builtins_leaves_operators_roles_and_users_alone,
+            // users
+            insert_user_then_get_by_id_and_by_email,
+            user_without_password_or_roles_round_trips,
+            longest_and_non_ascii_user_values_round_trip,
+            duplicate_user_email_or_id_is_a_conflict,
+            unknown_user_role_is_a_conflict,
+            update_user_writes_every_field_and_replaces_roles,
+            update_unknown_user_returns_false,
+            delete_user_cascades_roles_sessions_and_token,
+            count_users_counts_every_user,
+            // listing users
+            list_users_of_empty_store_is_empty,
+            list_users_pages_newest_first_without_gaps_or_duplicates,
+            list_users_respects_the_limit,
+            list_users_filters_by_status,
+            list_users_filters_by_email_or_name_case_insensitively,
+            user_text_filter_matches_wildcards_literally,
+            user_filters_combine_with_each_other_and_the_cursor,
+            // sessions
+            insert_then_get_session,
+            session_of_unknown_user_is_a_conflict,
+            duplicate_session_is_a_conflict,
+            touch_session_moves_last_seen_forward_only,
+            delete_session_removes_only_that_session,
+            delete_user_sessions_removes_only_that_users,
+            purge_sessions_by_absolute_and_idle_time,
+            purge_sessions_deletes_at_most_the_limit,
+            // personal access tokens
+            replace_personal_token_keeps_exactly_one,
+            personal_token_of_unknown_user_is_a_conflict,
+            personal_token_hash_of_another_user_is_a_conflict,
+            get_personal_token_by_hash_and_by_user,
+            delete_user_personal_token_removes_only_it,
+            record_personal_token_used_never_moves_backwards,
+            record_personal_token_used_changes_nothing_else,
             // change watch and health
             generation_changes_after_every_write,
+            generation_changes_after_every_user_and_role_write,
             ping_succeeds,
         );
     };
@@ -144,4 +213,77 @@ fn normalized(mut roles: Vec<Role>) -> Vec<Role> {
     }
     roles.sort_by(|a, b| a.name.cmp(&b.name));
     roles
+}
+
+/// An operator's permission (`builtin: false`).
+pub fn operator_permission(name: &str) -> Permission {
+    Permission {
+        name: PermissionName::parse(name).unwrap(),
+        description: format!("operators' {name}"),
+        builtin: false,
+    }
+}
+
+/// An operator's role (`builtin: false`) with these permissions, in order.
+pub fn operator_role(name: &str, permissions: &[&str]) -> Role {
+    Role {
+        id: RoleId::generate(),
+        name: RoleName::parse(name).unwrap(),
+        description: format!("the {name} role"),
+        permissions: permissions.iter().map(|p| PermissionName::parse(p).unwrap()).collect(),
+        builtin: false,
+    }
+}
+
+/// A valid enabled user with this e-mail, created now, with a password hash
+/// and no roles.
+pub fn sample_user(email: &str) -> User {
+    user_created_at(email, "Ada Lovelace", now())
+}
+
+/// A valid enabled user with this e-mail, name and creation time, with a
+/// password hash and no roles.
+pub fn user_created_at(email: &str, name: &str, at: Timestamp) -> User {
+    User {
+        id: UserId::generate(),
+        email: Email::parse(email).unwrap(),
+        name: UserName::parse(name).unwrap(),
+        status: UserStatus::Enabled,
+        roles: Vec::new(),
+        password_hash: Some(PasswordHash::from_phc(format!(
+            "$argon2id$v=19$m=19456,t=2,p=1${}",
+            uuid::Uuid::new_v4().simple()
+        ))),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// A session of `user` that started a minute ago, was last seen now and ends
+/// in a day.
+pub fn sample_session(user: UserId) -> Session {
+    Session {
+        id_hash: SecretHash::from_bytes(rand_bytes()),
+        user_id: user,
+        created_at: seconds_from_now(-60),
+        last_seen_at: now(),
+        expires_at: seconds_from_now(86_400),
+    }
+}
+
+/// A never-used personal access token of `user`, created now.
+pub fn sample_personal_token(user: UserId) -> PersonalAccessToken {
+    PersonalAccessToken {
+        user_id: user,
+        hash: SecretHash::from_bytes(rand_bytes()),
+        hint: "pat_…x7Kq".to_owned(),
+        created_at: now(),
+        last_used_at: None,
+    }
+}
+
+/// Role ids as users are read back with them: by id.
+fn sorted_ids(mut ids: Vec<RoleId>) -> Vec<RoleId> {
+    ids.sort();
+    ids
 }

@@ -1,64 +1,148 @@
-//! `Authorization: Bearer <access token from this server>` for the admin
-//! API. Handlers take a [`Caller`] and call `require` first.
+//! Who calls the admin API, and with which permissions:
+//! * `Authorization: Bearer <access token>` of this server (an API client);
+//! * `Authorization: Bearer pat_…`, a user's personal access token;
+//! * the console's session cookie, with `X-CSRF-Token` on every request
+//!   that changes something.
+//!
+//! Handlers take a [`Caller`] and call `require` first.
 
 use std::sync::Arc;
 
-use axum::{extract::FromRequestParts, http::request::Parts};
-use portcullis_domain::{ApiClient, PermissionName, Scope};
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, Method, header, request::Parts},
+};
+use portcullis_domain::{ApiClient, PermissionName, Scope, User};
+use portcullis_service::{ActiveUser, TokenRejected};
 
 use super::problem::Problem;
 use crate::AppState;
 
+/// The session cookie's name: `__Host-` prefixed when the issuer is https
+/// (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain).
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-portcullis_session" } else { "portcullis_session" }
+}
+
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Client(Arc<ApiClient>),
+    /// A user, by personal access token or by session (then with its id).
+    User {
+        user: Arc<User>,
+        session: Option<String>,
+    },
+}
+
 /// Who is calling, and with which permissions.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub client: Arc<ApiClient>,
+    pub principal: Principal,
     pub scope: Scope,
 }
 
 impl Caller {
-    /// The permission must be in the token's scope (RFC 6750 §3.1).
+    /// The permission must be in the caller's scope (RFC 6750 §3.1).
     pub fn require(&self, permission: &str) -> Result<(), Problem> {
         let granted = PermissionName::parse(permission).is_ok_and(|p| self.scope.contains(&p));
         if granted {
             Ok(())
         } else {
-            tracing::info!(client_id = %self.client.id, permission, "admin API: permission refused");
+            tracing::info!(permission, "admin API: permission refused");
             Err(Problem::forbidden(permission))
         }
     }
+
+    /// The calling user, for `/me/token`.
+    pub fn user(&self) -> Result<&Arc<User>, Problem> {
+        match &self.principal {
+            Principal::User { user, .. } => Ok(user),
+            Principal::Client(_) => Err(Problem::not_a_user()),
+        }
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn unauthorized() -> Problem {
+    Problem::unauthorized("send an access token as `Authorization: Bearer <token>`, or sign in", false)
+}
+
+fn invalid_token() -> Problem {
+    Problem::unauthorized(
+        "the access token is invalid, expired, revoked, or its client or user is disabled",
+        true,
+    )
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut values = parts.headers.get_all(axum::http::header::AUTHORIZATION).iter();
-        let (Some(value), None) = (values.next(), values.next()) else {
-            return Err(Problem::unauthorized(
-                "send an access token as `Authorization: Bearer <token>`",
-                false,
-            ));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| {
-                Problem::unauthorized("send an access token as `Authorization: Bearer <token>`", false)
-            })?;
-        match state.service.authenticate_bearer(token).await {
-            Ok(active) => Ok(Caller { client: active.client, scope: active.scope }),
-            Err(portcullis_service::TokenRejected::Internal(e)) => Err(Problem::from(e)),
-            Err(reason) => {
-                tracing::info!(%reason, "admin API: token refused");
-                Err(Problem::unauthorized(
-                    "the access token is invalid, expired, revoked, or its client is disabled",
-                    true,
-                ))
+        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => {
+                let token = value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.split_once(' '))
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, token)| token.trim())
+                    .ok_or_else(unauthorized)?;
+                bearer(state, token).await
             }
+            (Some(_), Some(_)) => Err(unauthorized()),
+            (None, _) => session(parts, state).await,
         }
     }
+}
+
+async fn bearer(state: &AppState, token: &str) -> Result<Caller, Problem> {
+    if token.starts_with("pat_") {
+        return match state.service.authenticate_personal_token(token).await? {
+            Some(ActiveUser { user, scope }) => {
+                Ok(Caller { principal: Principal::User { user, session: None }, scope })
+            }
+            None => {
+                tracing::info!("admin API: personal access token refused");
+                Err(invalid_token())
+            }
+        };
+    }
+    match state.service.authenticate_bearer(token).await {
+        Ok(active) => Ok(Caller { principal: Principal::Client(active.client), scope: active.scope }),
+        Err(TokenRejected::Internal(e)) => Err(Problem::from(e)),
+        Err(reason) => {
+            tracing::info!(%reason, "admin API: token refused");
+            Err(invalid_token())
+        }
+    }
+}
+
+async fn session(parts: &Parts, state: &AppState) -> Result<Caller, Problem> {
+    let name = session_cookie_name(state.service.config().issuer.starts_with("https://"));
+    let id = cookie(&parts.headers, name).ok_or_else(unauthorized)?;
+    let Some(ActiveUser { user, scope }) = state.service.authenticate_session(id).await? else {
+        return Err(Problem::unauthorized("the session has ended; sign in again", false));
+    };
+    // Cookies travel with cross-site requests; the CSRF token does not.
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !state.service.check_csrf(id, presented) {
+            return Err(Problem::csrf());
+        }
+    }
+    Ok(Caller { principal: Principal::User { user, session: Some(id.to_owned()) }, scope })
 }

@@ -5,7 +5,10 @@ mod auth;
 pub mod clients;
 mod json;
 mod keys;
+pub mod me;
 mod problem;
+pub mod roles;
+pub mod users;
 
 use axum::{
     Router,
@@ -29,9 +32,12 @@ use crate::AppState;
     info(title = "Portcullis admin API", description = "Manage the API clients of a Portcullis authorization server. \
         Authenticate with `Authorization: Bearer <access token from this server>`; each operation needs the permission named in its security requirement."),
     paths(clients::create, clients::list, clients::read, clients::update, clients::remove, clients::regenerate_secret, clients::issue_token,
-        clients::revoke_tokens, keys::rotate),
+        clients::revoke_tokens, keys::rotate, roles::list_permissions, roles::create_permission, roles::update_permission,
+        roles::delete_permission, roles::list_roles, roles::create_role, roles::read_role, roles::update_role, roles::delete_role,
+        roles::client_permissions, users::create, users::list, users::read, users::update, users::remove,
+        me::sign_in, me::sign_out, me::me, me::rotate_token, me::read_token, me::revoke_token),
     modifiers(&BearerAuth),
-    tags((name = "clients", description = "API clients"), (name = "keys", description = "Token signing keys"))
+    tags((name = "clients", description = "API clients"), (name = "keys", description = "Token signing keys"), (name = "roles", description = "Roles and permissions"), (name = "users", description = "Console users"), (name = "session", description = "Sign-in, the caller, and its personal access token"))
 )]
 pub struct ApiDoc;
 
@@ -57,6 +63,9 @@ pub fn router() -> Router<AppState> {
     let api = Router::new()
         .merge(clients::router())
         .merge(keys::router())
+        .merge(roles::router())
+        .merge(users::router())
+        .merge(me::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found("no such admin API endpoint") })
         // Admin answers carry secrets and private data: never cached.

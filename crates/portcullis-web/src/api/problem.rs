@@ -28,6 +28,10 @@ pub struct ProblemDetails {
     /// The permission that was missing, for `forbidden`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_permission: Option<String>,
+    /// What holds the role or permission that could not be deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub in_use_by: Option<serde_json::Value>,
     #[serde(skip)]
     challenge: Option<String>,
 }
@@ -41,6 +45,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             required_permission: None,
+            in_use_by: None,
             challenge: None,
         }))
     }
@@ -68,6 +73,25 @@ impl Problem {
         p.0.challenge =
             Some(format!(r#"Bearer realm="portcullis", error="insufficient_scope", scope="{permission}""#));
         p
+    }
+
+    /// A cookie-authenticated change without the session's CSRF token.
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "CSRF token missing or wrong",
+            "send the session's CSRF token in the X-CSRF-Token header",
+        )
+    }
+
+    pub fn not_a_user() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "not-a-user",
+            "Only for users",
+            "personal access tokens belong to console users; this caller is an API client",
+        )
     }
 
     pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -149,6 +173,39 @@ impl From<ServiceError> for Problem {
             ServiceError::ClientDisabled => Self::conflict("the client is disabled; enable it first"),
             ServiceError::RoleNotFound(name) => {
                 Self::invalid_field("role", format!("no role named `{name}`"))
+            }
+            ServiceError::RoleIdNotFound => Self::not_found("no role with that id"),
+            ServiceError::UserNotFound => Self::not_found("no user with that id"),
+            ServiceError::PersonalTokenNotFound => Self::not_found("there is no personal access token"),
+            ServiceError::NoRoles => Self::invalid_field("roles", "a user needs at least one role"),
+            ServiceError::WeakPassword(why) => Self::invalid_field("password", why.to_string()),
+            ServiceError::PermissionNotFound(name) => {
+                Self::not_found(format!("no permission named `{name}`"))
+            }
+            ServiceError::Builtin(what) => Self::new(
+                StatusCode::CONFLICT,
+                "builtin",
+                "Built-in",
+                format!("built-in {what}s cannot be changed or deleted"),
+            ),
+            ServiceError::PermissionInUse { roles } => {
+                let detail = format!(
+                    "the permission is used by roles: {}; delete with ?cascade=true to remove it from them",
+                    roles.join(", ")
+                );
+                let mut p = Self::new(StatusCode::CONFLICT, "in-use", "In use", detail);
+                p.0.in_use_by = Some(serde_json::json!({ "roles": roles }));
+                p
+            }
+            ServiceError::RoleInUse { clients, users } => {
+                let detail = format!(
+                    "the role is held by {} client(s) and {} user(s); give them another role first",
+                    clients.len(),
+                    users.len()
+                );
+                let mut p = Self::new(StatusCode::CONFLICT, "in-use", "In use", detail);
+                p.0.in_use_by = Some(serde_json::json!({ "clients": clients, "users": users }));
+                p
             }
             ServiceError::Conflict(rule) => {
                 Self::conflict(format!("the change conflicts with stored data ({rule})"))

@@ -7,6 +7,7 @@ use axum::{
     http::{HeaderMap, Uri},
     response::{IntoResponse, Response},
 };
+use portcullis_service::Introspected;
 use serde::Serialize;
 
 use super::{caller::authenticate, request::read_form};
@@ -38,6 +39,9 @@ struct Introspection {
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    /// For personal access tokens: the user's e-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
 }
 
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
@@ -62,7 +66,7 @@ async fn answer(
         state.service.introspect(&caller.client, &caller.scope, token).await.map_err(OAuthError::Internal)?;
     Ok(match found {
         None => Introspection::default(),
-        Some(active) => {
+        Some(Introspected::Access(active)) => {
             let c = active.claims;
             Introspection {
                 active: true,
@@ -76,7 +80,20 @@ async fn answer(
                 aud: Some(c.aud),
                 iss: Some(c.iss),
                 jti: Some(c.jti),
+                username: None,
             }
         }
+        // A personal access token: no expiry; it acts with its user's
+        // current permissions.
+        Some(Introspected::Personal { user, scope, issued_at }) => Introspection {
+            active: true,
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
+            token_type: Some("Bearer"),
+            iat: Some(issued_at.timestamp()),
+            sub: Some(user.id.to_string()),
+            username: Some(user.email.to_string()),
+            iss: Some(state.service.config().issuer.clone()),
+            ..Introspection::default()
+        },
     })
 }

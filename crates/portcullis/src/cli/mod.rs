@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `clients …`.
 
 mod clients;
+mod users;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,9 @@ pub enum Command {
     Serve(ServeConfig),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage console users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Manage the token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -56,6 +60,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }),
         Command::Clients(command) => clients::run(&cli.global, command).await,
         Command::Keys(KeysCommand::Rotate) => rotate_keys(&cli.global).await,
+        Command::Users(command) => users::run(&cli.global, command).await,
         Command::Openapi => {
             print_stdout(&portcullis_web::api::openapi_json());
             Ok(())

@@ -246,3 +246,53 @@ async fn cli_key_rotation_is_used_by_a_running_server_and_last_use_is_flushed_at
     let listed = env.cli_json(&["clients", "list", "--json"]).await;
     assert!(listed[0]["last_used_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{listed}");
 }
+
+#[tokio::test]
+async fn the_first_administrator_comes_from_the_cli_or_the_environment() {
+    let env = Env::new();
+    let (ok, stdout, stderr) = env.cli(&["users", "create-admin", "--email", "Root@Example.com"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("root@example.com") && stdout.contains("shown only this once"), "{stdout}");
+    let password = stdout.lines().find_map(|l| l.trim().strip_prefix("password: ")).unwrap().to_owned();
+    let (ok, _, stderr) = env.cli(&["users", "create-admin", "--email", "second@example.com"]).await;
+    assert!(!ok && stderr.contains("there are users already"), "{stderr}");
+
+    let server = env.serve().await;
+    let signed_in = server
+        .http
+        .post(format!("{}/api/v1/session", server.address))
+        .json(&serde_json::json!({"email": "root@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let log = server.stop().await;
+    assert!(!log.contains(&password), "the password never reaches the log");
+
+    // From the environment, on a first start with no users.
+    let env = Env::new();
+    let mut cmd = env.command();
+    cmd.env("PORTCULLIS_ADMIN_EMAIL", "ops@example.com")
+        .env("PORTCULLIS_ADMIN_PASSWORD", "tangerine submarine orbit lantern");
+    let mut child = cmd.args(["serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut address = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        assert!(!line.contains("tangerine"), "the password never reaches the log");
+        if let Some(at) = line.find("listening on http://") {
+            address = line[at + "listening on ".len()..].split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let address = address.expect("the server started");
+    let response = reqwest::Client::new()
+        .post(format!("{address}/api/v1/session"))
+        .json(
+            &serde_json::json!({"email": "ops@example.com", "password": "tangerine submarine orbit lantern"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    child.kill().await.unwrap();
+}

@@ -27,5 +27,7 @@ mod changes;
 mod clients;
 mod discovery;
 mod introspection;
+mod roles;
 mod token;
 mod token_errors;
+mod users;

@@ -1,0 +1,250 @@
+//! Permissions and roles: operators' own, beside the built-in ones.
+//! Built-ins cannot be changed or deleted; a role or permission in use is
+//! not deleted from under its holders.
+
+use std::collections::BTreeMap;
+
+use portcullis_domain::{ClientId, Permission, PermissionName, Role, RoleId, RoleName};
+use portcullis_store::RoleHolders;
+
+use crate::{Result, Service, ServiceError};
+
+/// Permissions of one category (`invoices` for `invoices:read`), by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionGroup {
+    pub category: String,
+    pub permissions: Vec<Permission>,
+}
+
+/// Groups permissions by category, both in name order.
+pub fn group_by_category(permissions: impl IntoIterator<Item = Permission>) -> Vec<PermissionGroup> {
+    let mut groups: BTreeMap<String, Vec<Permission>> = BTreeMap::new();
+    for p in permissions {
+        groups.entry(p.name.category().to_owned()).or_default().push(p);
+    }
+    groups
+        .into_iter()
+        .map(|(category, mut permissions)| {
+            permissions.sort_by(|a, b| a.name.cmp(&b.name));
+            PermissionGroup { category, permissions }
+        })
+        .collect()
+}
+
+/// Descriptions are short: what the permission allows.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+fn description(text: &str) -> Result<String> {
+    let text = text.trim();
+    if text.chars().count() > MAX_DESCRIPTION_CHARS || text.chars().any(char::is_control) {
+        return Err(ServiceError::Invalid {
+            field: "description",
+            source: portcullis_domain::DomainError::InvalidDescription,
+        });
+    }
+    Ok(text.to_owned())
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRole {
+    pub name: RoleName,
+    pub description: String,
+    pub permissions: Vec<PermissionName>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RoleUpdate {
+    pub name: Option<RoleName>,
+    pub description: Option<String>,
+    pub permissions: Option<Vec<PermissionName>>,
+}
+
+impl Service {
+    /// Every permission, grouped by category.
+    pub async fn permissions_by_category(&self) -> Result<Vec<PermissionGroup>> {
+        Ok(group_by_category(self.inner.stores.roles.list_permissions().await?))
+    }
+
+    async fn permission(&self, name: &PermissionName) -> Result<Permission> {
+        self.inner
+            .stores
+            .roles
+            .list_permissions()
+            .await?
+            .into_iter()
+            .find(|p| &p.name == name)
+            .ok_or_else(|| ServiceError::PermissionNotFound(name.to_string()))
+    }
+
+    pub async fn create_permission(&self, name: PermissionName, text: &str) -> Result<Permission> {
+        let permission = Permission { name, description: description(text)?, builtin: false };
+        self.inner.stores.roles.insert_permission(&permission).await?;
+        self.inner.cache.invalidate();
+        tracing::info!(permission = %permission.name, "permission created");
+        Ok(permission)
+    }
+
+    pub async fn update_permission(&self, name: &PermissionName, text: &str) -> Result<Permission> {
+        let mut permission = self.permission(name).await?;
+        if permission.builtin {
+            return Err(ServiceError::Builtin("permission"));
+        }
+        permission.description = description(text)?;
+        self.inner.stores.roles.update_permission_description(name, &permission.description).await?;
+        self.inner.cache.invalidate();
+        Ok(permission)
+    }
+
+    /// Refused while a role uses it, naming the roles, unless `cascade`:
+    /// then it is removed from them first.
+    pub async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<()> {
+        let permission = self.permission(name).await?;
+        if permission.builtin {
+            return Err(ServiceError::Builtin("permission"));
+        }
+        if !cascade {
+            let roles = self.inner.stores.roles.roles_using_permission(name).await?;
+            if !roles.is_empty() {
+                return Err(ServiceError::PermissionInUse {
+                    roles: roles.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
+        match self.inner.stores.roles.delete_permission(name, cascade).await {
+            Ok(true) => {}
+            Ok(false) => return Err(ServiceError::PermissionNotFound(name.to_string())),
+            Err(portcullis_store::StoreError::Conflict("permission_in_use")) => {
+                let roles = self.inner.stores.roles.roles_using_permission(name).await?;
+                return Err(ServiceError::PermissionInUse {
+                    roles: roles.iter().map(ToString::to_string).collect(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.inner.cache.invalidate();
+        tracing::info!(permission = %name, cascade, "permission deleted");
+        Ok(())
+    }
+
+    pub async fn get_role(&self, id: RoleId) -> Result<Role> {
+        self.inner.stores.roles.get_role(id).await?.ok_or(ServiceError::RoleIdNotFound)
+    }
+
+    async fn check_permissions_exist(&self, permissions: &[PermissionName]) -> Result<()> {
+        let known = self.inner.stores.roles.list_permissions().await?;
+        match permissions.iter().find(|p| !known.iter().any(|k| &k.name == *p)) {
+            Some(missing) => Err(ServiceError::PermissionNotFound(missing.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn create_role(&self, new: NewRole) -> Result<Role> {
+        self.check_permissions_exist(&new.permissions).await?;
+        let mut permissions = new.permissions;
+        permissions.sort();
+        permissions.dedup();
+        let role = Role {
+            id: RoleId::generate(),
+            name: new.name,
+            description: description(&new.description)?,
+            permissions,
+            builtin: false,
+        };
+        self.inner.stores.roles.insert_role(&role).await?;
+        self.inner.cache.invalidate();
+        tracing::info!(role = %role.name, "role created");
+        Ok(role)
+    }
+
+    /// Changes take effect for new tokens at once; tokens already issued
+    /// keep their scope until they expire.
+    pub async fn update_role(&self, id: RoleId, update: RoleUpdate) -> Result<Role> {
+        let mut role = self.get_role(id).await?;
+        if role.builtin {
+            return Err(ServiceError::Builtin("role"));
+        }
+        if let Some(name) = update.name {
+            role.name = name;
+        }
+        if let Some(text) = update.description {
+            role.description = description(&text)?;
+        }
+        if let Some(mut permissions) = update.permissions {
+            self.check_permissions_exist(&permissions).await?;
+            permissions.sort();
+            permissions.dedup();
+            role.permissions = permissions;
+        }
+        if !self.inner.stores.roles.update_role(&role).await? {
+            return Err(ServiceError::RoleIdNotFound);
+        }
+        self.inner.cache.invalidate();
+        tracing::info!(role = %role.name, "role updated");
+        Ok(role)
+    }
+
+    /// Refused for built-in roles, and while clients or users hold it (the
+    /// error lists them).
+    pub async fn delete_role(&self, id: RoleId) -> Result<()> {
+        let role = self.get_role(id).await?;
+        if role.builtin {
+            return Err(ServiceError::Builtin("role"));
+        }
+        let holders = self.inner.stores.roles.role_holders(id).await?;
+        if holders != RoleHolders::default() {
+            return Err(ServiceError::RoleInUse { clients: holders.clients, users: holders.users });
+        }
+        match self.inner.stores.roles.delete_role(id).await {
+            Ok(true) => {}
+            Ok(false) => return Err(ServiceError::RoleIdNotFound),
+            Err(portcullis_store::StoreError::Conflict("role_in_use")) => {
+                let holders = self.inner.stores.roles.role_holders(id).await?;
+                return Err(ServiceError::RoleInUse { clients: holders.clients, users: holders.users });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.inner.cache.invalidate();
+        tracing::info!(role = %role.name, "role deleted");
+        Ok(())
+    }
+
+    /// The permissions a client's tokens may carry now, grouped by category,
+    /// each with its description.
+    pub async fn client_permissions(&self, id: ClientId) -> Result<Vec<PermissionGroup>> {
+        let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
+        let Some(role_id) = client.role_id else { return Ok(Vec::new()) };
+        let Some(role) = self.inner.stores.roles.get_role(role_id).await? else { return Ok(Vec::new()) };
+        let all = self.inner.stores.roles.list_permissions().await?;
+        Ok(group_by_category(all.into_iter().filter(|p| role.permissions.contains(&p.name))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_category_in_name_order() {
+        let p = |n: &str| Permission {
+            name: PermissionName::parse(n).unwrap(),
+            description: String::new(),
+            builtin: false,
+        };
+        let groups = group_by_category([p("b:write"), p("a:read"), p("b:read")]);
+        let shape: Vec<(String, Vec<String>)> = groups
+            .iter()
+            .map(|g| (g.category.clone(), g.permissions.iter().map(|p| p.name.to_string()).collect()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![("a".into(), vec!["a:read".into()]), ("b".into(), vec!["b:read".into(), "b:write".into()])]
+        );
+    }
+
+    #[test]
+    fn descriptions_are_bounded() {
+        assert!(description(&"d".repeat(500)).is_ok());
+        assert!(description(&"d".repeat(501)).is_err());
+        assert!(description("bell\u{7}").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! Console sign-in: a session cookie (≥ 128-bit CSPRNG id, stored only as
+//! its keyed hash, idle and absolute timeouts) and a CSRF token derived from
+//! it, which every state-changing request made with the cookie must send.
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::TimeDelta;
+use portcullis_domain::{Email, Scope, Session, User, UserStatus, now};
+use rand::{RngCore, rngs::OsRng};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::{Service, ServiceError, passwords, users::UserView};
+
+/// Signed out after this long without a request.
+pub const SESSION_IDLE: TimeDelta = TimeDelta::minutes(30);
+/// Signed out after this long whatever the activity.
+pub const SESSION_ABSOLUTE: TimeDelta = TimeDelta::hours(12);
+/// `last_seen_at` is written at most this often per session.
+const TOUCH_EVERY: TimeDelta = TimeDelta::seconds(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown e-mail, wrong password or disabled user: one answer, in the
+    /// same time.
+    #[error("the e-mail or the password is wrong")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Internal(#[from] ServiceError),
+}
+
+pub struct SignedIn {
+    /// The cookie value: shown to the browser only.
+    pub session_id: Zeroizing<String>,
+    pub csrf_token: String,
+    pub user: UserView,
+    pub expires_at: portcullis_domain::Timestamp,
+}
+
+/// A session or personal access token that is valid now, and its user's
+/// current permissions.
+#[derive(Debug, Clone)]
+pub struct ActiveUser {
+    pub user: Arc<User>,
+    pub scope: Scope,
+}
+
+impl Service {
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, SignInError> {
+        let user = match Email::parse(email) {
+            Ok(email) => {
+                self.inner.stores.users.get_user_by_email(&email).await.map_err(ServiceError::from)?
+            }
+            Err(_) => None,
+        };
+        // Always one argon2 verification, so that timing tells nothing.
+        let ok = passwords::verify(user.as_ref().and_then(|u| u.password_hash.as_ref()), password).await;
+        let Some(user) = user.filter(|u| ok && u.status == UserStatus::Enabled) else {
+            tracing::info!("console sign-in failed");
+            return Err(SignInError::InvalidCredentials);
+        };
+        let mut raw = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(raw.as_mut());
+        let session_id = Zeroizing::new(URL_SAFE_NO_PAD.encode(raw.as_ref()));
+        let at = now();
+        let session = Session {
+            id_hash: self.inner.hasher.hash_bytes(session_id.as_bytes()),
+            user_id: user.id,
+            created_at: at,
+            last_seen_at: at,
+            expires_at: at + SESSION_ABSOLUTE,
+        };
+        self.inner.stores.users.insert_session(&session).await.map_err(ServiceError::from)?;
+        tracing::info!(user_id = %user.id, "console sign-in");
+        Ok(SignedIn {
+            csrf_token: self.csrf_token(&session_id),
+            session_id,
+            user: self.user_view(user).await?,
+            expires_at: session.expires_at,
+        })
+    }
+
+    /// The CSRF token of a session: a keyed hash of its id, so it needs no
+    /// storage and cannot be forged without the server key.
+    pub fn csrf_token(&self, session_id: &str) -> String {
+        let mut input = Vec::with_capacity(5 + session_id.len());
+        input.extend_from_slice(b"csrf:");
+        input.extend_from_slice(session_id.as_bytes());
+        URL_SAFE_NO_PAD.encode(self.inner.hasher.hash_bytes(&input).as_bytes())
+    }
+
+    pub fn check_csrf(&self, session_id: &str, presented: &str) -> bool {
+        self.csrf_token(session_id).as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+
+    /// The session's user, if the session is still valid and the user
+    /// enabled; moves the idle timeout forward.
+    pub async fn authenticate_session(&self, session_id: &str) -> Result<Option<ActiveUser>, ServiceError> {
+        let hash = self.inner.hasher.hash_bytes(session_id.as_bytes());
+        let Some(session) = self.inner.stores.users.get_session(&hash).await? else { return Ok(None) };
+        let at = now();
+        if at >= session.expires_at || at >= session.last_seen_at + SESSION_IDLE {
+            self.inner.stores.users.delete_session(&hash).await?;
+            return Ok(None);
+        }
+        let Some(user) = self.inner.stores.users.get_user(session.user_id).await? else { return Ok(None) };
+        if user.status != UserStatus::Enabled {
+            return Ok(None);
+        }
+        if at - session.last_seen_at >= TOUCH_EVERY {
+            self.inner.stores.users.touch_session(&hash, at).await?;
+        }
+        let scope = self.user_scope(&user).await?;
+        Ok(Some(ActiveUser { user: Arc::new(user), scope }))
+    }
+
+    /// Deletes ended sessions (idle or past their absolute end), in bounded batches.
+    pub async fn purge_sessions(&self) -> Result<u64, ServiceError> {
+        const BATCH: u32 = 1000;
+        let mut total = 0;
+        loop {
+            let at = now();
+            let purged = self.inner.stores.users.purge_sessions(at, at - SESSION_IDLE, BATCH).await?;
+            total += purged;
+            if purged < u64::from(BATCH) {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    pub async fn sign_out(&self, session_id: &str) -> Result<(), ServiceError> {
+        let hash = self.inner.hasher.hash_bytes(session_id.as_bytes());
+        self.inner.stores.users.delete_session(&hash).await?;
+        Ok(())
+    }
+}

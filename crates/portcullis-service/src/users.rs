@@ -1,0 +1,216 @@
+//! Console users: create (with a one-time generated password when none is
+//! given), read, list, update (name, roles, status, password), delete.
+//! A user's effective permissions are the union of its roles'.
+
+use portcullis_domain::{Email, RoleId, RoleName, Scope, Timestamp, User, UserId, UserName, UserStatus, now};
+use portcullis_store::{UserCursor, UserQuery};
+
+use crate::{Result, Service, ServiceError, passwords};
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub name: UserName,
+    pub roles: Vec<RoleName>,
+    /// `None`: one is generated and returned once.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub name: Option<UserName>,
+    pub roles: Option<Vec<RoleName>>,
+    pub status: Option<UserStatus>,
+    pub password: Option<String>,
+}
+
+/// A user as shown: the record and its roles' names. Never its password hash.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub user: User,
+    pub roles: Vec<RoleName>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListUsers {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+    pub status: Option<UserStatus>,
+    pub text: Option<String>,
+}
+
+fn decode_cursor(s: &str) -> Result<UserCursor> {
+    let bad = || ServiceError::InvalidCursor;
+    let (micros, id) = s.split_once('.').ok_or_else(bad)?;
+    let created_at = Timestamp::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok(UserCursor { created_at, id: id.parse().map_err(|_| bad())? })
+}
+
+impl Service {
+    async fn role_ids(&self, names: &[RoleName]) -> Result<Vec<RoleId>> {
+        if names.is_empty() {
+            return Err(ServiceError::NoRoles);
+        }
+        let roles = self.inner.stores.roles.list_roles().await?;
+        let mut ids = names
+            .iter()
+            .map(|n| {
+                roles
+                    .iter()
+                    .find(|r| &r.name == n)
+                    .map(|r| r.id)
+                    .ok_or_else(|| ServiceError::RoleNotFound(n.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    pub(crate) async fn user_view(&self, user: User) -> Result<UserView> {
+        let all = self.inner.stores.roles.list_roles().await?;
+        let roles = all.iter().filter(|r| user.roles.contains(&r.id)).map(|r| r.name.clone()).collect();
+        Ok(UserView { user, roles })
+    }
+
+    /// The union of the user's roles' permissions.
+    pub async fn user_scope(&self, user: &User) -> Result<Scope> {
+        let generation = self.inner.cache.generation()?;
+        let mut permissions = Vec::new();
+        for id in &user.roles {
+            if let Some(role) =
+                self.inner.cache.role(generation, self.inner.stores.roles.as_ref(), *id).await?
+            {
+                permissions.extend(role.permissions.iter().cloned());
+            }
+        }
+        Ok(permissions.into_iter().collect())
+    }
+
+    async fn checked_password_hash(
+        &self,
+        password: &str,
+        email: &Email,
+        name: &UserName,
+    ) -> Result<portcullis_domain::PasswordHash> {
+        passwords::check(password, &[email.as_str(), name.as_str()]).map_err(ServiceError::WeakPassword)?;
+        passwords::hash(password).await
+    }
+
+    /// Creates a user; returns the generated password when none was given
+    /// (shown once).
+    pub async fn create_user(&self, new: NewUser) -> Result<(UserView, Option<String>)> {
+        let roles = self.role_ids(&new.roles).await?;
+        let (password, generated) = match new.password {
+            Some(p) => (p, None),
+            None => {
+                let p = passwords::generate();
+                (p.clone(), Some(p))
+            }
+        };
+        let password_hash = self.checked_password_hash(&password, &new.email, &new.name).await?;
+        let at = now();
+        let user = User {
+            id: UserId::generate(),
+            email: new.email,
+            name: new.name,
+            status: UserStatus::Enabled,
+            roles,
+            password_hash: Some(password_hash),
+            created_at: at,
+            updated_at: at,
+        };
+        self.inner.stores.users.insert_user(&user).await?;
+        self.inner.cache.invalidate();
+        tracing::info!(user_id = %user.id, "user created");
+        Ok((self.user_view(user).await?, generated))
+    }
+
+    pub async fn get_user(&self, id: UserId) -> Result<UserView> {
+        let user = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
+        self.user_view(user).await
+    }
+
+    pub async fn list_users(&self, req: ListUsers) -> Result<UserPage> {
+        let limit = req.limit.unwrap_or(crate::DEFAULT_PAGE_SIZE).clamp(1, crate::MAX_PAGE_SIZE);
+        let query = UserQuery {
+            after: req.cursor.as_deref().map(decode_cursor).transpose()?,
+            limit: limit + 1,
+            status: req.status,
+            text: req.text.filter(|t| !t.is_empty()),
+        };
+        let mut found = self.inner.stores.users.list_users(&query).await?;
+        let more = found.len() > limit as usize;
+        found.truncate(limit as usize);
+        let next_cursor = if more {
+            found.last().map(|u| format!("{}.{}", u.created_at.timestamp_micros(), u.id))
+        } else {
+            None
+        };
+        let mut items = Vec::with_capacity(found.len());
+        for user in found {
+            items.push(self.user_view(user).await?);
+        }
+        Ok(UserPage { items, next_cursor })
+    }
+
+    /// Disabling signs the user out everywhere and stops its personal access
+    /// token at once.
+    pub async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<UserView> {
+        let mut user = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
+        if let Some(name) = update.name {
+            user.name = name;
+        }
+        if let Some(roles) = &update.roles {
+            user.roles = self.role_ids(roles).await?;
+        }
+        if let Some(status) = update.status {
+            user.status = status;
+        }
+        if let Some(password) = &update.password {
+            user.password_hash = Some(self.checked_password_hash(password, &user.email, &user.name).await?);
+        }
+        user.updated_at = now();
+        if !self.inner.stores.users.update_user(&user).await? {
+            return Err(ServiceError::UserNotFound);
+        }
+        if user.status == UserStatus::Disabled || update.password.is_some() {
+            // A new password or a disabled account ends every session.
+            self.inner.stores.users.delete_user_sessions(id).await?;
+        }
+        self.inner.cache.invalidate();
+        tracing::info!(user_id = %id, "user updated");
+        self.user_view(user).await
+    }
+
+    pub async fn delete_user(&self, id: UserId) -> Result<()> {
+        if !self.inner.stores.users.delete_user(id).await? {
+            return Err(ServiceError::UserNotFound);
+        }
+        self.inner.cache.invalidate();
+        tracing::info!(user_id = %id, "user deleted");
+        Ok(())
+    }
+
+    /// The first administrator: only while there are no users at all.
+    /// Returns the generated password when none was given.
+    pub async fn create_first_admin(
+        &self,
+        email: Email,
+        password: Option<String>,
+    ) -> Result<(UserView, Option<String>)> {
+        if self.inner.stores.users.count_users().await? > 0 {
+            return Err(ServiceError::Conflict("users_exist"));
+        }
+        let name = UserName::parse(email.as_str().split('@').next().unwrap_or("admin"))
+            .map_err(ServiceError::invalid("name"))?;
+        let admin = RoleName::parse("admin").map_err(ServiceError::invalid("roles"))?;
+        self.create_user(NewUser { email, name, roles: vec![admin], password }).await
+    }
+}

@@ -1,0 +1,207 @@
+//! `/api/v1/users`: console users.
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::SecondsFormat;
+use portcullis_domain::{Email, RoleName, UserId, UserName, UserStatus};
+use portcullis_service::{ListUsers, NewUser, ServiceError, UserUpdate, UserView};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{
+    auth::Caller,
+    clients::Status,
+    json::ApiJson,
+    problem::{Problem, ProblemDetails},
+};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users", post(create).get(list))
+        .route("/users/{user_id}", get(read).patch(update).delete(remove))
+}
+
+/// A console user. Never its password or its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub status: Status,
+    pub roles: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&UserView> for UserResponse {
+    fn from(v: &UserView) -> Self {
+        let u = &v.user;
+        Self {
+            user_id: u.id.as_uuid(),
+            email: u.email.to_string(),
+            name: u.name.as_str().to_owned(),
+            status: match u.status {
+                UserStatus::Enabled => Status::Enabled,
+                UserStatus::Disabled => Status::Disabled,
+            },
+            roles: v.roles.iter().map(ToString::to_string).collect(),
+            created_at: u.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            updated_at: u.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub name: String,
+    /// Role names; at least one.
+    pub roles: Vec<String>,
+    /// At least 12 characters and not a common or guessable one; generated
+    /// (and returned once) when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedUser {
+    pub user: UserResponse,
+    /// Only when the server generated it: shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub name: Option<String>,
+    pub roles: Option<Vec<String>>,
+    /// `disabled` ends the user's sessions and stops its personal access token at once.
+    pub status: Option<Status>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub items: Vec<UserResponse>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    pub status: Option<Status>,
+    /// Case-insensitive substring of the e-mail or the name.
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+fn user_id(raw: &str) -> Result<UserId, Problem> {
+    raw.parse().map_err(|_| Problem::invalid_field("user_id", "user_id must be a UUID"))
+}
+
+fn roles(raw: &[String]) -> Result<Vec<RoleName>, Problem> {
+    raw.iter().map(|r| RoleName::parse(r).map_err(|e| ServiceError::invalid("roles")(e).into())).collect()
+}
+
+fn status(s: Status) -> UserStatus {
+    match s {
+        Status::Enabled => UserStatus::Enabled,
+        Status::Disabled => UserStatus::Disabled,
+    }
+}
+
+/// Create a console user.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    security(("bearer" = ["users:write"])),
+    responses((status = 201, body = CreatedUser), (status = 400, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<ApiJson<CreateUserRequest>, Problem>,
+) -> Result<Response, Problem> {
+    caller.require("users:write")?;
+    let ApiJson(body) = body?;
+    let new = NewUser {
+        email: Email::parse(&body.email).map_err(ServiceError::invalid("email"))?,
+        name: UserName::parse(&body.name).map_err(ServiceError::invalid("name"))?,
+        roles: roles(&body.roles)?,
+        password: body.password,
+    };
+    let (view, password) = state.service.create_user(new).await.map_err(|e| match e {
+        ServiceError::Conflict(_) => Problem::conflict("a user with that e-mail exists"),
+        other => other.into(),
+    })?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { user: (&view).into(), password })).into_response())
+}
+
+/// List users, newest first.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListParams), security(("bearer" = ["users:read"])),
+    responses((status = 200, body = UserList), (status = 400, body = ProblemDetails)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<UserList>, Problem> {
+    caller.require("users:read")?;
+    let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
+    let page = state
+        .service
+        .list_users(ListUsers { cursor: p.cursor, limit: p.limit, status: p.status.map(status), text: p.q })
+        .await?;
+    Ok(Json(UserList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", params(("user_id" = Uuid, Path)),
+    security(("bearer" = ["users:read"])), responses((status = 200, body = UserResponse), (status = 404, body = ProblemDetails)))]
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<UserResponse>, Problem> {
+    caller.require("users:read")?;
+    Ok(Json((&state.service.get_user(user_id(&id)?).await?).into()))
+}
+
+/// Change a user's name, roles, status or password.
+#[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UpdateUserRequest,
+    params(("user_id" = Uuid, Path)), security(("bearer" = ["users:write"])),
+    responses((status = 200, body = UserResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<ApiJson<UpdateUserRequest>, Problem>,
+) -> Result<Json<UserResponse>, Problem> {
+    caller.require("users:write")?;
+    let id = user_id(&id)?;
+    let ApiJson(body) = body?;
+    let update = UserUpdate {
+        name: body.name.as_deref().map(UserName::parse).transpose().map_err(ServiceError::invalid("name"))?,
+        roles: body.roles.as_deref().map(roles).transpose()?,
+        status: body.status.map(status),
+        password: body.password,
+    };
+    Ok(Json((&state.service.update_user(id, update).await?).into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "users", params(("user_id" = Uuid, Path)),
+    security(("bearer" = ["users:write"])), responses((status = 204), (status = 404, body = ProblemDetails)))]
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require("users:write")?;
+    state.service.delete_user(user_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

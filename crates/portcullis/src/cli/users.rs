@@ -1,0 +1,52 @@
+//! `portcullis users create-admin`: the first administrator.
+#![allow(clippy::print_stdout)]
+
+use std::io::Read;
+
+use anyhow::Context;
+use clap::Subcommand;
+use portcullis_domain::Email;
+use portcullis_service::ServiceConfig;
+
+use crate::{config::GlobalConfig, startup};
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create the first administrator (only while there are no users).
+    /// Prints a one-time password, or reads one from stdin with --password-stdin.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+pub async fn run(global: &GlobalConfig, command: UsersCommand) -> anyhow::Result<()> {
+    let UsersCommand::CreateAdmin { email, password_stdin } = command;
+    let email = Email::parse(&email).context("--email")?;
+    let password = if password_stdin {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("could not read the password from stdin")?;
+        Some(text.trim_end_matches(['\r', '\n']).to_owned())
+    } else {
+        None
+    };
+    let config = ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() };
+    let service = startup::open_service(global, config).await?;
+    let (view, generated) = service.create_first_admin(email, password).await.map_err(|e| match e {
+        portcullis_service::ServiceError::Conflict("users_exist") => {
+            anyhow::anyhow!("there are users already: create more with the admin API (POST /api/v1/users)")
+        }
+        other => other.into(),
+    })?;
+    println!("Created administrator {} ({})", view.user.email, view.user.id);
+    if let Some(password) = generated {
+        println!();
+        println!("  password: {password}");
+        println!();
+        println!("The password is shown only this once: store it now, or change it after signing in.");
+    }
+    Ok(())
+}

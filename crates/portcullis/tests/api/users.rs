@@ -1,0 +1,347 @@
+//! Console users, sessions with CSRF, `/me`, and personal access tokens.
+
+use portcullis_domain::{Email, UserName};
+use portcullis_service::NewUser;
+use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn admin_token(app: &TestApp) -> String {
+    let (view, secret) = app.create_client(Some("admin")).await;
+    let body: Value =
+        app.token_basic(&view.client.id.to_string(), secret.expose(), None).await.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn user(app: &TestApp, email: &str, roles: &[&str]) -> String {
+    let (view, _) = app
+        .service
+        .create_user(NewUser {
+            email: Email::parse(email).unwrap(),
+            name: UserName::parse("Test User").unwrap(),
+            roles: roles.iter().map(|r| portcullis_domain::RoleName::parse(r).unwrap()).collect(),
+            password: Some(PASSWORD.into()),
+        })
+        .await
+        .unwrap();
+    view.user.id.to_string()
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.http.request(method, app.url(path));
+    if let Some(token) = auth {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = req.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> Result<Browser, (u16, Value)> {
+    let response = app
+        .http
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let set_cookie = response.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    if status != 200 {
+        return Err((status, body));
+    }
+    let set_cookie = set_cookie.unwrap();
+    assert!(
+        set_cookie.contains("HttpOnly")
+            && set_cookie.contains("SameSite=Lax")
+            && set_cookie.contains("Path=/")
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    Ok(Browser { cookie, csrf: body["csrf_token"].as_str().unwrap().to_owned() })
+}
+
+async fn with_cookie(
+    app: &TestApp,
+    b: &Browser,
+    method: Method,
+    path: &str,
+    csrf: bool,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.http.request(method, app.url(path)).header("cookie", &b.cookie);
+    if csrf {
+        req = req.header("x-csrf-token", &b.csrf);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = req.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+on_both_backends!(
+    users_lifecycle_over_the_admin_api,
+    sessions_need_csrf_for_changes_and_end_when_disabled,
+    personal_access_token_rotation_leaves_exactly_one,
+);
+
+async fn users_lifecycle_over_the_admin_api(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let admin = admin_token(&app).await;
+    let (s, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/users",
+        Some(&admin),
+        Some(json!({"email": "Ada@Example.com", "name": "Ada", "roles": ["viewer"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["user"]["email"], "ada@example.com");
+    assert_eq!(created["user"]["roles"], json!(["viewer"]));
+    let generated = created["password"].as_str().unwrap().to_owned();
+    assert!(generated.len() >= 20);
+    assert!(!created.to_string().contains("argon2"), "never the hash");
+    let id = created["user"]["user_id"].as_str().unwrap().to_owned();
+    assert!(sign_in(&app, "ada@example.com", &generated).await.is_ok(), "the generated password works");
+
+    let (s, dup) = call(
+        &app,
+        Method::POST,
+        "/api/v1/users",
+        Some(&admin),
+        Some(json!({"email": "ada@example.com", "name": "A", "roles": ["viewer"]})),
+    )
+    .await;
+    assert_eq!(s, 409, "{dup}");
+    for (body, field) in [
+        (json!({"email": "nope", "name": "A", "roles": ["viewer"]}), "email"),
+        (json!({"email": "b@example.com", "name": "A", "roles": []}), "roles"),
+        (json!({"email": "b@example.com", "name": "A", "roles": ["nosuch"]}), "role"),
+        (
+            json!({"email": "b@example.com", "name": "A", "roles": ["viewer"], "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"email": "b@example.com", "name": "A", "roles": ["viewer"], "password": "password1234"}),
+            "password",
+        ),
+        (json!({"email": "b@example.com", "name": "A", "roles": ["viewer"], "admin": true}), "admin"),
+    ] {
+        let (s, p) = call(&app, Method::POST, "/api/v1/users", Some(&admin), Some(body.clone())).await;
+        assert_eq!((s, p["field"].as_str()), (400, Some(field)), "{body}: {p}");
+        assert!(!p.to_string().contains("password1234"), "the password is never echoed");
+    }
+
+    let (s, listed) = call(&app, Method::GET, "/api/v1/users?q=ADA", Some(&admin), None).await;
+    assert_eq!((s, listed["items"].as_array().unwrap().len()), (200, 1));
+    let (s, patched) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/users/{id}"),
+        Some(&admin),
+        Some(json!({"name": "Ada L.", "roles": ["viewer", "admin"]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!((patched["name"].as_str(), &patched["roles"]), (Some("Ada L."), &json!(["admin", "viewer"])));
+    let (s, _) = call(&app, Method::DELETE, &format!("/api/v1/users/{id}"), Some(&admin), None).await;
+    assert_eq!(s, 204);
+    let (s, _) = call(&app, Method::GET, &format!("/api/v1/users/{id}"), Some(&admin), None).await;
+    assert_eq!(s, 404);
+
+    let viewer = {
+        let (view, secret) = app.create_client(Some("viewer")).await;
+        let body: Value =
+            app.token_basic(&view.client.id.to_string(), secret.expose(), None).await.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(call(&app, Method::GET, "/api/v1/users", Some(&viewer), None).await.0, 200);
+    assert_eq!(call(&app, Method::POST, "/api/v1/users", Some(&viewer), Some(json!({}))).await.0, 403);
+}
+
+async fn sessions_need_csrf_for_changes_and_end_when_disabled(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let admin = admin_token(&app).await;
+    let id = user(&app, "grace@example.com", &["admin"]).await;
+
+    // A wrong e-mail and a wrong password get the same answer.
+    let wrong_password = sign_in(&app, "grace@example.com", "not the password at all").await.err().unwrap();
+    let wrong_email = sign_in(&app, "nobody@example.com", PASSWORD).await.err().unwrap();
+    assert_eq!(wrong_password, wrong_email);
+    assert_eq!(wrong_password.0, 401);
+
+    let b = sign_in(&app, "Grace@example.com", PASSWORD).await.unwrap();
+    let (s, me) = with_cookie(&app, &b, Method::GET, "/api/v1/me", false, None).await;
+    assert_eq!(
+        (s, me["kind"].as_str(), me["user"]["email"].as_str()),
+        (200, Some("user"), Some("grace@example.com"))
+    );
+    assert!(me["permissions"].as_array().unwrap().contains(&json!("clients:write")));
+
+    let create = json!({"name": "made in the console"});
+    let (s, p) = with_cookie(&app, &b, Method::POST, "/api/v1/clients", false, Some(create.clone())).await;
+    assert_eq!((s, p["type"].as_str()), (403, Some("urn:portcullis:problem:csrf")));
+    let (s, _) = with_cookie(&app, &b, Method::POST, "/api/v1/clients", true, Some(create)).await;
+    assert_eq!(s, 201, "with the CSRF token");
+
+    // Disabling the user ends its session at once.
+    call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/users/{id}"),
+        Some(&admin),
+        Some(json!({"status": "disabled"})),
+    )
+    .await;
+    assert_eq!(with_cookie(&app, &b, Method::GET, "/api/v1/me", false, None).await.0, 401);
+    assert!(sign_in(&app, "grace@example.com", PASSWORD).await.is_err(), "a disabled user cannot sign in");
+    call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/users/{id}"),
+        Some(&admin),
+        Some(json!({"status": "enabled"})),
+    )
+    .await;
+
+    let b = sign_in(&app, "grace@example.com", PASSWORD).await.unwrap();
+    let (s, _) = with_cookie(&app, &b, Method::DELETE, "/api/v1/session", true, None).await;
+    assert_eq!(s, 204);
+    assert_eq!(with_cookie(&app, &b, Method::GET, "/api/v1/me", false, None).await.0, 401, "signed out");
+}
+
+async fn personal_access_token_rotation_leaves_exactly_one(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let admin = admin_token(&app).await;
+    let id = user(&app, "linus@example.com", &["viewer"]).await;
+    let b = sign_in(&app, "linus@example.com", PASSWORD).await.unwrap();
+    assert_eq!(with_cookie(&app, &b, Method::GET, "/api/v1/me/token", false, None).await.0, 404);
+
+    let (s, first) = with_cookie(&app, &b, Method::POST, "/api/v1/me/token", true, None).await;
+    assert_eq!(s, 201, "{first}");
+    let first_token = first["token"].as_str().unwrap().to_owned();
+    assert!(first_token.starts_with("pat_"));
+    assert!(first["hint"].as_str().unwrap().starts_with("pat_…"));
+    let (s, meta) = with_cookie(&app, &b, Method::GET, "/api/v1/me/token", false, None).await;
+    assert_eq!(s, 200);
+    assert!(meta.get("token").is_none(), "metadata only");
+    assert_eq!(meta["hint"], first["hint"]);
+
+    let (s, me) = call(&app, Method::GET, "/api/v1/me", Some(&first_token), None).await;
+    assert_eq!((s, me["kind"].as_str()), (200, Some("user")));
+    assert_eq!(call(&app, Method::GET, "/api/v1/clients", Some(&first_token), None).await.0, 200);
+    assert_eq!(
+        call(&app, Method::POST, "/api/v1/clients", Some(&first_token), Some(json!({"name": "x"}))).await.0,
+        403
+    );
+
+    // Revoke and regenerate in one step: exactly one valid token.
+    let (_, second) = call(&app, Method::POST, "/api/v1/me/token", Some(&first_token), None).await;
+    let second_token = second["token"].as_str().unwrap().to_owned();
+    assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(&first_token), None).await.0, 401);
+    assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(&second_token), None).await.0, 200);
+
+    // Introspection of a personal access token: for callers with tokens:introspect.
+    let introspect = |caller: (String, String), token: String| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/oauth2/introspect"))
+                .header("authorization", portcullis_testkit::basic(&caller.0, &caller.1))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("token={token}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let (rs, rs_secret) = app.create_client(Some("resource-server")).await;
+    let rs = (rs.client.id.to_string(), rs_secret.expose().to_owned());
+    let (plain, plain_secret) = app.create_client(None).await;
+    let plain = (plain.client.id.to_string(), plain_secret.expose().to_owned());
+    let seen = introspect(rs.clone(), second_token.clone()).await;
+    assert_eq!(
+        (seen["active"].as_bool(), seen["sub"].as_str(), seen["username"].as_str()),
+        (Some(true), Some(id.as_str()), Some("linus@example.com"))
+    );
+    assert_eq!(seen["scope"], "clients:read events:read roles:read users:read");
+    assert_eq!(introspect(plain, second_token.clone()).await, json!({"active": false}));
+    assert_eq!(
+        introspect(rs.clone(), first_token.clone()).await,
+        json!({"active": false}),
+        "the replaced token"
+    );
+
+    // It acts with the user's current permissions.
+    call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/users/{id}"),
+        Some(&admin),
+        Some(json!({"roles": ["admin"]})),
+    )
+    .await;
+    assert_eq!(
+        call(&app, Method::POST, "/api/v1/clients", Some(&second_token), Some(json!({"name": "x"}))).await.0,
+        201
+    );
+    // A disabled user's token fails at once.
+    call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/users/{id}"),
+        Some(&admin),
+        Some(json!({"status": "disabled"})),
+    )
+    .await;
+    assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(&second_token), None).await.0, 401);
+    call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/users/{id}"),
+        Some(&admin),
+        Some(json!({"status": "enabled"})),
+    )
+    .await;
+    assert_eq!(call(&app, Method::DELETE, "/api/v1/me/token", Some(&second_token), None).await.0, 204);
+    assert_eq!(
+        call(&app, Method::GET, "/api/v1/me", Some(&second_token), None).await.0,
+        401,
+        "revoked without replacement"
+    );
+    for malformed in ["pat_nope", "pat_", &format!("{second_token}x")] {
+        assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(malformed), None).await.0, 401);
+    }
+}
+
+#[tokio::test]
+async fn clients_have_no_personal_access_token() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let (s, p) = call(&app, Method::POST, "/api/v1/me/token", Some(&admin), None).await;
+    assert_eq!((s, p["type"].as_str()), (403, Some("urn:portcullis:problem:not-a-user")));
+    let (s, me) = call(&app, Method::GET, "/api/v1/me", Some(&admin), None).await;
+    assert_eq!((s, me["kind"].as_str()), (200, Some("client")));
+}

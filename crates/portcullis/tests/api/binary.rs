@@ -296,3 +296,38 @@ async fn the_first_administrator_comes_from_the_cli_or_the_environment() {
     assert_eq!(response.status(), 200);
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn behind_https_the_session_cookie_is_host_prefixed_and_secure() {
+    let env = Env::new();
+    let mut cmd = env.command();
+    cmd.env("PORTCULLIS_ISSUER", "https://auth.example.com")
+        .env("PORTCULLIS_ADMIN_EMAIL", "ops@example.com")
+        .env("PORTCULLIS_ADMIN_PASSWORD", "tangerine submarine orbit lantern");
+    let mut child = cmd.args(["serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut address = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(at) = line.find("listening on http://") {
+            address = line[at + "listening on ".len()..].split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let address = address.expect("the server started");
+    let response = reqwest::Client::new()
+        .post(format!("{address}/api/v1/session"))
+        .json(
+            &serde_json::json!({"email": "ops@example.com", "password": "tangerine submarine orbit lantern"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-portcullis_session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "__Host- cookies have no Domain");
+    child.kill().await.unwrap();
+}

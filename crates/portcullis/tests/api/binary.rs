@@ -331,3 +331,32 @@ async fn behind_https_the_session_cookie_is_host_prefixed_and_secure() {
     assert!(!cookie.contains("Domain"), "__Host- cookies have no Domain");
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn create_admin_reads_a_password_from_stdin_and_checks_it() {
+    use tokio::io::AsyncWriteExt;
+    let env = Env::new();
+    let run = |password: &'static str| {
+        let mut cmd = env.command();
+        cmd.args(["users", "create-admin", "--email", "root@example.com", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        async move {
+            let mut child = cmd.spawn().unwrap();
+            child.stdin.take().unwrap().write_all(password.as_bytes()).await.unwrap();
+            let out = child.wait_with_output().await.unwrap();
+            (
+                out.status.success(),
+                String::from_utf8(out.stdout).unwrap(),
+                String::from_utf8(out.stderr).unwrap(),
+            )
+        }
+    };
+    let (ok, _, stderr) = run("password1234\n").await;
+    assert!(!ok && stderr.contains("too common"), "{stderr}");
+    assert!(!stderr.contains("password1234"), "the password is never echoed");
+    let (ok, stdout, stderr) = run("tangerine submarine orbit lantern\n").await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("root@example.com") && !stdout.contains("password:"), "{stdout}");
+}

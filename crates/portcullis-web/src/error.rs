@@ -24,6 +24,9 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("invalid_scope")]
     InvalidScope,
+    /// RFC 7009 §2.2.1: a kind of token this endpoint cannot revoke.
+    #[error("unsupported_token_type")]
+    UnsupportedTokenType,
     /// RFC 7009 §2.1: the token belongs to another client.
     #[error("unauthorized_client")]
     UnauthorizedClient,
@@ -57,6 +60,9 @@ impl OAuthError {
                 "the requested scope is invalid, unknown, or exceeds what the client may have"
             }
             Self::UnauthorizedClient => "the token was issued to another client",
+            Self::UnsupportedTokenType => {
+                "personal access tokens are revoked by their user at /api/v1/me/token"
+            }
             Self::TooLarge => "the request body is too large",
             Self::MethodNotAllowed => "this endpoint takes POST only",
             Self::Internal(_) => "the server could not complete the request",
@@ -107,6 +113,7 @@ mod tests {
             OAuthError::UnsupportedGrantType,
             OAuthError::InvalidScope,
             OAuthError::UnauthorizedClient,
+            OAuthError::UnsupportedTokenType,
             OAuthError::TooLarge,
             OAuthError::MethodNotAllowed,
         ] {

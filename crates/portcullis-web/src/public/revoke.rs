@@ -26,7 +26,12 @@ async fn run(state: &AppState, headers: &HeaderMap, uri: &Uri, body: Body) -> Re
     // RFC 7009 §2.1: the client authenticates with its own credentials.
     let caller = authenticate(state, headers, &params, false).await?;
     let token = params.get("token").ok_or(OAuthError::InvalidRequest("token is missing"))?;
-    // An unknown token_type_hint is ignored (§2.1); only access tokens exist here.
+    // RFC 7009 §2.2.1: personal access tokens belong to users and are revoked
+    // at /api/v1/me/token, not by clients here.
+    if token.starts_with("pat_") {
+        return Err(OAuthError::UnsupportedTokenType);
+    }
+    // An unknown token_type_hint is ignored (§2.1).
     state.service.revoke_token(&caller.client, token).await.map_err(|e| match e {
         RevokeError::OtherClient => OAuthError::UnauthorizedClient,
         RevokeError::Internal(e) => OAuthError::Internal(e),

@@ -190,6 +190,12 @@ async fn revocation_of_own_tokens_only(backend: Backend) {
     assert_eq!(bearer.status(), 401, "revocation takes client credentials, not a bearer token");
     let missing = form(&app, "/oauth2/revoke", &basic(&admin.id, &admin.secret), "").await;
     assert_eq!(missing.status(), 400);
+    let pat = portcullis_domain::PersonalTokenSecret::generate();
+    let unsupported =
+        form(&app, "/oauth2/revoke", &basic(&admin.id, &admin.secret), &format!("token={}", pat.expose()))
+            .await;
+    assert_eq!(unsupported.status(), 400);
+    assert_eq!(unsupported.json::<Value>().await.unwrap()["error"], "unsupported_token_type");
 }
 
 async fn revoke_every_token_keeps_the_secret(backend: Backend) {

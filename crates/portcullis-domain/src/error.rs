@@ -30,6 +30,8 @@ pub enum DomainError {
     InvalidScope,
     #[error("malformed client secret")]
     MalformedSecret,
+    #[error("event id must be a UUID")]
+    InvalidEventId,
     #[error("user id must be a UUID")]
     InvalidUserId,
     #[error("email must look like name@example.com")]

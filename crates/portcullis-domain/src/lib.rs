@@ -7,6 +7,7 @@
 mod builtin;
 mod client;
 mod error;
+mod event;
 mod permission;
 mod role;
 mod secret;
@@ -18,6 +19,7 @@ pub use builtin::{
 };
 pub use client::{ApiClient, ClientId, ClientName, ClientStatus, Description, TokenTtl};
 pub use error::DomainError;
+pub use event::{Event, EventId};
 pub use permission::{Permission, PermissionName, Scope};
 pub use role::{Role, RoleId, RoleName};
 pub use secret::{

@@ -29,6 +29,7 @@ const RULES: &[(&str, &str)] = &[
     ("personal_access_tokens_pkey", "personal_token_user_unique"),
     ("personal_token_hash_unique", "personal_token_hash_unique"),
     ("personal_token_hash_length", "personal_token_hash_length"),
+    ("events_pkey", "event_id_unique"),
 ];
 
 /// For statements that cannot break a foreign key.

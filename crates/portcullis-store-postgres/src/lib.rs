@@ -9,9 +9,10 @@
 //! instance see every such commit. Not notified: updates of a client or a
 //! personal access token that change only `last_used_at`
 //! (`record_last_used`, `record_personal_token_used`, several times a
-//! minute), purges of expired token revocations, and console sessions (every
-//! write to `sessions`). The store's own writes bump the generation at once,
-//! those excepted. While the listener is not connected (at start-up, after
+//! minute), purges of expired token revocations, console sessions (every
+//! write to `sessions`) and events (inserts and purges of `events`). The
+//! store's own writes bump the generation at once, those excepted. While the
+//! listener is not connected (at start-up, after
 //! losing the server) every read of the generation answers a new number:
 //! caches cannot tell what they missed.
 
@@ -27,6 +28,7 @@ use tokio::sync::oneshot;
 
 mod clients;
 mod error;
+mod events;
 mod keys;
 mod roles;
 #[cfg(feature = "testing")]

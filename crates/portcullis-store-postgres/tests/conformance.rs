@@ -348,3 +348,90 @@ async fn an_update_of_any_personal_token_column_but_last_used_at_is_a_change() {
         assert!(generation_moves(&store, before).await, "no notification after: {sql}");
     }
 }
+
+#[tokio::test]
+async fn inserting_and_purging_events_is_no_change() {
+    use portcullis_store::{EventStore, conformance::bare_event};
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    let mine = settled(&store).await;
+    let theirs = settled(&other).await;
+    let old = now() - chrono::TimeDelta::days(40);
+    let events: Vec<_> = (0..20).map(|_| bare_event("token.request", old)).collect();
+    store.insert_events(&events).await.unwrap();
+    store.insert_events(&[bare_event("client.created", now())]).await.unwrap();
+    assert_eq!(store.purge_events(now() - chrono::TimeDelta::days(30), 100).await.unwrap(), 20);
+    assert_eq!(store.generation().unwrap(), mine, "the store does not count them as changes of its own");
+    assert!(generation_stays(&store, mine).await, "no notification for the writer");
+    assert!(generation_stays(&other, theirs).await, "no notification for the other instance");
+    // Nor are writes made outside Portcullis.
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    conn.execute("UPDATE events SET details = '{}'").await.unwrap();
+    conn.execute("DELETE FROM events").await.unwrap();
+    assert!(generation_stays(&store, mine).await, "no notification after other writes");
+}
+
+#[tokio::test]
+async fn concurrent_purges_delete_each_event_once() {
+    use portcullis_store::{EventQuery, EventStore, conformance::bare_event};
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    let start = now() - chrono::TimeDelta::days(40);
+    let events: Vec<_> =
+        (0..3_000).map(|i| bare_event("token.request", start + chrono::TimeDelta::milliseconds(i))).collect();
+    store.insert_events(&events).await.unwrap();
+    let kept = bare_event("token.request", now());
+    store.insert_events(std::slice::from_ref(&kept)).await.unwrap();
+    let before = now() - chrono::TimeDelta::days(30);
+    // Several purgers on two instances, each in batches until one is short.
+    let purger = |s: Arc<PgStore>| async move {
+        let mut total = 0;
+        loop {
+            let n = s.purge_events(before, 97).await.unwrap();
+            total += n;
+            if n == 0 {
+                return total;
+            }
+        }
+    };
+    let (a, b, c, d) = tokio::join!(
+        purger(store.clone()),
+        purger(other.clone()),
+        purger(store.clone()),
+        purger(other.clone())
+    );
+    assert_eq!(a + b + c + d, 3_000, "{a} + {b} + {c} + {d}");
+    let left = store.list_events(&EventQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(left, [kept]);
+}
+
+#[tokio::test]
+async fn a_page_of_events_uses_an_index() {
+    use portcullis_store::{EventStore, conformance::request_event};
+    let (store, url, _guard) = fresh_store().await;
+    let client = ClientId::generate();
+    let events: Vec<_> = (0..2_000).map(|_| request_event(client, 200, now())).collect();
+    store.insert_events(&events).await.unwrap();
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    conn.execute("ANALYZE events").await.unwrap();
+    for (sql, index) in [
+        ("SELECT * FROM events ORDER BY occurred_at DESC, id DESC LIMIT 50", "events_occurred"),
+        (
+            "SELECT * FROM events WHERE client_id = '00000000-0000-4000-8000-000000000001' ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_client",
+        ),
+        (
+            "SELECT * FROM events WHERE user_id = '00000000-0000-4000-8000-000000000001' ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_user",
+        ),
+        (
+            "SELECT * FROM events WHERE kind = 'revocation' ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_kind",
+        ),
+    ] {
+        let plan: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN {sql}")).fetch_all(&mut conn).await.unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{sql}:\n{plan}");
+    }
+}

@@ -21,6 +21,7 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
     ("sessions.id_hash", "session_id_unique"),
     ("personal_access_tokens.user_id", "personal_token_user_unique"),
     ("personal_access_tokens.hash", "personal_token_hash_unique"),
+    ("events.id", "event_id_unique"),
 ];
 
 /// The named CHECK constraints of the schema

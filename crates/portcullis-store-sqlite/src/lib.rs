@@ -25,6 +25,7 @@ use sqlx::{
 
 mod clients;
 mod error;
+mod events;
 mod keys;
 mod roles;
 #[cfg(feature = "testing")]

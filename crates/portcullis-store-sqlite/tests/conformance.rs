@@ -192,3 +192,84 @@ async fn migrating_a_database_with_data_from_0002_keeps_it() {
     portcullis_store::UserStore::insert_user(&*store, &user).await.unwrap();
     assert_eq!(portcullis_store::UserStore::count_users(&*store).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_corrupt_event_row_is_reported_without_its_content() {
+    use portcullis_store::{EventQuery, EventStore, StoreError, conformance::request_event};
+    let (store, _, dir) = fresh_store().await;
+    let event = request_event(portcullis_domain::ClientId::generate(), 200, portcullis_domain::now());
+    store.insert_events(std::slice::from_ref(&event)).await.unwrap();
+    let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    for (column, sql) in [
+        ("events.status", "UPDATE events SET status = 70000, request_body = 'secret-ish'"),
+        ("events.client_id", "UPDATE events SET status = 200, client_id = 'secret-ish'"),
+    ] {
+        other.execute(sql, []).unwrap();
+        let err = store.get_event(event.id).await.unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(matches!(err, StoreError::Corrupt(_)), "{shown}");
+        assert!(shown.contains(column), "{shown}");
+        assert!(!shown.contains("secret-ish"), "{shown}");
+        let listed = store.list_events(&EventQuery { limit: 10, ..Default::default() }).await;
+        assert!(matches!(listed, Err(StoreError::Corrupt(_))));
+    }
+}
+
+#[tokio::test]
+async fn a_page_of_events_uses_an_index() {
+    let (_store, _, dir) = fresh_store().await;
+    let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+    for (sql, index) in [
+        (
+            "SELECT * FROM events WHERE (occurred_at, id) < (1, 'x') ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_occurred",
+        ),
+        (
+            "SELECT * FROM events WHERE client_id = 'x' ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_client",
+        ),
+        (
+            "SELECT * FROM events WHERE user_id = 'x' ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_user",
+        ),
+        ("SELECT * FROM events WHERE kind = 'x' ORDER BY occurred_at DESC, id DESC LIMIT 50", "events_kind"),
+        ("SELECT id FROM events WHERE occurred_at < 1 ORDER BY occurred_at LIMIT 50", "events_occurred"),
+    ] {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan: Vec<String> =
+            stmt.query_map([], |row| row.get::<_, String>(3)).unwrap().collect::<Result<_, _>>().unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{sql}:\n{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "sorted by the index: {sql}:\n{plan}");
+    }
+}
+
+#[tokio::test]
+async fn migrating_a_database_with_data_from_0003_keeps_it() {
+    use portcullis_store::{EventStore, UserStore, conformance::bare_event};
+    let (url, _dir) = fresh_database();
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
+        let mut previous = sqlx::migrate::Migrator::new(std::path::Path::new("migrations")).await.unwrap();
+        previous.migrations = previous.migrations.iter().filter(|m| m.version <= 3).cloned().collect();
+        previous.run(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let client = sample_client("from the previous release");
+    store.insert_client(&client).await.unwrap();
+    let user = portcullis_store::conformance::sample_user("ada@example.com");
+    store.insert_user(&user).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.get_client(client.id).await.unwrap(), Some(client.clone()));
+    assert_eq!(store.get_user(user.id).await.unwrap(), Some(user));
+    // Events outlive what they are about: no foreign keys.
+    let event = portcullis_domain::Event {
+        client_id: Some(client.id),
+        ..bare_event("client.deleted", portcullis_domain::now())
+    };
+    store.insert_events(std::slice::from_ref(&event)).await.unwrap();
+    assert!(store.delete_client(client.id).await.unwrap());
+    assert_eq!(store.get_event(event.id).await.unwrap(), Some(event));
+}

@@ -7,9 +7,9 @@
 //! and column, never the stored value: it could be anything, even a secret.
 
 use portcullis_domain::{
-    ApiClient, ClientId, ClientName, ClientStatus, Description, Email, PasswordHash, Permission,
-    PermissionName, PersonalAccessToken, Role, RoleId, RoleName, SecretHash, Session, Timestamp, TokenTtl,
-    User, UserId, UserName, UserStatus,
+    ApiClient, ClientId, ClientName, ClientStatus, Description, Email, Event, EventId, PasswordHash,
+    Permission, PermissionName, PersonalAccessToken, Role, RoleId, RoleName, SecretHash, Session, Timestamp,
+    TokenTtl, User, UserId, UserName, UserStatus,
 };
 
 use crate::{Result, StoreError};
@@ -147,6 +147,59 @@ pub fn personal_token(
     let hash = SecretHash::from_slice(hash)
         .ok_or_else(|| invalid_user_column(user_id, "personal_access_tokens", "hash"))?;
     Ok(PersonalAccessToken { user_id, hash, hint, created_at, last_used_at })
+}
+
+/// One `events` row, its ids and timestamp already domain values.
+/// (No `Debug`: it holds request and response bodies.)
+pub struct EventColumns {
+    pub id: EventId,
+    pub occurred_at: Timestamp,
+    pub kind: String,
+    pub client_id: Option<ClientId>,
+    pub user_id: Option<UserId>,
+    pub actor: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    /// As stored; must fit a `u16`.
+    pub status: Option<i64>,
+    pub latency_micros: Option<i64>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    pub details: Option<String>,
+}
+
+/// `events.{column}` of event `id` is not valid; also what a backend
+/// reports for a column it converts itself (a TEXT UUID, INTEGER micros).
+pub fn invalid_event_column(id: EventId, column: &str) -> StoreError {
+    StoreError::Corrupt(format!("events.{column} of event {id} is invalid"))
+}
+
+/// One `events` row.
+pub fn event(row: EventColumns) -> Result<Event> {
+    let id = row.id;
+    let status = row.status.map(u16::try_from).transpose().map_err(|_| invalid_event_column(id, "status"))?;
+    if row.kind.is_empty() {
+        return Err(invalid_event_column(id, "kind"));
+    }
+    Ok(Event {
+        id,
+        occurred_at: row.occurred_at,
+        kind: row.kind,
+        client_id: row.client_id,
+        user_id: row.user_id,
+        actor: row.actor,
+        method: row.method,
+        path: row.path,
+        status,
+        latency_micros: row.latency_micros,
+        source_ip: row.source_ip,
+        user_agent: row.user_agent,
+        request_body: row.request_body,
+        response_body: row.response_body,
+        details: row.details,
+    })
 }
 
 /// What `insert_server_secret_if_absent` reads back right after its insert,
@@ -291,5 +344,36 @@ mod tests {
         assert_eq!(message, format!("sessions.id_hash of user {id} is invalid"));
         let message = corrupt_message(personal_token(id, SECRET.as_bytes(), String::new(), at, None));
         assert_eq!(message, format!("personal_access_tokens.hash of user {id} is invalid"));
+    }
+
+    #[test]
+    fn an_invalid_event_column_is_named_without_its_value() {
+        let id = EventId::generate();
+        let at = DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap();
+        let row = |status: Option<i64>, kind: &str| EventColumns {
+            id,
+            occurred_at: at,
+            kind: kind.to_owned(),
+            client_id: None,
+            user_id: None,
+            actor: None,
+            method: None,
+            path: None,
+            status,
+            latency_micros: None,
+            source_ip: None,
+            user_agent: None,
+            request_body: Some(SECRET.to_owned()),
+            response_body: None,
+            details: None,
+        };
+        assert_eq!(event(row(Some(404), "token.request")).unwrap().status, Some(404));
+        assert_eq!(event(row(None, "token.request")).unwrap().status, None);
+        for status in [-1, 65_536, 4_000_000_000] {
+            let message = corrupt_message(event(row(Some(status), "token.request")));
+            assert_eq!(message, format!("events.status of event {id} is invalid"));
+        }
+        let message = corrupt_message(event(row(None, "")));
+        assert_eq!(message, format!("events.kind of event {id} is invalid"));
     }
 }

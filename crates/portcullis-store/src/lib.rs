@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use portcullis_domain::{
-    ApiClient, ClientId, ClientStatus, Email, Permission, PermissionName, PersonalAccessToken, Role, RoleId,
-    RoleName, SecretHash, Session, Timestamp, User, UserId, UserStatus,
+    ApiClient, ClientId, ClientStatus, Email, Event, EventId, Permission, PermissionName,
+    PersonalAccessToken, Role, RoleId, RoleName, SecretHash, Session, Timestamp, User, UserId, UserStatus,
 };
 use uuid::Uuid;
 
@@ -141,6 +141,48 @@ pub struct RoleHolders {
     pub users: Vec<UserId>,
 }
 
+/// Where a page of events starts: after this `(occurred_at, id)`, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    pub occurred_at: Timestamp,
+    pub id: EventId,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub after: Option<EventCursor>,
+    pub limit: u32,
+    pub client_id: Option<ClientId>,
+    pub user_id: Option<UserId>,
+    /// Exact kind.
+    pub kind: Option<String>,
+    /// Status in `[min, max]`, e.g. 400..=499 for 4xx; events without a
+    /// status never match a status filter.
+    pub status_between: Option<(u16, u16)>,
+    /// `occurred_at >= since`.
+    pub since: Option<Timestamp>,
+    /// `occurred_at < until`.
+    pub until: Option<Timestamp>,
+}
+
+/// Request and audit events, kept for the retention period.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// All in one transaction (a batch from the pipeline).
+    async fn insert_events(&self, events: &[Event]) -> Result<()>;
+    async fn get_event(&self, id: EventId) -> Result<Option<Event>>;
+    /// Newest first (`occurred_at` descending, then `id` descending), with
+    /// every filter of the query; indexed so that a page of a client's
+    /// events, or of all events, comes back in milliseconds with millions
+    /// of rows.
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+    /// Deletes at most `limit` events older than `before` (oldest first);
+    /// returns how many. Safe to run from several instances at once
+    /// (PostgreSQL: `FOR UPDATE SKIP LOCKED`). Must not count as a change
+    /// for [`ChangeWatch`] where the backend can tell; inserts neither.
+    async fn purge_events(&self, before: Timestamp, limit: u32) -> Result<u64>;
+}
+
 /// Where a page of users starts: after this `(created_at, id)`, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserCursor {
@@ -262,6 +304,7 @@ pub struct Stores {
     pub roles: Arc<dyn RoleStore>,
     pub tokens: Arc<dyn TokenStore>,
     pub users: Arc<dyn UserStore>,
+    pub events: Arc<dyn EventStore>,
     pub keys: Arc<dyn KeyStore>,
     pub secrets: Arc<dyn ServerSecretStore>,
     pub changes: Arc<dyn ChangeWatch>,
@@ -275,6 +318,7 @@ impl Stores {
             + RoleStore
             + TokenStore
             + UserStore
+            + EventStore
             + KeyStore
             + ServerSecretStore
             + ChangeWatch
@@ -286,6 +330,7 @@ impl Stores {
             roles: backend.clone(),
             tokens: backend.clone(),
             users: backend.clone(),
+            events: backend.clone(),
             keys: backend.clone(),
             secrets: backend.clone(),
             changes: backend.clone(),

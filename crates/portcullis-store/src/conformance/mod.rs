@@ -17,6 +17,7 @@ use crate::Stores;
 
 mod changes;
 mod clients;
+mod events;
 mod keys;
 mod last_used;
 mod listing;
@@ -32,6 +33,7 @@ mod users;
 
 pub use changes::*;
 pub use clients::*;
+pub use events::*;
 pub use keys::*;
 pub use last_used::*;
 pub use listing::*;
@@ -154,6 +156,17 @@ macro_rules! conformance_suite {
             delete_user_personal_token_removes_only_it,
             record_personal_token_used_never_moves_backwards,
             record_personal_token_used_changes_nothing_else,
+            // events
+            event_with_every_field_round_trips,
+            event_without_optional_fields_round_trips,
+            get_unknown_event_is_none,
+            insert_events_stores_a_whole_batch,
+            insert_events_is_all_or_nothing,
+            list_events_pages_newest_first_without_gaps_or_duplicates,
+            list_events_filters_each_alone,
+            list_events_filters_combine_with_each_other_and_the_cursor,
+            purge_events_deletes_only_older_ones_oldest_first,
+            purge_events_in_batches_deletes_each_once,
             // change watch and health
             generation_changes_after_every_write,
             generation_changes_after_every_user_and_role_write,

@@ -1,0 +1,163 @@
+use async_trait::async_trait;
+use portcullis_domain::{ClientId, Event, EventId, Timestamp, UserId};
+use portcullis_store::{
+    EventQuery, EventStore, Result, StoreError,
+    decode::{self, EventColumns},
+};
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::{
+    SqliteStore,
+    clients::{micros, timestamp},
+    error::db_error,
+};
+
+const EVENT_COLUMNS: &str = "id, occurred_at, kind, client_id, user_id, actor, method, path, status, \
+                             latency_micros, source_ip, user_agent, request_body, response_body, details";
+
+/// Rows per INSERT: 15 bind parameters each, well under SQLite's limit of
+/// 32766 per statement.
+const INSERT_CHUNK: usize = 500;
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: String,
+    occurred_at: i64,
+    kind: String,
+    client_id: Option<String>,
+    user_id: Option<String>,
+    actor: Option<String>,
+    method: Option<String>,
+    path: Option<String>,
+    status: Option<i64>,
+    latency_micros: Option<i64>,
+    source_ip: Option<String>,
+    user_agent: Option<String>,
+    request_body: Option<String>,
+    response_body: Option<String>,
+    details: Option<String>,
+}
+
+impl EventRow {
+    fn into_event(self) -> Result<Event> {
+        let id = self
+            .id
+            .parse::<EventId>()
+            .map_err(|_| StoreError::Corrupt("events.id is not a UUID".to_owned()))?;
+        let invalid = |column| decode::invalid_event_column(id, column);
+        let client_id =
+            self.client_id.map(|c| c.parse::<ClientId>()).transpose().map_err(|_| invalid("client_id"))?;
+        let user_id =
+            self.user_id.map(|u| u.parse::<UserId>()).transpose().map_err(|_| invalid("user_id"))?;
+        decode::event(EventColumns {
+            id,
+            occurred_at: timestamp(self.occurred_at).ok_or_else(|| invalid("occurred_at"))?,
+            kind: self.kind,
+            client_id,
+            user_id,
+            actor: self.actor,
+            method: self.method,
+            path: self.path,
+            status: self.status,
+            latency_micros: self.latency_micros,
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
+            request_body: self.request_body,
+            response_body: self.response_body,
+            details: self.details,
+        })
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn insert_events(&self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut sql = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+            sql.push_values(chunk, |mut row, e| {
+                row.push_bind(e.id.to_string())
+                    .push_bind(micros(e.occurred_at))
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.client_id.map(|c| c.to_string()))
+                    .push_bind(e.user_id.map(|u| u.to_string()))
+                    .push_bind(e.actor.as_deref())
+                    .push_bind(e.method.as_deref())
+                    .push_bind(e.path.as_deref())
+                    .push_bind(e.status.map(i64::from))
+                    .push_bind(e.latency_micros)
+                    .push_bind(e.source_ip.as_deref())
+                    .push_bind(e.user_agent.as_deref())
+                    .push_bind(e.request_body.as_deref())
+                    .push_bind(e.response_body.as_deref())
+                    .push_bind(e.details.as_deref());
+            });
+            sql.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn get_event(&self, id: EventId) -> Result<Option<Event>> {
+        let row: Option<EventRow> =
+            sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?"))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+        row.map(EventRow::into_event).transpose()
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
+        if let Some(after) = &query.after {
+            // A row value comparison, so that the (…, occurred_at, id) indexes are used.
+            sql.push(" AND (occurred_at, id) < (")
+                .push_bind(micros(after.occurred_at))
+                .push(", ")
+                .push_bind(after.id.to_string())
+                .push(")");
+        }
+        if let Some(client_id) = query.client_id {
+            sql.push(" AND client_id = ").push_bind(client_id.to_string());
+        }
+        if let Some(user_id) = query.user_id {
+            sql.push(" AND user_id = ").push_bind(user_id.to_string());
+        }
+        if let Some(kind) = &query.kind {
+            sql.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if let Some((min, max)) = query.status_between {
+            sql.push(" AND status BETWEEN ")
+                .push_bind(i64::from(min))
+                .push(" AND ")
+                .push_bind(i64::from(max));
+        }
+        if let Some(since) = query.since {
+            sql.push(" AND occurred_at >= ").push_bind(micros(since));
+        }
+        if let Some(until) = query.until {
+            sql.push(" AND occurred_at < ").push_bind(micros(until));
+        }
+        sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        let rows: Vec<EventRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    async fn purge_events(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        // Bounded, so that one batch never holds the write lock for long;
+        // oldest first, along the occurred_at index.
+        let done = sqlx::query(
+            "DELETE FROM events WHERE id IN \
+             (SELECT id FROM events WHERE occurred_at < ? ORDER BY occurred_at LIMIT ?)",
+        )
+        .bind(micros(before))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -15,11 +15,20 @@ pub struct BackgroundSettings {
     pub last_used_interval: Duration,
     /// How often expired revocations and retired keys are cleaned up.
     pub purge_interval: Duration,
+    /// How often queued events are written.
+    pub event_flush_interval: Duration,
+    /// How long events are kept (`PORTCULLIS_EVENT_RETENTION`).
+    pub event_retention: Duration,
 }
 
 impl Default for BackgroundSettings {
     fn default() -> Self {
-        Self { last_used_interval: Duration::from_secs(5), purge_interval: Duration::from_secs(600) }
+        Self {
+            last_used_interval: Duration::from_secs(5),
+            purge_interval: Duration::from_secs(600),
+            event_flush_interval: Duration::from_millis(200),
+            event_retention: Duration::from_secs(7 * 24 * 3600),
+        }
     }
 }
 
@@ -48,6 +57,22 @@ impl Service {
                 }
             })
         };
+        let event_writer = {
+            let service = self.clone();
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(settings.event_flush_interval);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stopped.changed() => return,
+                    }
+                    if let Err(e) = service.flush_events().await {
+                        tracing::warn!(error = %e, "could not write events; that batch is counted as dropped");
+                    }
+                }
+            })
+        };
         let purger = {
             let service = self.clone();
             let mut stopped = stopped;
@@ -63,6 +88,11 @@ impl Service {
                         Ok(n) => tracing::info!(purged = n, "purged expired revocations"),
                         Err(e) => tracing::warn!(error = %e, "could not purge expired revocations"),
                     }
+                    match service.purge_events(settings.event_retention).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(purged = n, "purged events past their retention"),
+                        Err(e) => tracing::warn!(error = %e, "could not purge old events"),
+                    }
                     if let Err(e) = service.purge_sessions().await {
                         tracing::warn!(error = %e, "could not purge ended sessions");
                     }
@@ -72,7 +102,7 @@ impl Service {
                 }
             })
         };
-        Background { stop, tasks: vec![flusher, purger], service: self.clone() }
+        Background { stop, tasks: vec![flusher, event_writer, purger], service: self.clone() }
     }
 }
 
@@ -86,6 +116,10 @@ impl Background {
         match self.service.flush_last_used().await {
             Ok(n) => tracing::debug!(clients = n, "last-used times flushed at shutdown"),
             Err(e) => tracing::warn!(error = %e, "could not flush last-used times at shutdown"),
+        }
+        match self.service.flush_events().await {
+            Ok(n) => tracing::debug!(events = n, "events flushed at shutdown"),
+            Err(e) => tracing::warn!(error = %e, "could not flush events at shutdown"),
         }
     }
 }

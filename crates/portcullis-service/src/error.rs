@@ -31,6 +31,8 @@ pub enum ServiceError {
     RoleIdNotFound,
     #[error("the role is held by {} client(s) and {} user(s)", clients.len(), users.len())]
     RoleInUse { clients: Vec<portcullis_domain::ClientId>, users: Vec<portcullis_domain::UserId> },
+    #[error("no event with that id")]
+    EventNotFound,
     #[error("no user with that id")]
     UserNotFound,
     #[error("a user needs at least one role")]

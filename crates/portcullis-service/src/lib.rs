@@ -15,6 +15,7 @@ mod cache;
 mod clients;
 pub mod crypto;
 mod error;
+pub mod events;
 pub mod jwt;
 pub mod keys;
 pub mod passwords;
@@ -74,6 +75,7 @@ struct Inner {
     keys: RwLock<(Option<Generation>, Arc<KeySet>)>,
     master: MasterKey,
     last_used: LastUsed,
+    events: events::EventQueue,
 }
 
 impl Service {
@@ -94,6 +96,7 @@ impl Service {
             keys,
             master: master.clone(),
             last_used: LastUsed::default(),
+            events: events::EventQueue::new(events::QUEUE_CAPACITY),
         };
         Ok(Self { inner: Arc::new(inner) })
     }

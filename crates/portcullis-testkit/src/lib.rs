@@ -64,7 +64,7 @@ pub async fn spawn_app_on(backend: Backend) -> TestApp {
     let master_key = MasterKey::generate();
     let config = ServiceConfig { issuer: address.clone(), audience: address.clone() };
     let service = Service::start(stores, config, &master_key).await.unwrap();
-    let app = Application::new(listener, AppState { service: service.clone() });
+    let app = Application::new(listener, AppState::new(service.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;

@@ -37,6 +37,11 @@ impl Application {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        axum::serve(listener, router(self.state)).with_graceful_shutdown(shutdown).await
+        axum::serve(
+            listener,
+            router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }

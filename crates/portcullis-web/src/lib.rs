@@ -7,6 +7,7 @@ mod app;
 mod error;
 mod health;
 mod public;
+pub mod recording;
 
 use axum::{
     Json, Router,
@@ -29,15 +30,27 @@ pub use public::MAX_BODY_BYTES;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Service,
+    /// Proxies whose `X-Forwarded-For` is believed (`PORTCULLIS_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl AppState {
+    pub fn new(service: Service) -> Self {
+        Self { service, trusted_proxies: Vec::new() }
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
+    // One event per request made as a client or a user.
+    let recorded = public::oauth2_router()
+        .merge(api::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), recording::record));
     Router::new()
+        .merge(recorded)
         .merge(public::router())
         .merge(health::router())
-        .merge(api::router())
         .fallback(not_found)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {

@@ -56,6 +56,15 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_AUDIENCE")]
     pub audience: Option<String>,
 
+    /// Proxies whose `X-Forwarded-For` is believed for the source IP of
+    /// events, comma-separated IP addresses. Nobody else's is.
+    #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// How long events are kept: `7d` (the default), `36h`, `90m` or seconds.
+    #[arg(long, env = "PORTCULLIS_EVENT_RETENTION", default_value = "7d", value_parser = parse_retention)]
+    pub event_retention: std::time::Duration,
+
     /// On a first start (no users yet), create this administrator.
     #[arg(long, env = "PORTCULLIS_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -63,6 +72,28 @@ pub struct ServeConfig {
     /// The first administrator's password (with PORTCULLIS_ADMIN_EMAIL).
     #[arg(long, env = "PORTCULLIS_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+}
+
+/// `7d`, `36h`, `90m`, `3600s` or `3600`: at least one minute.
+pub fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 =
+        number.parse().map_err(|_| format!("`{text}` is not a duration like 7d, 36h, 90m or 3600s"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("`{text}`: the unit must be d, h, m or s")),
+    };
+    if seconds < 60 {
+        return Err("event retention must be at least one minute".to_owned());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// Checks an issuer per RFC 8414 §2: `https` (or `http` for local use),
@@ -157,6 +188,17 @@ fn write_new_master_key(path: &std::path::Path) -> anyhow::Result<MasterKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_durations() {
+        assert_eq!(parse_retention("7d"), Ok(std::time::Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_retention("36h"), Ok(std::time::Duration::from_secs(36 * 3600)));
+        assert_eq!(parse_retention("90m"), Ok(std::time::Duration::from_secs(5400)));
+        assert_eq!(parse_retention("3600"), Ok(std::time::Duration::from_secs(3600)));
+        for bad in ["", "d", "7w", "-1d", "30s", "x"] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn issuer_rules() {

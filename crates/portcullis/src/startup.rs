@@ -53,7 +53,7 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
     let service = open_service(global, ServiceConfig { issuer: issuer.clone(), audience }).await?;
     first_admin(&service, serve).await?;
     tracing::info!(address = %bound, %issuer, "listening on http://{bound}");
-    Ok(Application::new(listener, AppState { service }))
+    Ok(Application::new(listener, AppState { service, trusted_proxies: serve.trusted_proxies.clone() }))
 }
 
 /// `PORTCULLIS_ADMIN_EMAIL` / `PORTCULLIS_ADMIN_PASSWORD`: the first

@@ -16,7 +16,7 @@ use portcullis_domain::{ApiClient, PermissionName, Scope, User};
 use portcullis_service::{ActiveUser, TokenRejected};
 
 use super::problem::Problem;
-use crate::AppState;
+use crate::{AppState, recording::SubjectSlot};
 
 /// The session cookie's name: `__Host-` prefixed when the issuer is https
 /// (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain).
@@ -90,21 +90,32 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
-        match (values.next(), values.next()) {
-            (Some(value), None) => {
-                let token = value
-                    .to_str()
-                    .ok()
-                    .and_then(|v| v.split_once(' '))
-                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                    .map(|(_, token)| token.trim())
-                    .ok_or_else(unauthorized)?;
-                bearer(state, token).await
+        let caller = authenticate(parts, state).await?;
+        if let Some(slot) = parts.extensions.get::<SubjectSlot>() {
+            match &caller.principal {
+                Principal::Client(client) => slot.set_client(client.id),
+                Principal::User { user, .. } => slot.set_user(user.id),
             }
-            (Some(_), Some(_)) => Err(unauthorized()),
-            (None, _) => session(parts, state).await,
         }
+        Ok(caller)
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Problem> {
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim())
+                .ok_or_else(unauthorized)?;
+            bearer(state, token).await
+        }
+        (Some(_), Some(_)) => Err(unauthorized()),
+        (None, _) => session(parts, state).await,
     }
 }
 

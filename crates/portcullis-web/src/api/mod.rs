@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod clients;
+pub mod events;
 mod json;
 mod keys;
 pub mod me;
@@ -35,9 +36,10 @@ use crate::AppState;
         clients::revoke_tokens, keys::rotate, roles::list_permissions, roles::create_permission, roles::update_permission,
         roles::delete_permission, roles::list_roles, roles::create_role, roles::read_role, roles::update_role, roles::delete_role,
         roles::client_permissions, users::create, users::list, users::read, users::update, users::remove,
-        me::sign_in, me::sign_out, me::me, me::rotate_token, me::read_token, me::revoke_token),
+        me::sign_in, me::sign_out, me::me, me::rotate_token, me::read_token, me::revoke_token,
+        events::list, events::list_for_client, events::read),
     modifiers(&BearerAuth),
-    tags((name = "clients", description = "API clients"), (name = "keys", description = "Token signing keys"), (name = "roles", description = "Roles and permissions"), (name = "users", description = "Console users"), (name = "session", description = "Sign-in, the caller, and its personal access token"))
+    tags((name = "clients", description = "API clients"), (name = "keys", description = "Token signing keys"), (name = "roles", description = "Roles and permissions"), (name = "users", description = "Console users"), (name = "session", description = "Sign-in, the caller, and its personal access token"), (name = "events", description = "Request and audit events"))
 )]
 pub struct ApiDoc;
 
@@ -66,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .merge(roles::router())
         .merge(users::router())
         .merge(me::router())
+        .merge(events::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found("no such admin API endpoint") })
         // Admin answers carry secrets and private data: never cached.

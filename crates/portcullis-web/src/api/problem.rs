@@ -176,6 +176,7 @@ impl From<ServiceError> for Problem {
             }
             ServiceError::RoleIdNotFound => Self::not_found("no role with that id"),
             ServiceError::UserNotFound => Self::not_found("no user with that id"),
+            ServiceError::EventNotFound => Self::not_found("no event with that id"),
             ServiceError::PersonalTokenNotFound => Self::not_found("there is no personal access token"),
             ServiceError::NoRoles => Self::invalid_field("roles", "a user needs at least one role"),
             ServiceError::WeakPassword(why) => Self::invalid_field("password", why.to_string()),

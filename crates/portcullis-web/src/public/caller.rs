@@ -8,7 +8,7 @@ use portcullis_domain::{ApiClient, Scope};
 use portcullis_service::{GrantError, TokenRejected};
 
 use super::request::{Params, client_credentials};
-use crate::{AppState, error::OAuthError};
+use crate::{AppState, error::OAuthError, recording::SubjectSlot};
 
 pub struct EndpointCaller {
     pub client: Arc<ApiClient>,
@@ -25,6 +25,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 pub async fn authenticate(
     state: &AppState,
+    slot: Option<&SubjectSlot>,
     headers: &HeaderMap,
     params: &Params,
     allow_bearer: bool,
@@ -34,12 +35,20 @@ pub async fn authenticate(
             return Err(OAuthError::InvalidRequest("use one client authentication method, not two"));
         }
         return match state.service.authenticate_bearer(token).await {
-            Ok(active) => Ok(EndpointCaller { client: active.client, scope: active.scope }),
+            Ok(active) => {
+                if let Some(slot) = slot {
+                    slot.set_client(active.client.id);
+                }
+                Ok(EndpointCaller { client: active.client, scope: active.scope })
+            }
             Err(TokenRejected::Internal(e)) => Err(OAuthError::Internal(e)),
             Err(_) => Err(OAuthError::InvalidClient),
         };
     }
     let (id, secret) = client_credentials(headers, params)?.ok_or(OAuthError::InvalidClient)?;
+    if let (Some(slot), Ok(client_id)) = (slot, id.parse()) {
+        slot.set_client(client_id);
+    }
     let client = state.service.authenticate_client(&id, &secret).await.map_err(|e| match e {
         GrantError::Internal(e) => OAuthError::Internal(e),
         _ => OAuthError::InvalidClient,

@@ -1,7 +1,7 @@
 //! `POST /oauth2/introspect` (RFC 7662).
 
 use axum::{
-    Json,
+    Extension, Json,
     body::Body,
     extract::State,
     http::{HeaderMap, Uri},
@@ -11,6 +11,7 @@ use portcullis_service::Introspected;
 use serde::Serialize;
 
 use super::{caller::authenticate, request::read_form};
+use crate::recording::SubjectSlot;
 use crate::{AppState, error::OAuthError};
 
 const KNOWN: [&str; 4] = ["token", "token_type_hint", "client_id", "client_secret"];
@@ -44,8 +45,14 @@ struct Introspection {
     username: Option<String>,
 }
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
-    match answer(&state, &headers, &uri, body).await {
+pub async fn introspect(
+    State(state): State<AppState>,
+    slot: Option<Extension<SubjectSlot>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    match answer(&state, slot.as_ref().map(|s| &s.0), &headers, &uri, body).await {
         Ok(body) => Json(body).into_response(),
         Err(e) => e.into_response(),
     }
@@ -53,13 +60,14 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, uri: 
 
 async fn answer(
     state: &AppState,
+    slot: Option<&SubjectSlot>,
     headers: &HeaderMap,
     uri: &Uri,
     body: Body,
 ) -> Result<Introspection, OAuthError> {
     let params = read_form(headers, uri, body, &KNOWN).await?;
     // RFC 7662 §2.1: the caller authenticates first.
-    let caller = authenticate(state, headers, &params, true).await?;
+    let caller = authenticate(state, slot, headers, &params, true).await?;
     let token = params.get("token").ok_or(OAuthError::InvalidRequest("token is missing"))?;
     // A token_type_hint is only a hint (§2.1): every token type is searched anyway.
     let found =

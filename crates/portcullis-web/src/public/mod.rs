@@ -25,17 +25,21 @@ use crate::{
 
 pub use request::MAX_BODY_BYTES;
 
-pub fn router() -> Router<AppState> {
+/// The form-encoded OAuth2 endpoints (recorded as events).
+pub fn oauth2_router() -> Router<AppState> {
     // RFC 6749 §5.1: every answer carrying tokens or credentials is not to be
     // cached; simplest to say so on every answer of these endpoints.
-    let oauth2 = Router::new()
+    Router::new()
         .route("/oauth2/token", post(token::token).fallback(token::method_not_allowed))
         .route("/oauth2/introspect", post(introspect::introspect).fallback(token::method_not_allowed))
         .route("/oauth2/revoke", post(revoke::revoke).fallback(token::method_not_allowed))
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, NO_STORE))
-        .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, NO_CACHE));
+        .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, NO_CACHE))
+}
+
+/// JWKS and metadata.
+pub fn router() -> Router<AppState> {
     Router::new()
-        .merge(oauth2)
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route("/.well-known/openid-configuration", get(discovery::metadata))

@@ -1,6 +1,7 @@
 //! `POST /oauth2/revoke` (RFC 7009).
 
 use axum::{
+    Extension,
     body::Body,
     extract::State,
     http::{HeaderMap, StatusCode, Uri},
@@ -9,22 +10,35 @@ use axum::{
 use portcullis_service::RevokeError;
 
 use super::{caller::authenticate, request::read_form};
+use crate::recording::SubjectSlot;
 use crate::{AppState, error::OAuthError};
 
 const KNOWN: [&str; 4] = ["token", "token_type_hint", "client_id", "client_secret"];
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
-    match run(&state, &headers, &uri, body).await {
+pub async fn revoke(
+    State(state): State<AppState>,
+    slot: Option<Extension<SubjectSlot>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    match run(&state, slot.as_ref().map(|s| &s.0), &headers, &uri, body).await {
         // RFC 7009 §2.2: 200, whether or not the token was known.
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(state: &AppState, headers: &HeaderMap, uri: &Uri, body: Body) -> Result<(), OAuthError> {
+async fn run(
+    state: &AppState,
+    slot: Option<&SubjectSlot>,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Body,
+) -> Result<(), OAuthError> {
     let params = read_form(headers, uri, body, &KNOWN).await?;
     // RFC 7009 §2.1: the client authenticates with its own credentials.
-    let caller = authenticate(state, headers, &params, false).await?;
+    let caller = authenticate(state, slot, headers, &params, false).await?;
     let token = params.get("token").ok_or(OAuthError::InvalidRequest("token is missing"))?;
     // RFC 7009 §2.2.1: personal access tokens belong to users and are revoked
     // at /api/v1/me/token, not by clients here.

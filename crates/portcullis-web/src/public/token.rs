@@ -1,6 +1,7 @@
 //! `POST /oauth2/token`: the client_credentials grant (RFC 6749 §4.4).
 
 use axum::{
+    Extension,
     body::Body,
     extract::State,
     http::{HeaderMap, HeaderValue, Uri, header},
@@ -10,6 +11,7 @@ use portcullis_service::IssuedToken;
 use serde::Serialize;
 
 use super::request::{client_credentials, read_form};
+use crate::recording::SubjectSlot;
 use crate::{AppState, error::OAuthError};
 
 const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
@@ -26,8 +28,14 @@ struct TokenResponse<'a> {
     scope: String,
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
-    match issue(&state, &headers, &uri, body).await {
+pub async fn token(
+    State(state): State<AppState>,
+    slot: Option<Extension<SubjectSlot>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    match issue(&state, slot.as_ref().map(|s| &s.0), &headers, &uri, body).await {
         Ok(token) => success(&token),
         Err(e) => e.into_response(),
     }
@@ -35,6 +43,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, uri: Uri, 
 
 async fn issue(
     state: &AppState,
+    slot: Option<&SubjectSlot>,
     headers: &HeaderMap,
     uri: &Uri,
     body: Body,
@@ -46,6 +55,11 @@ async fn issue(
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     }
     let (client_id, secret) = client_credentials(headers, &params)?.ok_or(OAuthError::InvalidClient)?;
+    // Failed requests of a known client are recorded too: that is what an
+    // operator debugging an integration needs.
+    if let (Some(slot), Ok(id)) = (slot, client_id.parse()) {
+        slot.set_client(id);
+    }
     let scope = params.get("scope").map(String::as_str);
     Ok(state.service.client_credentials(&client_id, &secret, scope).await?)
 }

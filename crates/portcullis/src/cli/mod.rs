@@ -98,7 +98,11 @@ fn print_stdout(text: &str) {
 
 async fn serve_until_stopped(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result<()> {
     let app = startup::build(global, serve).await?;
-    let background = app.service().spawn_background(portcullis_service::BackgroundSettings::default());
+    let settings = portcullis_service::BackgroundSettings {
+        event_retention: serve.event_retention,
+        ..Default::default()
+    };
+    let background = app.service().spawn_background(settings);
     let served = app.run_until_stopped(startup::shutdown_signal()).await;
     // Requests are done: write the last-used times still in memory.
     background.shutdown().await;

@@ -26,6 +26,7 @@ mod binary;
 mod changes;
 mod clients;
 mod discovery;
+mod events;
 mod introspection;
 mod roles;
 mod token;

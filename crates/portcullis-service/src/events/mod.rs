@@ -1,0 +1,223 @@
+//! Request and audit events. Requests never wait on an event write: a
+//! bounded in-memory queue takes them, and a background task writes them
+//! in batches (every 200 ms and on shutdown). When the queue is full the
+//! request still succeeds; the event is counted as dropped, and a warning
+//! is logged at most every ten seconds.
+
+pub mod redact;
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use portcullis_domain::{ClientId, Event, EventId, UserId, now};
+
+use crate::{Result, Service};
+
+/// Events waiting to be written, at most.
+pub const QUEUE_CAPACITY: usize = 10_000;
+/// Events written in one transaction, at most.
+pub const BATCH: usize = 500;
+
+pub(crate) struct EventQueue {
+    pending: Mutex<VecDeque<Event>>,
+    capacity: std::sync::atomic::AtomicUsize,
+    dropped: AtomicU64,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+impl EventQueue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            pending: Mutex::new(VecDeque::new()),
+            capacity: capacity.into(),
+            dropped: AtomicU64::new(0),
+            last_warning: Mutex::new(None),
+        }
+    }
+
+    fn push(&self, event: Event) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.len() >= self.capacity.load(Ordering::Relaxed) {
+            drop(pending);
+            let total = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut last = self.last_warning.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                *last = Some(Instant::now());
+                tracing::warn!(dropped_total = total, "event queue full: events are being dropped");
+            }
+            return;
+        }
+        pending.push_back(event);
+    }
+
+    fn take(&self, max: usize) -> Vec<Event> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let n = pending.len().min(max);
+        pending.drain(..n).collect()
+    }
+
+    fn len(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// The fields of a change event; the rest are filled in by `record_change`.
+pub struct Change<'a> {
+    pub kind: &'a str,
+    pub client_id: Option<ClientId>,
+    pub user_id: Option<UserId>,
+    pub details: Option<serde_json::Value>,
+}
+
+impl Service {
+    /// Queues an event; never waits and never fails.
+    pub fn record(&self, event: Event) {
+        self.inner.events.push(event);
+    }
+
+    /// Queues an audit event for a change made by `actor` (`client:<id>`,
+    /// `user:<id>`, `cli`).
+    pub fn record_change(&self, actor: &str, change: Change<'_>) {
+        self.record(Event {
+            id: EventId::generate(),
+            occurred_at: now(),
+            kind: change.kind.to_owned(),
+            client_id: change.client_id,
+            user_id: change.user_id,
+            actor: Some(actor.to_owned()),
+            method: None,
+            path: None,
+            status: None,
+            latency_micros: None,
+            source_ip: None,
+            user_agent: None,
+            request_body: None,
+            response_body: None,
+            details: change.details.map(|d| d.to_string()),
+        });
+    }
+
+    /// Changes how many events may wait (for operators with bursty load,
+    /// and for tests of the full-queue path).
+    pub fn set_event_queue_capacity(&self, capacity: usize) {
+        self.inner.events.capacity.store(capacity, Ordering::Relaxed);
+    }
+
+    /// How many events were dropped because the queue was full, since start.
+    pub fn dropped_events(&self) -> u64 {
+        self.inner.events.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn queued_events(&self) -> usize {
+        self.inner.events.len()
+    }
+
+    /// Writes every queued event, in batches. A batch that fails to write is
+    /// counted as dropped (the database is down; the queue must not grow
+    /// without bound) and the error returned.
+    pub async fn flush_events(&self) -> Result<usize> {
+        let mut written = 0;
+        loop {
+            let batch = self.inner.events.take(BATCH);
+            if batch.is_empty() {
+                return Ok(written);
+            }
+            if let Err(e) = self.inner.stores.events.insert_events(&batch).await {
+                self.inner.events.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return Err(e.into());
+            }
+            written += batch.len();
+        }
+    }
+}
+
+impl Service {
+    /// Deletes events older than `retention`, in bounded batches with a
+    /// pause between them, so that purging millions of rows neither holds
+    /// the database for long nor stalls requests.
+    pub async fn purge_events(&self, retention: std::time::Duration) -> Result<u64> {
+        const PURGE_BATCH: u32 = 5_000;
+        let before = now() - chrono::TimeDelta::from_std(retention).unwrap_or(chrono::TimeDelta::days(7));
+        let mut total = 0;
+        loop {
+            let purged = self.inner.stores.events.purge_events(before, PURGE_BATCH).await?;
+            total += purged;
+            if purged < u64::from(PURGE_BATCH) {
+                return Ok(total);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub items: Vec<Event>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListEvents {
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+    pub client_id: Option<ClientId>,
+    pub kind: Option<String>,
+    /// `2`, `4` or `5`: the status class.
+    pub status_class: Option<u8>,
+    pub since: Option<portcullis_domain::Timestamp>,
+    pub until: Option<portcullis_domain::Timestamp>,
+}
+
+fn decode_cursor(s: &str) -> Result<portcullis_store::EventCursor> {
+    let bad = || crate::ServiceError::InvalidCursor;
+    let (micros, id) = s.split_once('.').ok_or_else(bad)?;
+    let occurred_at = portcullis_domain::Timestamp::from_timestamp_micros(micros.parse().map_err(|_| bad())?)
+        .ok_or_else(bad)?;
+    Ok(portcullis_store::EventCursor { occurred_at, id: id.parse().map_err(|_| bad())? })
+}
+
+impl Service {
+    pub async fn list_events(&self, req: ListEvents) -> Result<EventPage> {
+        let limit = req.limit.unwrap_or(crate::DEFAULT_PAGE_SIZE).clamp(1, crate::MAX_PAGE_SIZE);
+        let status_between = match req.status_class {
+            None => None,
+            Some(class @ 1..=5) => Some((u16::from(class) * 100, u16::from(class) * 100 + 99)),
+            Some(_) => {
+                return Err(crate::ServiceError::Invalid {
+                    field: "status",
+                    source: portcullis_domain::DomainError::InvalidStatus,
+                });
+            }
+        };
+        let query = portcullis_store::EventQuery {
+            after: req.cursor.as_deref().map(decode_cursor).transpose()?,
+            limit: limit + 1,
+            client_id: req.client_id,
+            user_id: None,
+            kind: req.kind.filter(|k| !k.is_empty()),
+            status_between,
+            since: req.since,
+            until: req.until,
+        };
+        let mut items = self.inner.stores.events.list_events(&query).await?;
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_cursor = if more {
+            items.last().map(|e| format!("{}.{}", e.occurred_at.timestamp_micros(), e.id))
+        } else {
+            None
+        };
+        Ok(EventPage { items, next_cursor })
+    }
+
+    pub async fn get_event(&self, id: EventId) -> Result<Event> {
+        self.inner.stores.events.get_event(id).await?.ok_or(crate::ServiceError::EventNotFound)
+    }
+}

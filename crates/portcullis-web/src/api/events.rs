@@ -1,0 +1,177 @@
+//! `/api/v1/events` and `/api/v1/clients/{id}/events`: request and audit
+//! events of the last seven days (by default).
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    routing::get,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use portcullis_domain::{ClientId, Event, EventId};
+use portcullis_service::events::ListEvents;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{
+    auth::Caller,
+    problem::{Problem, ProblemDetails},
+};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events", get(list))
+        .route("/events/{event_id}", get(read))
+        .route("/clients/{client_id}/events", get(list_for_client))
+}
+
+/// An event as listed: everything but the bodies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventSummary {
+    pub event_id: Uuid,
+    pub occurred_at: String,
+    pub kind: String,
+    pub client_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub actor: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    pub latency_ms: Option<f64>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// An event with its (redacted) request and response bodies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub summary: EventSummary,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    /// For changes: what changed, as JSON.
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+impl From<&Event> for EventSummary {
+    fn from(e: &Event) -> Self {
+        Self {
+            event_id: e.id.as_uuid(),
+            occurred_at: e.occurred_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            kind: e.kind.clone(),
+            client_id: e.client_id.map(|c| c.as_uuid()),
+            user_id: e.user_id.map(|u| u.as_uuid()),
+            actor: e.actor.clone(),
+            method: e.method.clone(),
+            path: e.path.clone(),
+            status: e.status,
+            latency_ms: e.latency_micros.map(|m| m as f64 / 1000.0),
+            source_ip: e.source_ip.clone(),
+            user_agent: e.user_agent.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub items: Vec<EventSummary>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventParams {
+    /// e.g. `token.request`, `introspection`, `revocation`, `admin.request`.
+    pub kind: Option<String>,
+    /// Status class: `2xx`, `4xx` or `5xx`.
+    pub status: Option<String>,
+    /// RFC 3339; events at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// RFC 3339; events before.
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+fn status_class(raw: Option<&str>) -> Result<Option<u8>, Problem> {
+    match raw {
+        None => Ok(None),
+        Some("2xx") => Ok(Some(2)),
+        Some("3xx") => Ok(Some(3)),
+        Some("4xx") => Ok(Some(4)),
+        Some("5xx") => Ok(Some(5)),
+        Some(_) => Err(Problem::invalid_query("status must be 2xx, 3xx, 4xx or 5xx")),
+    }
+}
+
+async fn page(
+    state: &AppState,
+    client_id: Option<ClientId>,
+    p: EventParams,
+) -> Result<Json<EventList>, Problem> {
+    let page = state
+        .service
+        .list_events(ListEvents {
+            cursor: p.cursor,
+            limit: p.limit,
+            client_id,
+            kind: p.kind,
+            status_class: status_class(p.status.as_deref())?,
+            since: p.since,
+            until: p.until,
+        })
+        .await?;
+    Ok(Json(EventList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
+}
+
+/// Every event, newest first.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventParams), security(("bearer" = ["events:read"])),
+    responses((status = 200, body = EventList), (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<EventParams>, QueryRejection>,
+) -> Result<Json<EventList>, Problem> {
+    caller.require("events:read")?;
+    let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
+    page(&state, None, p).await
+}
+
+/// One client's events, newest first.
+#[utoipa::path(get, path = "/api/v1/clients/{client_id}/events", tag = "events", params(("client_id" = Uuid, Path), EventParams),
+    security(("bearer" = ["events:read"])),
+    responses((status = 200, body = EventList), (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
+async fn list_for_client(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Result<Query<EventParams>, QueryRejection>,
+) -> Result<Json<EventList>, Problem> {
+    caller.require("events:read")?;
+    let id = id.parse().map_err(|_| Problem::invalid_field("client_id", "client_id must be a UUID"))?;
+    let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
+    page(&state, Some(id), p).await
+}
+
+/// One event with its redacted request and response bodies.
+#[utoipa::path(get, path = "/api/v1/events/{event_id}", tag = "events", params(("event_id" = Uuid, Path)),
+    security(("bearer" = ["events:read"])),
+    responses((status = 200, body = EventDetail), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EventDetail>, Problem> {
+    caller.require("events:read")?;
+    let id: EventId =
+        id.parse().map_err(|_| Problem::invalid_field("event_id", "event_id must be a UUID"))?;
+    let event = state.service.get_event(id).await?;
+    Ok(Json(EventDetail {
+        summary: (&event).into(),
+        request_body: event.request_body.clone(),
+        response_body: event.response_body.clone(),
+        details: event.details.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+    }))
+}

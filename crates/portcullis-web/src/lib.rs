@@ -32,23 +32,28 @@ pub struct AppState {
     pub service: Service,
     /// Proxies whose `X-Forwarded-For` is believed (`PORTCULLIS_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Whether requests are recorded as events (`PORTCULLIS_EVENTS`).
+    pub record_events: bool,
 }
 
 impl AppState {
     pub fn new(service: Service) -> Self {
-        Self { service, trusted_proxies: Vec::new() }
+        Self { service, trusted_proxies: Vec::new(), record_events: true }
     }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
+    let attributed = public::oauth2_router().merge(api::router());
     // One event per request made as a client or a user.
-    let recorded = public::oauth2_router()
-        .merge(api::router())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), recording::record));
+    let attributed = if state.record_events {
+        attributed.layer(axum::middleware::from_fn_with_state(state.clone(), recording::record))
+    } else {
+        attributed
+    };
     Router::new()
-        .merge(recorded)
+        .merge(attributed)
         .merge(public::router())
         .merge(health::router())
         .fallback(not_found)

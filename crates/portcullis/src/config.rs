@@ -36,6 +36,12 @@ pub struct GlobalConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Toggle {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -60,6 +66,11 @@ pub struct ServeConfig {
     /// events, comma-separated IP addresses. Nobody else's is.
     #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+
+    /// Record one event per request made as a client or a user. Off by
+    /// default in this release: see docs/events.md for its current cost.
+    #[arg(long, env = "PORTCULLIS_EVENTS", value_enum, default_value_t = Toggle::Off)]
+    pub events: Toggle,
 
     /// How long events are kept: `7d` (the default), `36h`, `90m` or seconds.
     #[arg(long, env = "PORTCULLIS_EVENT_RETENTION", default_value = "7d", value_parser = parse_retention)]

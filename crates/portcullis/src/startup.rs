@@ -53,7 +53,14 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
     let service = open_service(global, ServiceConfig { issuer: issuer.clone(), audience }).await?;
     first_admin(&service, serve).await?;
     tracing::info!(address = %bound, %issuer, "listening on http://{bound}");
-    Ok(Application::new(listener, AppState { service, trusted_proxies: serve.trusted_proxies.clone() }))
+    Ok(Application::new(
+        listener,
+        AppState {
+            service,
+            trusted_proxies: serve.trusted_proxies.clone(),
+            record_events: serve.events == crate::config::Toggle::On,
+        },
+    ))
 }
 
 /// `PORTCULLIS_ADMIN_EMAIL` / `PORTCULLIS_ADMIN_PASSWORD`: the first

@@ -26,10 +26,15 @@ impl Env {
     }
 
     fn command(&self) -> Command {
+        self.command_with(&[])
+    }
+
+    fn command_with(&self, vars: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.env_clear()
             .env("PORTCULLIS_DATABASE_URL", format!("sqlite:{}/portcullis.db", self.dir.path().display()))
             .env("PORTCULLIS_LOG", "info")
+            .envs(vars.iter().copied())
             .kill_on_drop(true);
         cmd
     }
@@ -47,8 +52,12 @@ impl Env {
     }
 
     async fn serve(&self) -> Server {
+        self.serve_with(&[]).await
+    }
+
+    async fn serve_with(&self, vars: &[(&str, &str)]) -> Server {
         let mut child = self
-            .command()
+            .command_with(vars)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -359,4 +368,44 @@ async fn create_admin_reads_a_password_from_stdin_and_checks_it() {
     let (ok, stdout, stderr) = run("tangerine submarine orbit lantern\n").await;
     assert!(ok, "{stderr}");
     assert!(stdout.contains("root@example.com") && !stdout.contains("password:"), "{stdout}");
+}
+
+#[tokio::test]
+async fn events_are_recorded_only_when_turned_on() {
+    for (setting, expected) in [("off", 0), ("on", 2)] {
+        let env = Env::new();
+        let created =
+            env.cli_json(&["clients", "create", "--name", "watcher", "--role", "admin", "--json"]).await;
+        let (id, secret) =
+            (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+        let server = env.serve_with(&[("PORTCULLIS_EVENTS", setting)]).await;
+        let token: Value = server.token(id, secret).await.json().await.unwrap();
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        let events_of = || async {
+            server
+                .http
+                .get(format!("{}/api/v1/clients/{id}/events", server.address))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        };
+        events_of().await;
+        // Written within 200 ms; allow more on a busy machine.
+        let mut found = 0;
+        let tries = if expected == 0 { 3 } else { 20 };
+        for _ in 0..tries {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            found = events_of().await["items"].as_array().map_or(0, Vec::len);
+            if found >= expected && expected > 0 {
+                break;
+            }
+        }
+        let log = server.stop().await;
+        assert!(found >= expected && (expected > 0 || found == 0), "events {setting}: found {found}");
+        assert!(!log.contains(secret) && !log.contains(&token));
+    }
 }

@@ -2,12 +2,11 @@
 //! regenerate the secret, delete.
 
 use portcullis_domain::{
-    ApiClient, ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleId, RoleName, Timestamp,
-    TokenTtl, now,
+    ApiClient, ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleId, RoleName, TokenTtl, now,
 };
 use portcullis_store::{ClientCursor, ClientQuery};
 
-use crate::{Result, Service, ServiceError};
+use crate::{Result, Service, ServiceError, paging};
 
 /// What a caller supplies to create a client; the id, secret and times are
 /// the server's to choose.
@@ -51,24 +50,6 @@ pub struct ListClients {
     pub limit: Option<u32>,
     pub status: Option<ClientStatus>,
     pub name_contains: Option<String>,
-}
-
-pub const DEFAULT_PAGE_SIZE: u32 = 50;
-pub const MAX_PAGE_SIZE: u32 = 200;
-
-/// Cursors are `<created_at micros>.<client id>`: opaque by contract, plain
-/// by construction, and checked on the way back in.
-fn encode_cursor(c: &ClientCursor) -> String {
-    format!("{}.{}", c.created_at.timestamp_micros(), c.id)
-}
-
-fn decode_cursor(s: &str) -> Result<ClientCursor> {
-    let bad = || ServiceError::InvalidCursor;
-    let (micros, id) = s.split_once('.').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let created_at = Timestamp::from_timestamp_micros(micros).ok_or_else(bad)?;
-    let id: ClientId = id.parse().map_err(|_| bad())?;
-    Ok(ClientCursor { created_at, id })
 }
 
 impl Service {
@@ -123,23 +104,17 @@ impl Service {
     }
 
     pub async fn list_clients(&self, req: ListClients) -> Result<ClientPage> {
-        let limit = req.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
-        let after = req.cursor.as_deref().map(decode_cursor).transpose()?;
+        let limit = paging::page_size(req.limit);
+        let after = req.cursor.as_deref().map(paging::decode_cursor).transpose()?;
         let query = ClientQuery {
-            after,
+            after: after.map(|(created_at, id)| ClientCursor { created_at, id }),
             // One more than asked tells whether another page follows.
             limit: limit + 1,
             status: req.status,
             name_contains: req.name_contains.filter(|q| !q.is_empty()),
         };
-        let mut found = self.inner.stores.clients.list_clients(&query).await?;
-        let more = found.len() > limit as usize;
-        found.truncate(limit as usize);
-        let next_cursor = if more {
-            found.last().map(|c| encode_cursor(&ClientCursor { created_at: c.created_at, id: c.id }))
-        } else {
-            None
-        };
+        let found = self.inner.stores.clients.list_clients(&query).await?;
+        let (found, next_cursor) = paging::finish(found, limit, |c| (c.created_at, c.id));
         let roles = self.inner.stores.roles.list_roles().await?;
         let items = found
             .into_iter()
@@ -221,26 +196,5 @@ impl Service {
         self.inner.cache.invalidate();
         tracing::info!(client_id = %id, "client deleted");
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let c = ClientCursor { created_at: now(), id: ClientId::generate() };
-        assert_eq!(decode_cursor(&encode_cursor(&c)).ok(), Some(c));
-        for bad in [
-            "",
-            ".",
-            "abc",
-            "1.2",
-            "x.6a2f41a3-c54c-4d2b-9a2d-1d6c9a1b2c3d",
-            "99999999999999999999.6a2f41a3-c54c-4d2b-9a2d-1d6c9a1b2c3d",
-        ] {
-            assert!(matches!(decode_cursor(bad), Err(ServiceError::InvalidCursor)), "{bad}");
-        }
     }
 }

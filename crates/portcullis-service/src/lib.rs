@@ -18,6 +18,7 @@ mod error;
 pub mod events;
 pub mod jwt;
 pub mod keys;
+mod paging;
 pub mod passwords;
 mod personal_tokens;
 mod revocation;
@@ -29,11 +30,10 @@ mod users;
 
 pub use access::{ActiveToken, Introspected, TokenRejected};
 pub use background::{Background, BackgroundSettings};
-pub use clients::{
-    ClientPage, ClientUpdate, ClientView, DEFAULT_PAGE_SIZE, ListClients, MAX_PAGE_SIZE, NewClient,
-};
+pub use clients::{ClientPage, ClientUpdate, ClientView, ListClients, NewClient};
 pub use crypto::MasterKey;
 pub use error::{Result, ServiceError};
+pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use personal_tokens::PersonalTokenInfo;
 pub use revocation::RevokeError;
 pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};

@@ -2,7 +2,7 @@
 //! given), read, list, update (name, roles, status, password), delete.
 //! A user's effective permissions are the union of its roles'.
 
-use portcullis_domain::{Email, RoleId, RoleName, Scope, Timestamp, User, UserId, UserName, UserStatus, now};
+use portcullis_domain::{Email, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now};
 use portcullis_store::{UserCursor, UserQuery};
 
 use crate::{Result, Service, ServiceError, passwords};
@@ -43,13 +43,6 @@ pub struct ListUsers {
     pub limit: Option<u32>,
     pub status: Option<UserStatus>,
     pub text: Option<String>,
-}
-
-fn decode_cursor(s: &str) -> Result<UserCursor> {
-    let bad = || ServiceError::InvalidCursor;
-    let (micros, id) = s.split_once('.').ok_or_else(bad)?;
-    let created_at = Timestamp::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok(UserCursor { created_at, id: id.parse().map_err(|_| bad())? })
 }
 
 impl Service {
@@ -138,21 +131,20 @@ impl Service {
     }
 
     pub async fn list_users(&self, req: ListUsers) -> Result<UserPage> {
-        let limit = req.limit.unwrap_or(crate::DEFAULT_PAGE_SIZE).clamp(1, crate::MAX_PAGE_SIZE);
+        let limit = crate::paging::page_size(req.limit);
         let query = UserQuery {
-            after: req.cursor.as_deref().map(decode_cursor).transpose()?,
+            after: req
+                .cursor
+                .as_deref()
+                .map(crate::paging::decode_cursor)
+                .transpose()?
+                .map(|(created_at, id)| UserCursor { created_at, id }),
             limit: limit + 1,
             status: req.status,
             text: req.text.filter(|t| !t.is_empty()),
         };
-        let mut found = self.inner.stores.users.list_users(&query).await?;
-        let more = found.len() > limit as usize;
-        found.truncate(limit as usize);
-        let next_cursor = if more {
-            found.last().map(|u| format!("{}.{}", u.created_at.timestamp_micros(), u.id))
-        } else {
-            None
-        };
+        let found = self.inner.stores.users.list_users(&query).await?;
+        let (found, next_cursor) = crate::paging::finish(found, limit, |u| (u.created_at, u.id));
         let mut items = Vec::with_capacity(found.len());
         for user in found {
             items.push(self.user_view(user).await?);

@@ -175,17 +175,9 @@ pub struct ListEvents {
     pub until: Option<portcullis_domain::Timestamp>,
 }
 
-fn decode_cursor(s: &str) -> Result<portcullis_store::EventCursor> {
-    let bad = || crate::ServiceError::InvalidCursor;
-    let (micros, id) = s.split_once('.').ok_or_else(bad)?;
-    let occurred_at = portcullis_domain::Timestamp::from_timestamp_micros(micros.parse().map_err(|_| bad())?)
-        .ok_or_else(bad)?;
-    Ok(portcullis_store::EventCursor { occurred_at, id: id.parse().map_err(|_| bad())? })
-}
-
 impl Service {
     pub async fn list_events(&self, req: ListEvents) -> Result<EventPage> {
-        let limit = req.limit.unwrap_or(crate::DEFAULT_PAGE_SIZE).clamp(1, crate::MAX_PAGE_SIZE);
+        let limit = crate::paging::page_size(req.limit);
         let status_between = match req.status_class {
             None => None,
             Some(class @ 1..=5) => Some((u16::from(class) * 100, u16::from(class) * 100 + 99)),
@@ -197,7 +189,12 @@ impl Service {
             }
         };
         let query = portcullis_store::EventQuery {
-            after: req.cursor.as_deref().map(decode_cursor).transpose()?,
+            after: req
+                .cursor
+                .as_deref()
+                .map(crate::paging::decode_cursor)
+                .transpose()?
+                .map(|(occurred_at, id)| portcullis_store::EventCursor { occurred_at, id }),
             limit: limit + 1,
             client_id: req.client_id,
             user_id: None,
@@ -206,14 +203,8 @@ impl Service {
             since: req.since,
             until: req.until,
         };
-        let mut items = self.inner.stores.events.list_events(&query).await?;
-        let more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        let next_cursor = if more {
-            items.last().map(|e| format!("{}.{}", e.occurred_at.timestamp_micros(), e.id))
-        } else {
-            None
-        };
+        let items = self.inner.stores.events.list_events(&query).await?;
+        let (items, next_cursor) = crate::paging::finish(items, limit, |e| (e.occurred_at, e.id));
         Ok(EventPage { items, next_cursor })
     }
 

@@ -45,9 +45,19 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Every Portcullis store on one SQLite database file.
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Only ever runs `PRAGMA data_version`: being a connection of its own,
-    /// it sees every commit made through the pool as well as by other processes.
-    watch: Mutex<rusqlite::Connection>,
+    /// The change watch's own connection: see [`Watch`].
+    watch: Mutex<Watch>,
+}
+
+/// `PRAGMA data_version` on a connection of its own sees every commit made
+/// through the pool as well as by other processes, cheaply. It moves on
+/// *every* commit, though, including events, sessions and last-used times
+/// that no cache holds; so only when it moved is `change_counter` read,
+/// which triggers bump on writes to what caches do hold (migration 0005).
+struct Watch {
+    conn: rusqlite::Connection,
+    data_version: Option<i64>,
+    generation: u64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -88,7 +98,10 @@ impl SqliteStore {
             .await
             .map_err(db_error)?;
         let watch = open_watch(&path)?;
-        Ok(Arc::new(SqliteStore { pool, watch: Mutex::new(watch) }))
+        Ok(Arc::new(SqliteStore {
+            pool,
+            watch: Mutex::new(Watch { conn: watch, data_version: None, generation: 0 }),
+        }))
     }
 
     /// Applies the pending numbered migrations from `migrations/`.
@@ -115,11 +128,26 @@ fn open_watch(path: &Path) -> Result<rusqlite::Connection> {
 impl ChangeWatch for SqliteStore {
     fn generation(&self) -> Result<u64> {
         // A panic elsewhere while holding the lock leaves the connection
-        // usable: it only ever runs this read-only pragma.
-        let conn = self.watch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut stmt = conn.prepare_cached("PRAGMA data_version").map_err(StoreError::database)?;
-        let version: i64 = stmt.query_row([], |row| row.get(0)).map_err(StoreError::database)?;
-        Ok(version as u64)
+        // usable: it only ever runs these two reads.
+        let mut watch = self.watch.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let version: i64 = watch
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(StoreError::database)?;
+        if watch.data_version != Some(version) {
+            let counter: rusqlite::Result<i64> = watch
+                .conn
+                .prepare_cached("SELECT value FROM change_counter WHERE id = 1")
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)));
+            watch.generation = match counter {
+                Ok(counter) => counter as u64,
+                // Not migrated yet: every commit counts, in a range of its own.
+                Err(_) => (version as u64) | (1 << 63),
+            };
+            watch.data_version = Some(version);
+        }
+        Ok(watch.generation)
     }
 }
 

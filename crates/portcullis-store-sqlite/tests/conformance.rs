@@ -273,3 +273,19 @@ async fn migrating_a_database_with_data_from_0003_keeps_it() {
     assert!(store.delete_client(client.id).await.unwrap());
     assert_eq!(store.get_event(event.id).await.unwrap(), Some(event));
 }
+
+#[tokio::test]
+async fn writes_no_cache_holds_leave_the_generation_alone() {
+    let (store, _, _dir) = fresh_store().await;
+    let client = sample_client("busy");
+    store.insert_client(&client).await.unwrap();
+    let before = store.generation().unwrap();
+    // Last-used flushes and events are written all the time; they must not
+    // empty the caches (SQLite's data_version moves for them).
+    store.record_last_used(&[(client.id, portcullis_domain::now())]).await.unwrap();
+    assert_eq!(store.generation().unwrap(), before, "record_last_used");
+    let mut renamed = client.clone();
+    renamed.name = portcullis_domain::ClientName::parse("renamed").unwrap();
+    store.update_client(&renamed).await.unwrap();
+    assert_ne!(store.generation().unwrap(), before, "update_client");
+}

@@ -38,70 +38,62 @@ pub struct Background {
     service: Service,
 }
 
+/// Runs `work` every `period` until `stopped` changes.
+fn every<F, Fut>(
+    period: Duration,
+    mut stopped: watch::Receiver<bool>,
+    service: Service,
+    work: F,
+) -> JoinHandle<()>
+where
+    F: Fn(Service) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.changed() => return,
+            }
+            work(service.clone()).await;
+        }
+    })
+}
+
 impl Service {
     pub fn spawn_background(&self, settings: BackgroundSettings) -> Background {
         let (stop, stopped) = watch::channel(false);
-        let flusher = {
-            let service = self.clone();
-            let mut stopped = stopped.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(settings.last_used_interval);
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        _ = stopped.changed() => return,
-                    }
-                    if let Err(e) = service.flush_last_used().await {
-                        tracing::warn!(error = %e, "could not write last-used times; will retry");
-                    }
+        let flusher =
+            every(settings.last_used_interval, stopped.clone(), self.clone(), |service| async move {
+                if let Err(e) = service.flush_last_used().await {
+                    tracing::warn!(error = %e, "could not write last-used times; will retry");
                 }
-            })
-        };
-        let event_writer = {
-            let service = self.clone();
-            let mut stopped = stopped.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(settings.event_flush_interval);
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        _ = stopped.changed() => return,
-                    }
-                    if let Err(e) = service.flush_events().await {
-                        tracing::warn!(error = %e, "could not write events; that batch is counted as dropped");
-                    }
+            });
+        let event_writer =
+            every(settings.event_flush_interval, stopped.clone(), self.clone(), |service| async move {
+                if let Err(e) = service.flush_events().await {
+                    tracing::warn!(error = %e, "could not write events; that batch is counted as dropped");
                 }
-            })
-        };
-        let purger = {
-            let service = self.clone();
-            let mut stopped = stopped;
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(settings.purge_interval);
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        _ = stopped.changed() => return,
-                    }
-                    match service.purge_revocations().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(purged = n, "purged expired revocations"),
-                        Err(e) => tracing::warn!(error = %e, "could not purge expired revocations"),
-                    }
-                    match service.purge_events(settings.event_retention).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(purged = n, "purged events past their retention"),
-                        Err(e) => tracing::warn!(error = %e, "could not purge old events"),
-                    }
-                    if let Err(e) = service.purge_sessions().await {
-                        tracing::warn!(error = %e, "could not purge ended sessions");
-                    }
-                    if let Err(e) = service.retire_signing_keys().await {
-                        tracing::warn!(error = %e, "could not retire old signing keys");
-                    }
-                }
-            })
-        };
+            });
+        let purger = every(settings.purge_interval, stopped, self.clone(), move |service| async move {
+            match service.purge_revocations().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "purged expired revocations"),
+                Err(e) => tracing::warn!(error = %e, "could not purge expired revocations"),
+            }
+            match service.purge_events(settings.event_retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "purged events past their retention"),
+                Err(e) => tracing::warn!(error = %e, "could not purge old events"),
+            }
+            if let Err(e) = service.purge_sessions().await {
+                tracing::warn!(error = %e, "could not purge ended sessions");
+            }
+            if let Err(e) = service.retire_signing_keys().await {
+                tracing::warn!(error = %e, "could not retire old signing keys");
+            }
+        });
         Background { stop, tasks: vec![flusher, event_writer, purger], service: self.clone() }
     }
 }

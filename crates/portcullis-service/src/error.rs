@@ -35,6 +35,10 @@ pub enum ServiceError {
     EventNotFound,
     #[error("no user with that id")]
     UserNotFound,
+    #[error("a user with that e-mail exists")]
+    EmailTaken,
+    #[error("there are users already")]
+    UsersExist,
     #[error("a user needs at least one role")]
     NoRoles,
     #[error("{0}")]

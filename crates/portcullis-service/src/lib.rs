@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 mod access;
 mod background;
+mod batches;
 mod cache;
 mod clients;
 pub mod crypto;

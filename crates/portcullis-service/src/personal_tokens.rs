@@ -61,7 +61,7 @@ impl Service {
     /// the database.
     pub async fn authenticate_personal_token(&self, token: &str) -> Result<Option<ActiveUser>> {
         let Some((active, _)) = self.personal_token_state(token).await? else { return Ok(None) };
-        self.inner.last_used.note_personal_token(active.user.id, now());
+        self.inner.last_used.personal_tokens.note(active.user.id, now());
         Ok(Some(active))
     }
 

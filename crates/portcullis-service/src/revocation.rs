@@ -57,15 +57,10 @@ impl Service {
 
     /// Deletes revocations of tokens that have expired, in bounded batches.
     pub async fn purge_revocations(&self) -> Result<u64> {
-        const BATCH: u32 = 1000;
-        let mut total = 0;
-        loop {
-            let purged = self.inner.stores.tokens.purge_revoked_tokens(now(), BATCH).await?;
-            total += purged;
-            if purged < u64::from(BATCH) {
-                return Ok(total);
-            }
-            tokio::task::yield_now().await;
-        }
+        let tokens = &self.inner.stores.tokens;
+        crate::batches::purge_in_batches(1000, std::time::Duration::ZERO, |limit| {
+            tokens.purge_revoked_tokens(now(), limit)
+        })
+        .await
     }
 }

@@ -117,17 +117,12 @@ impl Service {
 
     /// Deletes ended sessions (idle or past their absolute end), in bounded batches.
     pub async fn purge_sessions(&self) -> Result<u64, ServiceError> {
-        const BATCH: u32 = 1000;
-        let mut total = 0;
-        loop {
+        let users = &self.inner.stores.users;
+        crate::batches::purge_in_batches(1000, std::time::Duration::ZERO, |limit| {
             let at = now();
-            let purged = self.inner.stores.users.purge_sessions(at, at - SESSION_IDLE, BATCH).await?;
-            total += purged;
-            if purged < u64::from(BATCH) {
-                return Ok(total);
-            }
-            tokio::task::yield_now().await;
-        }
+            users.purge_sessions(at, at - SESSION_IDLE, limit)
+        })
+        .await
     }
 
     pub async fn sign_out(&self, session_id: &str) -> Result<(), ServiceError> {

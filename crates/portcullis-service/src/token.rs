@@ -66,7 +66,7 @@ impl Service {
             tracing::info!(client_id = %id, "client authentication failed: client disabled");
             return Err(GrantError::InvalidClient);
         }
-        inner.last_used.note(client.id, portcullis_domain::now());
+        inner.last_used.clients.note(client.id, portcullis_domain::now());
         Ok(client)
     }
 

@@ -119,7 +119,10 @@ impl Service {
             created_at: at,
             updated_at: at,
         };
-        self.inner.stores.users.insert_user(&user).await?;
+        self.inner.stores.users.insert_user(&user).await.map_err(|e| match e {
+            portcullis_store::StoreError::Conflict("user_email_unique") => ServiceError::EmailTaken,
+            other => other.into(),
+        })?;
         self.inner.cache.invalidate();
         tracing::info!(user_id = %user.id, "user created");
         Ok((self.user_view(user).await?, generated))
@@ -198,7 +201,7 @@ impl Service {
         password: Option<String>,
     ) -> Result<(UserView, Option<String>)> {
         if self.inner.stores.users.count_users().await? > 0 {
-            return Err(ServiceError::Conflict("users_exist"));
+            return Err(ServiceError::UsersExist);
         }
         let name = UserName::parse(email.as_str().split('@').next().unwrap_or("admin"))
             .map_err(ServiceError::invalid("name"))?;

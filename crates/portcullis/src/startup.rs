@@ -39,6 +39,12 @@ pub async fn open_service(global: &GlobalConfig, config: ServiceConfig) -> anyho
         .context("could not open the stored keys (is the master key the right one?)")
 }
 
+/// The service for a CLI command on the configured database. The CLI
+/// issues no tokens, so issuer and audience are placeholders.
+pub async fn open_cli_service(global: &GlobalConfig) -> anyhow::Result<Service> {
+    open_service(global, ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() }).await
+}
+
 /// Binds, opens everything, and returns the server ready to run.
 pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result<Application> {
     let listener = TcpListener::bind(serve.listen)
@@ -78,7 +84,7 @@ async fn first_admin(service: &portcullis_service::Service, serve: &ServeConfig)
             tracing::info!(user_id = %view.user.id, "created the first administrator from PORTCULLIS_ADMIN_EMAIL");
             Ok(())
         }
-        Err(portcullis_service::ServiceError::Conflict("users_exist")) => Ok(()),
+        Err(portcullis_service::ServiceError::UsersExist) => Ok(()),
         Err(e) => Err(e).context(
             "could not create the first administrator (PORTCULLIS_ADMIN_EMAIL / PORTCULLIS_ADMIN_PASSWORD)",
         ),

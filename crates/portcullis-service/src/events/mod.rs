@@ -142,17 +142,12 @@ impl Service {
     /// pause between them, so that purging millions of rows neither holds
     /// the database for long nor stalls requests.
     pub async fn purge_events(&self, retention: std::time::Duration) -> Result<u64> {
-        const PURGE_BATCH: u32 = 5_000;
         let before = now() - chrono::TimeDelta::from_std(retention).unwrap_or(chrono::TimeDelta::days(7));
-        let mut total = 0;
-        loop {
-            let purged = self.inner.stores.events.purge_events(before, PURGE_BATCH).await?;
-            total += purged;
-            if purged < u64::from(PURGE_BATCH) {
-                return Ok(total);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let events = &self.inner.stores.events;
+        crate::batches::purge_in_batches(5_000, Duration::from_millis(20), |limit| {
+            events.purge_events(before, limit)
+        })
+        .await
     }
 }
 

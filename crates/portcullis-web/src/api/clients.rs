@@ -55,6 +55,24 @@ impl From<ClientStatus> for Status {
     }
 }
 
+impl From<Status> for portcullis_domain::UserStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Enabled => Self::Enabled,
+            Status::Disabled => Self::Disabled,
+        }
+    }
+}
+
+impl From<portcullis_domain::UserStatus> for Status {
+    fn from(s: portcullis_domain::UserStatus) -> Self {
+        match s {
+            portcullis_domain::UserStatus::Enabled => Status::Enabled,
+            portcullis_domain::UserStatus::Disabled => Status::Disabled,
+        }
+    }
+}
+
 fn rfc3339(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -184,7 +202,7 @@ pub struct TokenResponse {
 }
 
 fn client_id(raw: &str) -> Result<ClientId, Problem> {
-    raw.parse().map_err(|_| Problem::invalid_field("client_id", "client_id must be a UUID"))
+    super::problem::path_id("client_id", raw)
 }
 
 fn field<T>(name: &'static str, parsed: Result<T, portcullis_domain::DomainError>) -> Result<T, Problem> {

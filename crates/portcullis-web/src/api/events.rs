@@ -150,7 +150,7 @@ async fn list_for_client(
     params: Result<Query<EventParams>, QueryRejection>,
 ) -> Result<Json<EventList>, Problem> {
     caller.require("events:read")?;
-    let id = id.parse().map_err(|_| Problem::invalid_field("client_id", "client_id must be a UUID"))?;
+    let id = super::problem::path_id("client_id", &id)?;
     let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
     page(&state, Some(id), p).await
 }
@@ -165,8 +165,7 @@ async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, Problem> {
     caller.require("events:read")?;
-    let id: EventId =
-        id.parse().map_err(|_| Problem::invalid_field("event_id", "event_id must be a UUID"))?;
+    let id: EventId = super::problem::path_id("event_id", &id)?;
     let event = state.service.get_event(id).await?;
     Ok(Json(EventDetail {
         summary: (&event).into(),

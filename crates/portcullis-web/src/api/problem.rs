@@ -158,6 +158,11 @@ impl Problem {
     }
 }
 
+/// An id from the path (`client_id`, `role_id`, …): a UUID, or 400 naming it.
+pub fn path_id<T: std::str::FromStr>(field: &'static str, raw: &str) -> Result<T, Problem> {
+    raw.parse().map_err(|_| Problem::invalid_field(field, format!("{field} must be a UUID")))
+}
+
 impl From<ServiceError> for Problem {
     fn from(e: ServiceError) -> Self {
         match e {
@@ -176,6 +181,8 @@ impl From<ServiceError> for Problem {
             }
             ServiceError::RoleIdNotFound => Self::not_found("no role with that id"),
             ServiceError::UserNotFound => Self::not_found("no user with that id"),
+            ServiceError::EmailTaken => Self::conflict("a user with that e-mail exists"),
+            ServiceError::UsersExist => Self::conflict("there are users already"),
             ServiceError::EventNotFound => Self::not_found("no event with that id"),
             ServiceError::PersonalTokenNotFound => Self::not_found("there is no personal access token"),
             ServiceError::NoRoles => Self::invalid_field("roles", "a user needs at least one role"),

@@ -153,7 +153,7 @@ fn role_name(raw: &str) -> Result<RoleName, Problem> {
 }
 
 fn role_id(raw: &str) -> Result<RoleId, Problem> {
-    raw.parse().map_err(|_| Problem::invalid_field("role_id", "role_id must be a UUID"))
+    super::problem::path_id("role_id", raw)
 }
 
 /// An unknown permission in a role's set is the request's fault.
@@ -318,6 +318,6 @@ async fn client_permissions(
     Path(id): Path<String>,
 ) -> Result<Json<PermissionsByCategory>, Problem> {
     caller.require("clients:read")?;
-    let id = id.parse().map_err(|_| Problem::invalid_field("client_id", "client_id must be a UUID"))?;
+    let id = super::problem::path_id("client_id", &id)?;
     Ok(Json(by_category(&state.service.client_permissions(id).await?)))
 }

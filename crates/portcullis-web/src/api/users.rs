@@ -8,7 +8,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::SecondsFormat;
-use portcullis_domain::{Email, RoleName, UserId, UserName, UserStatus};
+use portcullis_domain::{Email, RoleName, UserId, UserName};
 use portcullis_service::{ListUsers, NewUser, ServiceError, UserUpdate, UserView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -47,10 +47,7 @@ impl From<&UserView> for UserResponse {
             user_id: u.id.as_uuid(),
             email: u.email.to_string(),
             name: u.name.as_str().to_owned(),
-            status: match u.status {
-                UserStatus::Enabled => Status::Enabled,
-                UserStatus::Disabled => Status::Disabled,
-            },
+            status: u.status.into(),
             roles: v.roles.iter().map(ToString::to_string).collect(),
             created_at: u.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
             updated_at: u.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -106,18 +103,11 @@ pub struct ListParams {
 }
 
 fn user_id(raw: &str) -> Result<UserId, Problem> {
-    raw.parse().map_err(|_| Problem::invalid_field("user_id", "user_id must be a UUID"))
+    super::problem::path_id("user_id", raw)
 }
 
 fn roles(raw: &[String]) -> Result<Vec<RoleName>, Problem> {
     raw.iter().map(|r| RoleName::parse(r).map_err(|e| ServiceError::invalid("roles")(e).into())).collect()
-}
-
-fn status(s: Status) -> UserStatus {
-    match s {
-        Status::Enabled => UserStatus::Enabled,
-        Status::Disabled => UserStatus::Disabled,
-    }
 }
 
 /// Create a console user.
@@ -137,10 +127,7 @@ async fn create(
         roles: roles(&body.roles)?,
         password: body.password,
     };
-    let (view, password) = state.service.create_user(new).await.map_err(|e| match e {
-        ServiceError::Conflict(_) => Problem::conflict("a user with that e-mail exists"),
-        other => other.into(),
-    })?;
+    let (view, password) = state.service.create_user(new).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user: (&view).into(), password })).into_response())
 }
 
@@ -156,7 +143,12 @@ async fn list(
     let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
     let page = state
         .service
-        .list_users(ListUsers { cursor: p.cursor, limit: p.limit, status: p.status.map(status), text: p.q })
+        .list_users(ListUsers {
+            cursor: p.cursor,
+            limit: p.limit,
+            status: p.status.map(Into::into),
+            text: p.q,
+        })
         .await?;
     Ok(Json(UserList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
 }
@@ -188,7 +180,7 @@ async fn update(
     let update = UserUpdate {
         name: body.name.as_deref().map(UserName::parse).transpose().map_err(ServiceError::invalid("name"))?,
         roles: body.roles.as_deref().map(roles).transpose()?,
-        status: body.status.map(status),
+        status: body.status.map(Into::into),
         password: body.password,
     };
     Ok(Json((&state.service.update_user(id, update).await?).into()))

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use portcullis_domain::{ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleName, TokenTtl};
-use portcullis_service::{ClientView, ListClients, NewClient, Service, ServiceConfig};
+use portcullis_service::{ClientView, ListClients, NewClient, Service};
 use portcullis_web::api::clients::ClientResponse;
 use serde_json::json;
 
@@ -23,9 +23,9 @@ pub enum ClientsCommand {
         /// Role name, e.g. `admin` or `viewer`.
         #[arg(long)]
         role: Option<String>,
-        /// Access-token lifetime in seconds (60 to 86400).
-        #[arg(long, default_value_t = 3600)]
-        token_ttl: i64,
+        /// Access-token lifetime in seconds (60 to 86400; default 3600).
+        #[arg(long)]
+        token_ttl: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -49,9 +49,7 @@ pub enum ClientsCommand {
 }
 
 pub async fn run(global: &GlobalConfig, command: ClientsCommand) -> anyhow::Result<()> {
-    // The CLI issues no tokens, so issuer and audience are placeholders.
-    let config = ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() };
-    let service = startup::open_service(global, config).await?;
+    let service = startup::open_cli_service(global).await?;
     match command {
         ClientsCommand::Create { name, description, role, token_ttl, json } => {
             let new = NewClient {
@@ -62,7 +60,11 @@ pub async fn run(global: &GlobalConfig, command: ClientsCommand) -> anyhow::Resu
                     .transpose()
                     .context("--description")?,
                 role: role.as_deref().map(RoleName::parse).transpose().context("--role")?,
-                token_ttl: TokenTtl::from_secs(token_ttl).context("--token-ttl")?,
+                token_ttl: token_ttl
+                    .map(TokenTtl::from_secs)
+                    .transpose()
+                    .context("--token-ttl")?
+                    .unwrap_or_default(),
             };
             let (view, secret) = service.create_client(new).await?;
             print_credentials("Created", &view, &secret, json);

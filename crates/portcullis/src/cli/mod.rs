@@ -85,9 +85,7 @@ pub enum KeysCommand {
 }
 
 async fn rotate_keys(global: &GlobalConfig) -> anyhow::Result<()> {
-    let config =
-        portcullis_service::ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() };
-    let service = startup::open_service(global, config).await?;
+    let service = startup::open_cli_service(global).await?;
     let kid = service.rotate_signing_key().await?;
     print_stdout(&format!("New signing key {kid}: new tokens use it from now on."));
     Ok(())

@@ -6,7 +6,6 @@ use std::io::Read;
 use anyhow::Context;
 use clap::Subcommand;
 use portcullis_domain::Email;
-use portcullis_service::ServiceConfig;
 
 use crate::{config::GlobalConfig, startup};
 
@@ -33,10 +32,9 @@ pub async fn run(global: &GlobalConfig, command: UsersCommand) -> anyhow::Result
     } else {
         None
     };
-    let config = ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() };
-    let service = startup::open_service(global, config).await?;
+    let service = startup::open_cli_service(global).await?;
     let (view, generated) = service.create_first_admin(email, password).await.map_err(|e| match e {
-        portcullis_service::ServiceError::Conflict("users_exist") => {
+        portcullis_service::ServiceError::UsersExist => {
             anyhow::anyhow!("there are users already: create more with the admin API (POST /api/v1/users)")
         }
         other => other.into(),

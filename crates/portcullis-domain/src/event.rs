@@ -10,8 +10,10 @@ use crate::{ClientId, Timestamp, UserId};
 pub struct EventId(Uuid);
 
 impl EventId {
+    /// A UUIDv7: time-ordered, so that new events append to the end of the
+    /// primary-key index instead of landing on a random page of it.
     pub fn generate() -> Self {
-        Self(Uuid::new_v4())
+        Self(Uuid::now_v7())
     }
 
     pub fn from_uuid(id: Uuid) -> Self {

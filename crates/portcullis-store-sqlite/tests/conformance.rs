@@ -222,7 +222,7 @@ async fn a_page_of_events_uses_an_index() {
     for (sql, index) in [
         (
             "SELECT * FROM events WHERE (occurred_at, id) < (1, 'x') ORDER BY occurred_at DESC, id DESC LIMIT 50",
-            "events_occurred",
+            "PRIMARY KEY",
         ),
         (
             "SELECT * FROM events WHERE client_id = 'x' ORDER BY occurred_at DESC, id DESC LIMIT 50",
@@ -233,7 +233,8 @@ async fn a_page_of_events_uses_an_index() {
             "events_user",
         ),
         ("SELECT * FROM events WHERE kind = 'x' ORDER BY occurred_at DESC, id DESC LIMIT 50", "events_kind"),
-        ("SELECT id FROM events WHERE occurred_at < 1 ORDER BY occurred_at LIMIT 50", "events_occurred"),
+        ("SELECT id FROM events WHERE occurred_at < 1 ORDER BY occurred_at LIMIT 50", "PRIMARY KEY"),
+        ("SELECT * FROM events WHERE id = 'x'", "events_id"),
     ] {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let plan: Vec<String> =
@@ -288,4 +289,30 @@ async fn writes_no_cache_holds_leave_the_generation_alone() {
     renamed.name = portcullis_domain::ClientName::parse("renamed").unwrap();
     store.update_client(&renamed).await.unwrap();
     assert_ne!(store.generation().unwrap(), before, "update_client");
+}
+
+#[tokio::test]
+async fn events_written_before_0006_survive_the_move_to_time_order() {
+    use portcullis_store::{EventQuery, EventStore, conformance::request_event};
+    let (url, _dir) = fresh_database();
+    let client = portcullis_domain::ClientId::generate();
+    let older = request_event(client, 401, portcullis_domain::now() - chrono::TimeDelta::seconds(5));
+    let newer = request_event(client, 200, portcullis_domain::now());
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
+        let mut previous = sqlx::migrate::Migrator::new(std::path::Path::new("migrations")).await.unwrap();
+        previous.migrations = previous.migrations.iter().filter(|m| m.version <= 5).cloned().collect();
+        previous.run(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.insert_events(&[newer.clone(), older.clone()]).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.get_event(older.id).await.unwrap(), Some(older.clone()));
+    let page = store
+        .list_events(&EventQuery { limit: 10, client_id: Some(client), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(page, vec![newer, older]);
 }

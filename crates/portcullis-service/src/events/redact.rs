@@ -24,18 +24,38 @@ const SENSITIVE: [&str; 9] = [
 
 /// `pcs_…AbCd`: the first and last four characters of a credential.
 pub fn marker(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() <= 12 {
+    if value.is_ascii() {
+        // The usual case (our secrets, JWTs): byte positions are characters.
+        if value.len() <= 12 {
+            return "…".to_owned();
+        }
+        return format!("{}…{}", &value[..4], &value[value.len() - 4..]);
+    }
+    let count = value.chars().count();
+    if count <= 12 {
         return "…".to_owned();
     }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    let head_end = value.char_indices().nth(4).map_or(value.len(), |(i, _)| i);
+    let tail_start = value.char_indices().nth(count - 4).map_or(value.len(), |(i, _)| i);
+    let mut out = String::with_capacity(head_end + (value.len() - tail_start) + '…'.len_utf8());
+    out.push_str(&value[..head_end]);
+    out.push('…');
+    out.push_str(&value[tail_start..]);
+    out
 }
 
+/// A field named like one of [`SENSITIVE`], or ending in `_` and one of
+/// them, in any case.
 fn is_sensitive(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    SENSITIVE.iter().any(|s| key == *s || key.ends_with(&format!("_{s}")))
+    SENSITIVE.iter().any(|s| {
+        if key.len() == s.len() {
+            return key.eq_ignore_ascii_case(s);
+        }
+        key.len() > s.len()
+            && key.as_bytes()[key.len() - s.len() - 1] == b'_'
+            && key.is_char_boundary(key.len() - s.len())
+            && key[key.len() - s.len()..].eq_ignore_ascii_case(s)
+    })
 }
 
 /// A word that looks like one of our secrets or like a JWT.
@@ -45,30 +65,31 @@ fn looks_secret(word: &str) -> bool {
     (secret_prefix && word.len() > 12) || jwt
 }
 
-/// Replaces every secret-looking word in free text.
-fn scrub_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let is_word_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-    for c in text.chars() {
-        if is_word_char(c) {
-            word.push(c);
-        } else {
-            flush(&mut out, &mut word);
-            out.push(c);
-        }
-    }
-    flush(&mut out, &mut word);
-    out
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
-fn flush(out: &mut String, word: &mut String) {
-    if looks_secret(word) {
-        out.push_str(&marker(word));
-    } else {
-        out.push_str(word);
+/// Replaces every secret-looking word in free text.
+fn scrub_text(text: &str) -> String {
+    // A secret-looking word starts with one of these; most text holds none.
+    if !(text.contains("pcs_") || text.contains("pat_") || text.contains("eyJ")) {
+        return text.to_owned();
     }
-    word.clear();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let word_end = rest.find(|c: char| !is_word_char(c)).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_end);
+        if looks_secret(word) {
+            out.push_str(&marker(word));
+        } else {
+            out.push_str(word);
+        }
+        let gap_end = after.find(is_word_char).unwrap_or(after.len());
+        out.push_str(&after[..gap_end]);
+        rest = &after[gap_end..];
+    }
+    out
 }
 
 fn scrub_json(value: &mut Value) {
@@ -133,8 +154,9 @@ pub fn body(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Some(format!("[{} bytes, not UTF-8]", bytes.len()));
     };
-    let media = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let scrubbed = if media.ends_with("json") {
+    let media = content_type.unwrap_or("").split(';').next().unwrap_or("").trim();
+    let is_json = media.get(media.len().saturating_sub(4)..).is_some_and(|t| t.eq_ignore_ascii_case("json"));
+    let scrubbed = if is_json {
         match serde_json::from_str::<Value>(text) {
             Ok(mut value) => {
                 scrub_json(&mut value);
@@ -142,7 +164,7 @@ pub fn body(bytes: &[u8], content_type: Option<&str>) -> Option<String> {
             }
             Err(_) => scrub_text(text),
         }
-    } else if media == "application/x-www-form-urlencoded" {
+    } else if media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         scrub_form(text)
     } else {
         scrub_text(text)
@@ -163,6 +185,26 @@ mod tests {
         let m = marker(s.expose());
         assert_eq!(m, format!("pcs_…{}", &s.expose()[s.expose().len() - 4..]));
         assert_eq!(marker("short"), "…");
+    }
+
+    #[test]
+    fn sensitive_names_in_any_case_and_as_suffixes() {
+        for name in [
+            "password",
+            "Client_Secret",
+            "ACCESS_TOKEN",
+            "new_password",
+            "x_authorization",
+            "token",
+            "ü_token",
+        ] {
+            assert!(is_sensitive(name), "{name}");
+        }
+        for name in ["tokens", "passwords_count", "mytoken", "secretary", "", "_", "ü_token_", "ütoken"] {
+            assert!(!is_sensitive(name), "{name}");
+        }
+        assert_eq!(marker("pcs_ünïcödé_ßecret"), "pcs_…cret");
+        assert_eq!(marker("ääääääääääääääää"), "ääää…ääää");
     }
 
     #[test]
@@ -214,6 +256,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn text_scrubbing_replaces_only_secret_words(
+            words in proptest::collection::vec(r"[a-zA-Z0-9_.-]{0,30}|pcs_[a-zA-Z0-9]{20}|eyJ[a-z]{5}\.[a-z]{8}\.[a-z]{8}", 0..8),
+            gaps in proptest::collection::vec(r#"[ ,;:"=&é]{1,3}"#, 8),
+        ) {
+            let text: String = words.iter().zip(&gaps).flat_map(|(w, g)| [w.as_str(), g.as_str()]).collect();
+            let expected: String = words
+                .iter()
+                .zip(&gaps)
+                .flat_map(|(w, g)| [if looks_secret(w) { marker(w) } else { w.clone() }, g.clone()])
+                .collect();
+            proptest::prop_assert_eq!(scrub_text(&text), expected);
+        }
+
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), json in proptest::prelude::any::<bool>()) {
             let _ = super::body(&bytes, Some(if json { "application/json" } else { "application/x-www-form-urlencoded" }));

@@ -6,6 +6,7 @@ pub mod api;
 mod app;
 mod error;
 mod health;
+mod metrics;
 mod public;
 pub mod recording;
 
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(attributed)
         .merge(public::router())
         .merge(health::router())
+        .merge(metrics::router())
         .fallback(not_found)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {

@@ -67,9 +67,10 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 
-    /// Record one event per request made as a client or a user. Off by
-    /// default in this release: see docs/events.md for its current cost.
-    #[arg(long, env = "PORTCULLIS_EVENTS", value_enum, default_value_t = Toggle::Off)]
+    /// Record one event per request made as a client or a user (`off`
+    /// saves their cost at the highest loads: see docs/performance.md).
+    /// Changes are recorded either way.
+    #[arg(long, env = "PORTCULLIS_EVENTS", value_enum, default_value_t = Toggle::On)]
     pub events: Toggle,
 
     /// How long events are kept: `7d` (the default), `36h`, `90m` or seconds.

@@ -30,6 +30,7 @@ pub(crate) struct EventQueue {
     pending: Mutex<VecDeque<Event>>,
     capacity: std::sync::atomic::AtomicUsize,
     dropped: AtomicU64,
+    written: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
 }
 
@@ -39,6 +40,7 @@ impl EventQueue {
             pending: Mutex::new(VecDeque::new()),
             capacity: capacity.into(),
             dropped: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             last_warning: Mutex::new(None),
         }
     }
@@ -116,8 +118,18 @@ impl Service {
         self.inner.events.dropped.load(Ordering::Relaxed)
     }
 
+    /// How many events were written to the database, since start.
+    pub fn written_events(&self) -> u64 {
+        self.inner.events.written.load(Ordering::Relaxed)
+    }
+
     pub fn queued_events(&self) -> usize {
         self.inner.events.len()
+    }
+
+    /// How many events may wait to be written.
+    pub fn event_queue_capacity(&self) -> usize {
+        self.inner.events.capacity.load(Ordering::Relaxed)
     }
 
     /// Writes every queued event, in batches. A batch that fails to write is
@@ -141,6 +153,7 @@ impl Service {
                 return Err(e.into());
             }
             written += batch.len();
+            self.inner.events.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
     }
 }

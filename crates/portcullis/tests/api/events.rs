@@ -141,5 +141,22 @@ async fn a_full_queue_drops_events_but_never_requests() {
     }
     assert_eq!(app.service.queued_events(), 2);
     assert_eq!(app.service.dropped_events(), 3);
+    let metrics = scrape(&app).await;
+    assert!(metrics.contains("portcullis_events_dropped_total 3\n"), "{metrics}");
+    assert!(metrics.contains("portcullis_events_queued 2\n"), "{metrics}");
+    assert!(metrics.contains("portcullis_events_queue_capacity 2\n"), "{metrics}");
     assert_eq!(app.service.flush_events().await.unwrap(), 2);
+    let metrics = scrape(&app).await;
+    assert!(metrics.contains("portcullis_events_written_total 2\n"), "{metrics}");
+    assert!(metrics.contains("portcullis_events_queued 0\n"), "{metrics}");
+    assert!(metrics.ends_with("# EOF\n"), "OpenMetrics text: {metrics}");
+}
+
+/// `GET /metrics`, unauthenticated, as Prometheus scrapes it.
+async fn scrape(app: &portcullis_testkit::TestApp) -> String {
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    response.text().await.unwrap()
 }

@@ -50,6 +50,11 @@ pub enum ClientsCommand {
 
 pub async fn run(global: &GlobalConfig, command: ClientsCommand) -> anyhow::Result<()> {
     let service = startup::open_cli_service(global).await?;
+    let done = execute(&service, command).await;
+    done.and(super::write_change_events(&service).await)
+}
+
+async fn execute(service: &Service, command: ClientsCommand) -> anyhow::Result<()> {
     match command {
         ClientsCommand::Create { name, description, role, token_ttl, json } => {
             let new = NewClient {
@@ -69,7 +74,7 @@ pub async fn run(global: &GlobalConfig, command: ClientsCommand) -> anyhow::Resu
             let (view, secret) = service.create_client(&Actor::Cli, new).await?;
             print_credentials("Created", &view, &secret, json);
         }
-        ClientsCommand::List { json } => list(&service, json).await?,
+        ClientsCommand::List { json } => list(service, json).await?,
         ClientsCommand::Disable { id } => {
             let view = service.set_client_status(&Actor::Cli, parse_id(&id)?, ClientStatus::Disabled).await?;
             println!("Disabled client {} ({})", view.client.id, view.client.name);

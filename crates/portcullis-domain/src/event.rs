@@ -65,6 +65,6 @@ pub struct Event {
     pub user_agent: Option<String>,
     pub request_body: Option<String>,
     pub response_body: Option<String>,
-    /// For changes: what changed (JSON text), e.g. `{"name": ["old", "new"]}`.
+    /// For changes: what changed (JSON text), e.g. `{"name": {"from": "old", "to": "new"}}`.
     pub details: Option<String>,
 }

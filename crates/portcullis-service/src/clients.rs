@@ -5,8 +5,13 @@ use portcullis_domain::{
     ApiClient, ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleId, RoleName, TokenTtl, now,
 };
 use portcullis_store::{ClientCursor, ClientQuery};
+use serde_json::{Value, json};
 
-use crate::{Result, Service, ServiceError, paging};
+use crate::{
+    Actor, Result, Service, ServiceError,
+    audit::{ChangeKind, FieldChanges, Subject},
+    paging,
+};
 
 /// What a caller supplies to create a client; the id, secret and times are
 /// the server's to choose.
@@ -71,9 +76,19 @@ impl Service {
         Ok(ClientView { client, role })
     }
 
+    /// A role's name for an event's details: its id when the role cannot be
+    /// read now, since the change it describes is already made.
+    pub(crate) async fn role_label(&self, id: Option<RoleId>) -> Value {
+        let Some(id) = id else { return Value::Null };
+        match self.inner.stores.roles.get_role(id).await {
+            Ok(Some(role)) => role.name.as_str().into(),
+            _ => id.to_string().into(),
+        }
+    }
+
     /// Creates a client and returns it with its secret: the only time the
     /// secret exists outside the caller's hands.
-    pub async fn create_client(&self, new: NewClient) -> Result<(ClientView, ClientSecret)> {
+    pub async fn create_client(&self, actor: &Actor, new: NewClient) -> Result<(ClientView, ClientSecret)> {
         let role_id = match &new.role {
             Some(name) => Some(self.resolve_role(name).await?),
             None => None,
@@ -94,6 +109,13 @@ impl Service {
             tokens_valid_after: None,
         };
         self.inner.stores.clients.insert_client(&client).await?;
+        let details = json!({
+            "name": client.name.as_str(),
+            "description": client.description.as_ref().map(|d| d.as_str()),
+            "role": new.role.as_ref().map(|r| r.as_str()),
+            "access_token_ttl_seconds": client.token_ttl.as_secs(),
+        });
+        self.audit(actor, ChangeKind::ClientCreated, Subject::Client(client.id), Some(details));
         tracing::info!(client_id = %client.id, "client created");
         Ok((ClientView { client, role: new.role }, secret))
     }
@@ -127,29 +149,79 @@ impl Service {
         Ok(ClientPage { items, next_cursor })
     }
 
+    /// Applies `change` to the stored client and writes it, unless it changed
+    /// nothing. Returns the client before and after.
     pub(crate) async fn modify(
         &self,
         id: ClientId,
         change: impl FnOnce(&mut ApiClient),
-    ) -> Result<ApiClient> {
-        let mut client =
-            self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
+    ) -> Result<(ApiClient, ApiClient)> {
+        let before = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
+        let mut client = before.clone();
         change(&mut client);
+        if client == before {
+            return Ok((before, client));
+        }
         client.updated_at = now();
         if !self.inner.stores.clients.update_client(&client).await? {
             return Err(ServiceError::ClientNotFound);
         }
         self.inner.cache.invalidate();
-        Ok(client)
+        Ok((before, client))
     }
 
-    pub async fn update_client(&self, id: ClientId, update: ClientUpdate) -> Result<ClientView> {
+    /// Records the change from `before` to `after`, if there is one:
+    /// `client.enabled` / `client.disabled` when the status changed, else
+    /// `client.updated`; the details list every field that changed.
+    async fn audit_client_change(
+        &self,
+        actor: &Actor,
+        before: &ApiClient,
+        after: &ApiClient,
+        new_role: Option<&RoleName>,
+    ) {
+        let mut changes = FieldChanges::default();
+        changes.field("name", before.name.as_str(), after.name.as_str());
+        changes.field(
+            "description",
+            before.description.as_ref().map(|d| d.as_str()),
+            after.description.as_ref().map(|d| d.as_str()),
+        );
+        if before.role_id != after.role_id {
+            let to = match (after.role_id, new_role) {
+                (Some(_), Some(name)) => name.as_str().into(),
+                (id, _) => self.role_label(id).await,
+            };
+            changes.field("role", self.role_label(before.role_id).await, to);
+        }
+        changes.field("access_token_ttl_seconds", before.token_ttl.as_secs(), after.token_ttl.as_secs());
+        changes.field("status", before.status.as_str(), after.status.as_str());
+        if changes.is_empty() {
+            return;
+        }
+        let kind = match (before.status == after.status, after.status) {
+            (true, _) => ChangeKind::ClientUpdated,
+            (false, ClientStatus::Enabled) => ChangeKind::ClientEnabled,
+            (false, ClientStatus::Disabled) => ChangeKind::ClientDisabled,
+        };
+        self.audit(actor, kind, Subject::Client(after.id), Some(changes.into_details([])));
+    }
+
+    /// Changes what `update` names; a field set to its current value is no
+    /// change, and an update that changes nothing writes and records nothing.
+    pub async fn update_client(
+        &self,
+        actor: &Actor,
+        id: ClientId,
+        update: ClientUpdate,
+    ) -> Result<ClientView> {
         let role_id = match &update.role {
             Some(Some(name)) => Some(Some(self.resolve_role(name).await?)),
             Some(None) => Some(None),
             None => None,
         };
-        let client = self
+        let new_role = update.role.clone().flatten();
+        let (before, client) = self
             .modify(id, |c| {
                 if let Some(name) = update.name {
                     c.name = name;
@@ -168,32 +240,52 @@ impl Service {
                 }
             })
             .await?;
-        tracing::info!(client_id = %id, "client updated");
+        if before != client {
+            self.audit_client_change(actor, &before, &client, new_role.as_ref()).await;
+            tracing::info!(client_id = %id, "client updated");
+        }
         self.view(client).await
     }
 
     /// Disabled clients fail every authentication; their secret is kept.
-    pub async fn set_client_status(&self, id: ClientId, status: ClientStatus) -> Result<ClientView> {
-        let client = self.modify(id, |c| c.status = status).await?;
-        tracing::info!(client_id = %id, %status, "client status set");
+    /// Setting the status a client already has changes and records nothing.
+    pub async fn set_client_status(
+        &self,
+        actor: &Actor,
+        id: ClientId,
+        status: ClientStatus,
+    ) -> Result<ClientView> {
+        let (before, client) = self.modify(id, |c| c.status = status).await?;
+        if before.status != client.status {
+            self.audit_client_change(actor, &before, &client, None).await;
+            tracing::info!(client_id = %id, %status, "client status set");
+        }
         self.view(client).await
     }
 
     /// Replaces the secret at once: the old one stops working on the next
     /// request; tokens already issued stay valid until they expire.
-    pub async fn regenerate_client_secret(&self, id: ClientId) -> Result<(ClientView, ClientSecret)> {
+    pub async fn regenerate_client_secret(
+        &self,
+        actor: &Actor,
+        id: ClientId,
+    ) -> Result<(ClientView, ClientSecret)> {
         let secret = ClientSecret::generate();
         let hash = self.inner.hasher.hash(&secret);
-        let client = self.modify(id, |c| c.secret_hash = hash).await?;
+        let (_, client) = self.modify(id, |c| c.secret_hash = hash).await?;
+        self.audit(actor, ChangeKind::ClientSecretRegenerated, Subject::Client(id), None);
         tracing::info!(client_id = %id, "client secret regenerated");
         Ok((self.view(client).await?, secret))
     }
 
-    pub async fn delete_client(&self, id: ClientId) -> Result<()> {
+    pub async fn delete_client(&self, actor: &Actor, id: ClientId) -> Result<()> {
+        let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
         if !self.inner.stores.clients.delete_client(id).await? {
             return Err(ServiceError::ClientNotFound);
         }
         self.inner.cache.invalidate();
+        let details = json!({ "name": client.name.as_str() });
+        self.audit(actor, ChangeKind::ClientDeleted, Subject::Client(id), Some(details));
         tracing::info!(client_id = %id, "client deleted");
         Ok(())
     }

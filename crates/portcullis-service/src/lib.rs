@@ -10,6 +10,7 @@ use rand::{RngCore, rngs::OsRng};
 use zeroize::Zeroizing;
 
 mod access;
+mod audit;
 mod background;
 mod batches;
 mod cache;
@@ -30,6 +31,7 @@ mod usage;
 mod users;
 
 pub use access::{ActiveToken, Introspected, TokenRejected};
+pub use audit::{Actor, ChangeKind};
 pub use background::{Background, BackgroundSettings};
 pub use clients::{ClientPage, ClientUpdate, ClientView, ListClients, NewClient};
 pub use crypto::MasterKey;
@@ -149,9 +151,11 @@ impl Service {
     /// Creates a new signing key; new tokens use it at once (on every
     /// instance, at its next request). The old keys stay published until
     /// every token they signed has expired (see `retire_signing_keys`).
-    pub async fn rotate_signing_key(&self) -> Result<String> {
+    pub async fn rotate_signing_key(&self, actor: &Actor) -> Result<String> {
         let kid = keys::generate(self.inner.stores.keys.as_ref(), &self.inner.master).await?;
         self.inner.cache.invalidate();
+        let details = serde_json::json!({ "kid": kid });
+        self.audit(actor, ChangeKind::KeyRotated, audit::Subject::None, Some(details));
         Ok(kid)
     }
 

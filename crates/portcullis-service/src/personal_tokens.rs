@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use portcullis_domain::{PersonalAccessToken, PersonalTokenSecret, Timestamp, UserId, UserStatus, now};
 
-use crate::{Result, Service, ServiceError, sessions::ActiveUser};
+use crate::{
+    Actor, Result, Service, ServiceError,
+    audit::{ChangeKind, Subject},
+    sessions::ActiveUser,
+};
 
 /// What may be shown of a personal access token after its creation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,7 @@ impl Service {
     /// afterwards exactly one is valid.
     pub async fn rotate_personal_token(
         &self,
+        actor: &Actor,
         user_id: UserId,
     ) -> Result<(PersonalTokenInfo, PersonalTokenSecret)> {
         self.inner.stores.users.get_user(user_id).await?.ok_or(ServiceError::UserNotFound)?;
@@ -39,6 +44,7 @@ impl Service {
         };
         self.inner.stores.users.replace_personal_token(&token).await?;
         self.inner.cache.invalidate();
+        self.audit(actor, ChangeKind::UserPersonalTokenRotated, Subject::User(user_id), None);
         tracing::info!(%user_id, "personal access token created");
         Ok((token.into(), secret))
     }
@@ -47,11 +53,12 @@ impl Service {
         Ok(self.inner.stores.users.get_user_personal_token(user_id).await?.map(Into::into))
     }
 
-    pub async fn revoke_personal_token(&self, user_id: UserId) -> Result<()> {
+    pub async fn revoke_personal_token(&self, actor: &Actor, user_id: UserId) -> Result<()> {
         if !self.inner.stores.users.delete_user_personal_token(user_id).await? {
             return Err(ServiceError::PersonalTokenNotFound);
         }
         self.inner.cache.invalidate();
+        self.audit(actor, ChangeKind::UserPersonalTokenRevoked, Subject::User(user_id), None);
         tracing::info!(%user_id, "personal access token revoked");
         Ok(())
     }

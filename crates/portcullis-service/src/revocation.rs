@@ -4,7 +4,12 @@
 use portcullis_domain::{ApiClient, ClientId, Timestamp, now};
 use uuid::Uuid;
 
-use crate::{Result, Service, ServiceError, clients::ClientView, jwt};
+use crate::{
+    Actor, Result, Service, ServiceError,
+    audit::{ChangeKind, Subject},
+    clients::ClientView,
+    jwt,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeError {
@@ -49,8 +54,9 @@ impl Service {
 
     /// Revokes every token the client holds now, without touching its
     /// secret: tokens issued up to this second stop working; new ones work.
-    pub async fn revoke_client_tokens(&self, id: ClientId) -> Result<ClientView> {
-        let client = self.modify(id, |c| c.tokens_valid_after = Some(now())).await?;
+    pub async fn revoke_client_tokens(&self, actor: &Actor, id: ClientId) -> Result<ClientView> {
+        let (_, client) = self.modify(id, |c| c.tokens_valid_after = Some(now())).await?;
+        self.audit(actor, ChangeKind::ClientTokensRevoked, Subject::Client(id), None);
         tracing::info!(client_id = %id, "every token of the client revoked");
         self.view(client).await
     }

@@ -6,8 +6,22 @@ use std::collections::BTreeMap;
 
 use portcullis_domain::{ClientId, Permission, PermissionName, Role, RoleId, RoleName};
 use portcullis_store::RoleHolders;
+use serde_json::{Value, json};
 
-use crate::{Result, Service, ServiceError};
+use crate::{
+    Actor, Result, Service, ServiceError,
+    audit::{ChangeKind, FieldChanges, Subject},
+};
+
+/// How a role is named in its events' details (`"role": {…}`; roles have
+/// no column of their own there).
+fn role_ref(role: &Role) -> Value {
+    json!({ "id": role.id.to_string(), "name": role.name.as_str() })
+}
+
+fn names(permissions: &[PermissionName]) -> Vec<String> {
+    permissions.iter().map(ToString::to_string).collect()
+}
 
 /// Permissions of one category (`invoices` for `invoices:read`), by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,39 +90,61 @@ impl Service {
             .ok_or_else(|| ServiceError::PermissionNotFound(name.to_string()))
     }
 
-    pub async fn create_permission(&self, name: PermissionName, text: &str) -> Result<Permission> {
+    pub async fn create_permission(
+        &self,
+        actor: &Actor,
+        name: PermissionName,
+        text: &str,
+    ) -> Result<Permission> {
         let permission = Permission { name, description: description(text)?, builtin: false };
         self.inner.stores.roles.insert_permission(&permission).await?;
         self.inner.cache.invalidate();
+        let details =
+            json!({ "permission": permission.name.as_str(), "description": permission.description });
+        self.audit(actor, ChangeKind::PermissionCreated, Subject::None, Some(details));
         tracing::info!(permission = %permission.name, "permission created");
         Ok(permission)
     }
 
-    pub async fn update_permission(&self, name: &PermissionName, text: &str) -> Result<Permission> {
+    /// Setting the description it already has changes and records nothing.
+    pub async fn update_permission(
+        &self,
+        actor: &Actor,
+        name: &PermissionName,
+        text: &str,
+    ) -> Result<Permission> {
         let mut permission = self.permission(name).await?;
         if permission.builtin {
             return Err(ServiceError::Builtin("permission"));
         }
-        permission.description = description(text)?;
+        let text = description(text)?;
+        if text == permission.description {
+            return Ok(permission);
+        }
+        let previous = std::mem::replace(&mut permission.description, text);
         self.inner.stores.roles.update_permission_description(name, &permission.description).await?;
         self.inner.cache.invalidate();
+        let mut changes = FieldChanges::default();
+        changes.field("description", previous, permission.description.as_str());
+        let details = changes.into_details([("permission", name.as_str().into())]);
+        self.audit(actor, ChangeKind::PermissionUpdated, Subject::None, Some(details));
+        tracing::info!(permission = %name, "permission updated");
         Ok(permission)
     }
 
     /// Refused while a role uses it, naming the roles, unless `cascade`:
     /// then it is removed from them first.
-    pub async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<()> {
+    pub async fn delete_permission(&self, actor: &Actor, name: &PermissionName, cascade: bool) -> Result<()> {
         let permission = self.permission(name).await?;
         if permission.builtin {
             return Err(ServiceError::Builtin("permission"));
         }
-        if !cascade {
-            let roles = self.inner.stores.roles.roles_using_permission(name).await?;
-            if !roles.is_empty() {
-                return Err(ServiceError::PermissionInUse {
-                    roles: roles.iter().map(ToString::to_string).collect(),
-                });
-            }
+        // With `cascade`, the roles it is removed from (as they are now).
+        let roles = self.inner.stores.roles.roles_using_permission(name).await?;
+        if !cascade && !roles.is_empty() {
+            return Err(ServiceError::PermissionInUse {
+                roles: roles.iter().map(ToString::to_string).collect(),
+            });
         }
         match self.inner.stores.roles.delete_permission(name, cascade).await {
             Ok(true) => {}
@@ -122,6 +158,12 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.inner.cache.invalidate();
+        let details = json!({
+            "permission": name.as_str(),
+            "cascade": cascade,
+            "removed_from_roles": roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        });
+        self.audit(actor, ChangeKind::PermissionDeleted, Subject::None, Some(details));
         tracing::info!(permission = %name, cascade, "permission deleted");
         Ok(())
     }
@@ -138,7 +180,7 @@ impl Service {
         }
     }
 
-    pub async fn create_role(&self, new: NewRole) -> Result<Role> {
+    pub async fn create_role(&self, actor: &Actor, new: NewRole) -> Result<Role> {
         self.check_permissions_exist(&new.permissions).await?;
         let mut permissions = new.permissions;
         permissions.sort();
@@ -152,17 +194,27 @@ impl Service {
         };
         self.inner.stores.roles.insert_role(&role).await?;
         self.inner.cache.invalidate();
+        let details = json!({
+            "role": role_ref(&role),
+            "description": role.description,
+            "permissions": names(&role.permissions),
+        });
+        self.audit(actor, ChangeKind::RoleCreated, Subject::None, Some(details));
         tracing::info!(role = %role.name, "role created");
         Ok(role)
     }
 
     /// Changes take effect for new tokens at once; tokens already issued
-    /// keep their scope until they expire.
-    pub async fn update_role(&self, id: RoleId, update: RoleUpdate) -> Result<Role> {
+    /// keep their scope until they expire. An update that changes nothing
+    /// writes and records nothing.
+    pub async fn update_role(&self, actor: &Actor, id: RoleId, update: RoleUpdate) -> Result<Role> {
         let mut role = self.get_role(id).await?;
         if role.builtin {
             return Err(ServiceError::Builtin("role"));
         }
+        // Permissions are a set: kept and compared in one order.
+        role.permissions.sort();
+        let before = role.clone();
         if let Some(name) = update.name {
             role.name = name;
         }
@@ -175,17 +227,28 @@ impl Service {
             permissions.dedup();
             role.permissions = permissions;
         }
+        if role == before {
+            return Ok(role);
+        }
         if !self.inner.stores.roles.update_role(&role).await? {
             return Err(ServiceError::RoleIdNotFound);
         }
         self.inner.cache.invalidate();
+        let mut changes = FieldChanges::default();
+        changes.field("name", before.name.as_str(), role.name.as_str());
+        changes.field("description", before.description.as_str(), role.description.as_str());
+        changes.set("permissions", &names(&before.permissions), &names(&role.permissions));
+        if !changes.is_empty() {
+            let details = changes.into_details([("role", role_ref(&role))]);
+            self.audit(actor, ChangeKind::RoleUpdated, Subject::None, Some(details));
+        }
         tracing::info!(role = %role.name, "role updated");
         Ok(role)
     }
 
     /// Refused for built-in roles, and while clients or users hold it (the
     /// error lists them).
-    pub async fn delete_role(&self, id: RoleId) -> Result<()> {
+    pub async fn delete_role(&self, actor: &Actor, id: RoleId) -> Result<()> {
         let role = self.get_role(id).await?;
         if role.builtin {
             return Err(ServiceError::Builtin("role"));
@@ -204,6 +267,8 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.inner.cache.invalidate();
+        let details = json!({ "role": role_ref(&role) });
+        self.audit(actor, ChangeKind::RoleDeleted, Subject::None, Some(details));
         tracing::info!(role = %role.name, "role deleted");
         Ok(())
     }

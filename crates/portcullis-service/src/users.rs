@@ -2,10 +2,25 @@
 //! given), read, list, update (name, roles, status, password), delete.
 //! A user's effective permissions are the union of its roles'.
 
-use portcullis_domain::{Email, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now};
+use portcullis_domain::{Email, Role, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now};
 use portcullis_store::{UserCursor, UserQuery};
+use serde_json::json;
 
-use crate::{Result, Service, ServiceError, passwords};
+use crate::{
+    Actor, Result, Service, ServiceError,
+    audit::{ChangeKind, FieldChanges, Subject},
+    passwords,
+};
+
+/// The names of the roles with these ids (an id no longer known, by itself).
+fn role_names(ids: &[RoleId], roles: &[Role]) -> Vec<String> {
+    let mut names: Vec<String> = ids
+        .iter()
+        .map(|id| roles.iter().find(|r| r.id == *id).map_or_else(|| id.to_string(), |r| r.name.to_string()))
+        .collect();
+    names.sort();
+    names
+}
 
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -98,7 +113,7 @@ impl Service {
 
     /// Creates a user; returns the generated password when none was given
     /// (shown once).
-    pub async fn create_user(&self, new: NewUser) -> Result<(UserView, Option<String>)> {
+    pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<(UserView, Option<String>)> {
         let roles = self.role_ids(&new.roles).await?;
         let (password, generated) = match new.password {
             Some(p) => (p, None),
@@ -124,6 +139,11 @@ impl Service {
             other => other.into(),
         })?;
         self.inner.cache.invalidate();
+        let mut roles: Vec<&str> = new.roles.iter().map(RoleName::as_str).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        let details = json!({ "email": user.email.as_str(), "name": user.name.as_str(), "roles": roles });
+        self.audit(actor, ChangeKind::UserCreated, Subject::User(user.id), Some(details));
         tracing::info!(user_id = %user.id, "user created");
         Ok((self.user_view(user).await?, generated))
     }
@@ -156,14 +176,26 @@ impl Service {
     }
 
     /// Disabling signs the user out everywhere and stops its personal access
-    /// token at once.
-    pub async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<UserView> {
-        let mut user = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
+    /// token at once. An update that changes nothing writes and records
+    /// nothing; a password given is always a change (it ends every session).
+    pub async fn update_user(&self, actor: &Actor, id: UserId, update: UserUpdate) -> Result<UserView> {
+        let before = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
+        let mut user = before.clone();
         if let Some(name) = update.name {
             user.name = name;
         }
+        let mut roles_changed = None;
         if let Some(roles) = &update.roles {
-            user.roles = self.role_ids(roles).await?;
+            let ids = self.role_ids(roles).await?;
+            let mut current = before.roles.clone();
+            current.sort();
+            current.dedup();
+            // The same set in another order is no change.
+            if ids != current {
+                let all = self.inner.stores.roles.list_roles().await?;
+                roles_changed = Some((role_names(&before.roles, &all), role_names(&ids, &all)));
+                user.roles = ids;
+            }
         }
         if let Some(status) = update.status {
             user.status = status;
@@ -171,24 +203,48 @@ impl Service {
         if let Some(password) = &update.password {
             user.password_hash = Some(self.checked_password_hash(password, &user.email, &user.name).await?);
         }
+        if user == before {
+            return self.user_view(user).await;
+        }
         user.updated_at = now();
         if !self.inner.stores.users.update_user(&user).await? {
             return Err(ServiceError::UserNotFound);
+        }
+        self.inner.cache.invalidate();
+        let mut changes = FieldChanges::default();
+        changes.field("name", before.name.as_str(), user.name.as_str());
+        if let Some((from, to)) = &roles_changed {
+            changes.set("roles", from, to);
+        }
+        changes.field("status", before.status.as_str(), user.status.as_str());
+        if update.password.is_some() {
+            // Never the password nor its hash: only that it changed.
+            changes.flag("password_changed");
+        }
+        let kind = match (changes.contains("status"), user.status) {
+            (false, _) => ChangeKind::UserUpdated,
+            (true, UserStatus::Enabled) => ChangeKind::UserEnabled,
+            (true, UserStatus::Disabled) => ChangeKind::UserDisabled,
+        };
+        if !changes.is_empty() {
+            self.audit(actor, kind, Subject::User(id), Some(changes.into_details([])));
         }
         if user.status == UserStatus::Disabled || update.password.is_some() {
             // A new password or a disabled account ends every session.
             self.inner.stores.users.delete_user_sessions(id).await?;
         }
-        self.inner.cache.invalidate();
         tracing::info!(user_id = %id, "user updated");
         self.user_view(user).await
     }
 
-    pub async fn delete_user(&self, id: UserId) -> Result<()> {
+    pub async fn delete_user(&self, actor: &Actor, id: UserId) -> Result<()> {
+        let user = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
         if !self.inner.stores.users.delete_user(id).await? {
             return Err(ServiceError::UserNotFound);
         }
         self.inner.cache.invalidate();
+        let details = json!({ "email": user.email.as_str(), "name": user.name.as_str() });
+        self.audit(actor, ChangeKind::UserDeleted, Subject::User(id), Some(details));
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
     }
@@ -197,6 +253,7 @@ impl Service {
     /// Returns the generated password when none was given.
     pub async fn create_first_admin(
         &self,
+        actor: &Actor,
         email: Email,
         password: Option<String>,
     ) -> Result<(UserView, Option<String>)> {
@@ -206,6 +263,6 @@ impl Service {
         let name = UserName::parse(email.as_str().split('@').next().unwrap_or("admin"))
             .map_err(ServiceError::invalid("name"))?;
         let admin = RoleName::parse("admin").map_err(ServiceError::invalid("roles"))?;
-        self.create_user(NewUser { email, name, roles: vec![admin], password }).await
+        self.create_user(actor, NewUser { email, name, roles: vec![admin], password }).await
     }
 }

@@ -10,7 +10,7 @@ use std::sync::{
 
 use async_trait::async_trait;
 use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, RoleName, TokenTtl};
-use portcullis_service::{GrantError, MasterKey, NewClient, Service, ServiceConfig};
+use portcullis_service::{Actor, GrantError, MasterKey, NewClient, Service, ServiceConfig};
 use portcullis_store::{ClientQuery, ClientStore, Result, Stores};
 use portcullis_store_sqlite::SqliteStore;
 
@@ -83,7 +83,7 @@ impl Fixture {
 #[tokio::test]
 async fn malformed_secrets_and_ids_are_refused_before_any_lookup() {
     let f = fixture().await;
-    let (view, secret) = f.service.create_client(new_client(None)).await.unwrap();
+    let (view, secret) = f.service.create_client(&Actor::System, new_client(None)).await.unwrap();
     let id = view.client.id.to_string();
     let mut typo = secret.expose().to_owned();
     typo.replace_range(8..9, if &typo[8..9] == "a" { "b" } else { "a" });
@@ -99,7 +99,7 @@ async fn malformed_secrets_and_ids_are_refused_before_any_lookup() {
 #[tokio::test]
 async fn repeated_token_requests_are_answered_from_memory() {
     let f = fixture().await;
-    let (view, secret) = f.service.create_client(new_client(Some("admin"))).await.unwrap();
+    let (view, secret) = f.service.create_client(&Actor::System, new_client(Some("admin"))).await.unwrap();
     let id = view.client.id.to_string();
     for _ in 0..50 {
         f.service.client_credentials(&id, secret.expose(), Some("clients:read")).await.unwrap();
@@ -116,7 +116,7 @@ async fn repeated_token_requests_are_answered_from_memory() {
 #[tokio::test]
 async fn a_change_committed_by_another_connection_is_seen_on_the_next_request() {
     let f = fixture().await;
-    let (view, secret) = f.service.create_client(new_client(Some("viewer"))).await.unwrap();
+    let (view, secret) = f.service.create_client(&Actor::System, new_client(Some("viewer"))).await.unwrap();
     let id = view.client.id.to_string();
     f.service.client_credentials(&id, secret.expose(), None).await.unwrap();
 
@@ -124,26 +124,26 @@ async fn a_change_committed_by_another_connection_is_seen_on_the_next_request() 
     let other = SqliteStore::connect(&f.url).await.unwrap();
     let config = ServiceConfig { issuer: "x://".into(), audience: "x://".into() };
     let other = Service::start(other.stores(), config, &f.master).await.unwrap();
-    other.set_client_status(view.client.id, ClientStatus::Disabled).await.unwrap();
+    other.set_client_status(&Actor::System, view.client.id, ClientStatus::Disabled).await.unwrap();
     assert!(matches!(
         f.service.client_credentials(&id, secret.expose(), None).await,
         Err(GrantError::InvalidClient)
     ));
-    other.set_client_status(view.client.id, ClientStatus::Enabled).await.unwrap();
+    other.set_client_status(&Actor::System, view.client.id, ClientStatus::Enabled).await.unwrap();
     f.service.client_credentials(&id, secret.expose(), None).await.unwrap();
 }
 
 #[tokio::test]
 async fn own_changes_hold_at_once() {
     let f = fixture().await;
-    let (view, secret) = f.service.create_client(new_client(Some("admin"))).await.unwrap();
+    let (view, secret) = f.service.create_client(&Actor::System, new_client(Some("admin"))).await.unwrap();
     let id = view.client.id.to_string();
     f.service.client_credentials(&id, secret.expose(), Some("clients:write")).await.unwrap();
     let update = portcullis_service::ClientUpdate {
         role: Some(Some(RoleName::parse("viewer").unwrap())),
         ..Default::default()
     };
-    f.service.update_client(view.client.id, update).await.unwrap();
+    f.service.update_client(&Actor::System, view.client.id, update).await.unwrap();
     assert!(matches!(
         f.service.client_credentials(&id, secret.expose(), Some("clients:write")).await,
         Err(GrantError::InvalidScope)

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis_domain::{Email, RoleName, UserName};
-use portcullis_service::{MasterKey, NewUser, Service, ServiceConfig};
+use portcullis_service::{Actor, MasterKey, NewUser, Service, ServiceConfig};
 use portcullis_store_sqlite::SqliteStore;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -16,12 +16,15 @@ async fn service() -> (Service, String, tempfile::TempDir) {
         ServiceConfig { issuer: "https://auth.example".into(), audience: "https://api.example".into() };
     let service = Service::start(store.stores(), config, &MasterKey::generate()).await.unwrap();
     service
-        .create_user(NewUser {
-            email: Email::parse("ada@example.com").unwrap(),
-            name: UserName::parse("Ada").unwrap(),
-            roles: vec![RoleName::parse("viewer").unwrap()],
-            password: Some(PASSWORD.into()),
-        })
+        .create_user(
+            &Actor::System,
+            NewUser {
+                email: Email::parse("ada@example.com").unwrap(),
+                name: UserName::parse("Ada").unwrap(),
+                roles: vec![RoleName::parse("viewer").unwrap()],
+                password: Some(PASSWORD.into()),
+            },
+        )
         .await
         .unwrap();
     (service, url, dir)

@@ -4,7 +4,7 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use portcullis_domain::{ClientName, ClientSecret, RoleName, TokenTtl};
-use portcullis_service::{ClientView, MasterKey, NewClient, Service, ServiceConfig};
+use portcullis_service::{Actor, ClientView, MasterKey, NewClient, Service, ServiceConfig};
 use portcullis_store::Stores;
 use portcullis_store_postgres::PgStore;
 use portcullis_store_sqlite::SqliteStore;
@@ -117,12 +117,15 @@ impl TestApp {
 
     pub async fn create_client_with(&self, role: Option<&str>, ttl: TokenTtl) -> (ClientView, ClientSecret) {
         self.service
-            .create_client(NewClient {
-                name: ClientName::parse("test client").unwrap(),
-                description: None,
-                role: role.map(|r| RoleName::parse(r).unwrap()),
-                token_ttl: ttl,
-            })
+            .create_client(
+                &Actor::System,
+                NewClient {
+                    name: ClientName::parse("test client").unwrap(),
+                    description: None,
+                    role: role.map(|r| RoleName::parse(r).unwrap()),
+                    token_ttl: ttl,
+                },
+            )
             .await
             .unwrap()
     }

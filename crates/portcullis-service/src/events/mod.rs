@@ -85,16 +85,16 @@ impl Service {
         self.inner.events.push(event);
     }
 
-    /// Queues an audit event for a change made by `actor` (`client:<id>`,
-    /// `user:<id>`, `cli`).
-    pub fn record_change(&self, actor: &str, change: Change<'_>) {
+    /// Queues an audit event for a change made by `actor` (stored as
+    /// `client:<id>`, `user:<id>`, `cli` or `system`).
+    pub fn record_change(&self, actor: &crate::Actor, change: Change<'_>) {
         self.record(Event {
             id: EventId::generate(),
             occurred_at: now(),
             kind: change.kind.to_owned(),
             client_id: change.client_id,
             user_id: change.user_id,
-            actor: Some(actor.to_owned()),
+            actor: Some(actor.to_string()),
             method: None,
             path: None,
             status: None,
@@ -103,7 +103,7 @@ impl Service {
             user_agent: None,
             request_body: None,
             response_body: None,
-            details: change.details.map(|d| d.to_string()),
+            details: change.details.as_ref().and_then(crate::audit::storable),
         });
     }
 

@@ -13,7 +13,7 @@ use axum::{
     http::{HeaderMap, Method, header, request::Parts},
 };
 use portcullis_domain::{ApiClient, PermissionName, Scope, User};
-use portcullis_service::{ActiveUser, TokenRejected};
+use portcullis_service::{ActiveUser, Actor, TokenRejected};
 
 use super::problem::Problem;
 use crate::{AppState, recording::SubjectSlot};
@@ -52,6 +52,14 @@ impl Caller {
         } else {
             tracing::info!(permission, "admin API: permission refused");
             Err(Problem::forbidden(permission))
+        }
+    }
+
+    /// Who the change events of this request name: the client or the user.
+    pub fn actor(&self) -> Actor {
+        match &self.principal {
+            Principal::Client(client) => Actor::Client(client.id),
+            Principal::User { user, .. } => Actor::User(user.id),
         }
     }
 

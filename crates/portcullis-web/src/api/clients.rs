@@ -241,7 +241,7 @@ async fn create(
             None => TokenTtl::DEFAULT,
         },
     };
-    let (view, secret) = state.service.create_client(new).await?;
+    let (view, secret) = state.service.create_client(&caller.actor(), new).await?;
     let created = CreatedClient { client: (&view).into(), client_secret: secret.expose().to_owned() };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -309,7 +309,7 @@ async fn update(
             .transpose()?,
         status: not_null("status", body.status)?.map(Into::into),
     };
-    let view = state.service.update_client(id, update).await?;
+    let view = state.service.update_client(&caller.actor(), id, update).await?;
     Ok(Json((&view).into()))
 }
 
@@ -323,7 +323,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     caller.require("clients:write")?;
-    state.service.delete_client(client_id(&id)?).await?;
+    state.service.delete_client(&caller.actor(), client_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -338,7 +338,7 @@ async fn regenerate_secret(
     Path(id): Path<String>,
 ) -> Result<Json<RegeneratedSecret>, Problem> {
     caller.require("clients:secrets")?;
-    let (view, secret) = state.service.regenerate_client_secret(client_id(&id)?).await?;
+    let (view, secret) = state.service.regenerate_client_secret(&caller.actor(), client_id(&id)?).await?;
     Ok(Json(RegeneratedSecret {
         client_id: view.client.id.as_uuid(),
         client_secret: secret.expose().to_owned(),
@@ -380,6 +380,6 @@ async fn revoke_tokens(
     Path(id): Path<String>,
 ) -> Result<Json<ClientResponse>, Problem> {
     caller.require("clients:write")?;
-    let view = state.service.revoke_client_tokens(client_id(&id)?).await?;
+    let view = state.service.revoke_client_tokens(&caller.actor(), client_id(&id)?).await?;
     Ok(Json((&view).into()))
 }

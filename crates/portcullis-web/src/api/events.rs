@@ -34,6 +34,8 @@ pub struct EventSummary {
     pub kind: String,
     pub client_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
+    /// Who made a change: `client:<uuid>`, `user:<uuid>`, `cli` or `system`;
+    /// null for request events.
     pub actor: Option<String>,
     pub method: Option<String>,
     pub path: Option<String>,
@@ -83,7 +85,9 @@ pub struct EventList {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
-    /// e.g. `token.request`, `introspection`, `revocation`, `admin.request`.
+    /// A request kind (`token.request`, `introspection`, `revocation`,
+    /// `admin.request`) or a change kind (`client.created`, `client.updated`,
+    /// `role.deleted`, `user.disabled`, … as listed in docs/events.md).
     pub kind: Option<String>,
     /// Status class: `2xx`, `4xx` or `5xx`.
     pub status: Option<String>,

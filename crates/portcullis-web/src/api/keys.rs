@@ -27,6 +27,6 @@ pub struct RotatedKey {
     responses((status = 200, body = RotatedKey), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
 async fn rotate(State(state): State<AppState>, caller: Caller) -> Result<Json<RotatedKey>, Problem> {
     caller.require("keys:write")?;
-    let kid = state.service.rotate_signing_key().await?;
+    let kid = state.service.rotate_signing_key(&caller.actor()).await?;
     Ok(Json(RotatedKey { kid }))
 }

@@ -168,7 +168,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeResp
     responses((status = 201, body = CreatedPersonalToken), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
 async fn rotate_token(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let user = caller.user()?;
-    let (info, secret) = state.service.rotate_personal_token(user.id).await?;
+    let (info, secret) = state.service.rotate_personal_token(&caller.actor(), user.id).await?;
     let body = CreatedPersonalToken { token: secret.expose().to_owned(), info: (&info).into() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -194,6 +194,6 @@ async fn read_token(
     responses((status = 204), (status = 404, body = ProblemDetails)))]
 async fn revoke_token(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, Problem> {
     let user = caller.user()?;
-    state.service.revoke_personal_token(user.id).await?;
+    state.service.revoke_personal_token(&caller.actor(), user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

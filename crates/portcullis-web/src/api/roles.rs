@@ -189,7 +189,7 @@ async fn create_permission(
     caller.require("roles:write")?;
     let ApiJson(body) = body?;
     let name = permission_name("name", &body.name)?;
-    let created = state.service.create_permission(name, &body.description).await?;
+    let created = state.service.create_permission(&caller.actor(), name, &body.description).await?;
     Ok((StatusCode::CREATED, Json(PermissionResponse::from(&created))).into_response())
 }
 
@@ -206,7 +206,7 @@ async fn update_permission(
     caller.require("roles:write")?;
     let name = permission_name("name", &name)?;
     let ApiJson(body) = body?;
-    let updated = state.service.update_permission(&name, &body.description).await?;
+    let updated = state.service.update_permission(&caller.actor(), &name, &body.description).await?;
     Ok(Json((&updated).into()))
 }
 
@@ -224,7 +224,7 @@ async fn delete_permission(
     caller.require("roles:write")?;
     let name = permission_name("name", &name)?;
     let Query(params) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
-    state.service.delete_permission(&name, params.cascade).await?;
+    state.service.delete_permission(&caller.actor(), &name, params.cascade).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -253,7 +253,7 @@ async fn create_role(
         description: body.description,
         permissions: permission_names(&body.permissions)?,
     };
-    let role = state.service.create_role(new).await.map_err(in_permissions)?;
+    let role = state.service.create_role(&caller.actor(), new).await.map_err(in_permissions)?;
     Ok((StatusCode::CREATED, Json(RoleResponse::from(&role))).into_response())
 }
 
@@ -289,7 +289,7 @@ async fn update_role(
         description: body.description,
         permissions: body.permissions.as_deref().map(permission_names).transpose()?,
     };
-    let role = state.service.update_role(id, update).await.map_err(in_permissions)?;
+    let role = state.service.update_role(&caller.actor(), id, update).await.map_err(in_permissions)?;
     Ok(Json((&role).into()))
 }
 
@@ -304,7 +304,7 @@ async fn delete_role(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     caller.require("roles:write")?;
-    state.service.delete_role(role_id(&id)?).await?;
+    state.service.delete_role(&caller.actor(), role_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

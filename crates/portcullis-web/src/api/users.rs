@@ -127,7 +127,7 @@ async fn create(
         roles: roles(&body.roles)?,
         password: body.password,
     };
-    let (view, password) = state.service.create_user(new).await?;
+    let (view, password) = state.service.create_user(&caller.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user: (&view).into(), password })).into_response())
 }
 
@@ -183,7 +183,7 @@ async fn update(
         status: body.status.map(Into::into),
         password: body.password,
     };
-    Ok(Json((&state.service.update_user(id, update).await?).into()))
+    Ok(Json((&state.service.update_user(&caller.actor(), id, update).await?).into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "users", params(("user_id" = Uuid, Path)),
@@ -194,6 +194,6 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     caller.require("users:write")?;
-    state.service.delete_user(user_id(&id)?).await?;
+    state.service.delete_user(&caller.actor(), user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use portcullis_domain::{ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleName, TokenTtl};
-use portcullis_service::{ClientView, ListClients, NewClient, Service};
+use portcullis_service::{Actor, ClientView, ListClients, NewClient, Service};
 use portcullis_web::api::clients::ClientResponse;
 use serde_json::json;
 
@@ -50,6 +50,11 @@ pub enum ClientsCommand {
 
 pub async fn run(global: &GlobalConfig, command: ClientsCommand) -> anyhow::Result<()> {
     let service = startup::open_cli_service(global).await?;
+    let done = execute(&service, command).await;
+    done.and(super::write_change_events(&service).await)
+}
+
+async fn execute(service: &Service, command: ClientsCommand) -> anyhow::Result<()> {
     match command {
         ClientsCommand::Create { name, description, role, token_ttl, json } => {
             let new = NewClient {
@@ -66,25 +71,25 @@ pub async fn run(global: &GlobalConfig, command: ClientsCommand) -> anyhow::Resu
                     .context("--token-ttl")?
                     .unwrap_or_default(),
             };
-            let (view, secret) = service.create_client(new).await?;
+            let (view, secret) = service.create_client(&Actor::Cli, new).await?;
             print_credentials("Created", &view, &secret, json);
         }
-        ClientsCommand::List { json } => list(&service, json).await?,
+        ClientsCommand::List { json } => list(service, json).await?,
         ClientsCommand::Disable { id } => {
-            let view = service.set_client_status(parse_id(&id)?, ClientStatus::Disabled).await?;
+            let view = service.set_client_status(&Actor::Cli, parse_id(&id)?, ClientStatus::Disabled).await?;
             println!("Disabled client {} ({})", view.client.id, view.client.name);
         }
         ClientsCommand::Enable { id } => {
-            let view = service.set_client_status(parse_id(&id)?, ClientStatus::Enabled).await?;
+            let view = service.set_client_status(&Actor::Cli, parse_id(&id)?, ClientStatus::Enabled).await?;
             println!("Enabled client {} ({})", view.client.id, view.client.name);
         }
         ClientsCommand::Delete { id } => {
             let id = parse_id(&id)?;
-            service.delete_client(id).await?;
+            service.delete_client(&Actor::Cli, id).await?;
             println!("Deleted client {id}");
         }
         ClientsCommand::RegenerateSecret { id, json } => {
-            let (view, secret) = service.regenerate_client_secret(parse_id(&id)?).await?;
+            let (view, secret) = service.regenerate_client_secret(&Actor::Cli, parse_id(&id)?).await?;
             print_credentials("Regenerated the secret of", &view, &secret, json);
         }
     }

@@ -6,6 +6,7 @@ use std::io::Read;
 use anyhow::Context;
 use clap::Subcommand;
 use portcullis_domain::Email;
+use portcullis_service::Actor;
 
 use crate::{config::GlobalConfig, startup};
 
@@ -33,12 +34,15 @@ pub async fn run(global: &GlobalConfig, command: UsersCommand) -> anyhow::Result
         None
     };
     let service = startup::open_cli_service(global).await?;
-    let (view, generated) = service.create_first_admin(email, password).await.map_err(|e| match e {
-        portcullis_service::ServiceError::UsersExist => {
-            anyhow::anyhow!("there are users already: create more with the admin API (POST /api/v1/users)")
-        }
-        other => other.into(),
-    })?;
+    let (view, generated) =
+        service.create_first_admin(&Actor::Cli, email, password).await.map_err(|e| match e {
+            portcullis_service::ServiceError::UsersExist => {
+                anyhow::anyhow!(
+                    "there are users already: create more with the admin API (POST /api/v1/users)"
+                )
+            }
+            other => other.into(),
+        })?;
     println!("Created administrator {} ({})", view.user.email, view.user.id);
     if let Some(password) = generated {
         println!();
@@ -46,5 +50,5 @@ pub async fn run(global: &GlobalConfig, command: UsersCommand) -> anyhow::Result
         println!();
         println!("The password is shown only this once: store it now, or change it after signing in.");
     }
-    Ok(())
+    super::write_change_events(&service).await
 }

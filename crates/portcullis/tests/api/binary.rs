@@ -303,6 +303,25 @@ async fn the_first_administrator_comes_from_the_cli_or_the_environment() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // Its audit event names the server itself (written in the background).
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let mut created = Value::Null;
+    for _ in 0..40 {
+        created = reqwest::Client::new()
+            .get(format!("{address}/api/v1/events?kind=user.created"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if created["items"].as_array().is_some_and(|items| !items.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(created["items"][0]["actor"], "system", "{created}");
     child.kill().await.unwrap();
 }
 
@@ -414,5 +433,121 @@ async fn requests_are_recorded_unless_turned_off() {
         let log = server.stop().await;
         assert!(found >= expected && (expected > 0 || found == 0), "events {setting:?}: found {found}");
         assert!(!log.contains(secret) && !log.contains(&token));
+    }
+}
+
+impl Server {
+    async fn get(&self, token: &str, path: &str) -> Value {
+        let response =
+            self.http.get(format!("{}{path}", self.address)).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
+    /// Every event listed at `path`, each as `GET /api/v1/events/{id}` shows
+    /// it, once `ready` holds for the list (the server writes events in the
+    /// background, every 200 ms).
+    async fn events_when(&self, token: &str, path: &str, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let mut items = Vec::new();
+        for _ in 0..40 {
+            items = self.get(token, path).await["items"].as_array().unwrap().clone();
+            if ready(&items) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(ready(&items), "{path}: {items:?}");
+        let mut detailed = Vec::new();
+        for item in &items {
+            detailed.push(
+                self.get(token, &format!("/api/v1/events/{}", item["event_id"].as_str().unwrap())).await,
+            );
+        }
+        detailed
+    }
+}
+
+#[tokio::test]
+async fn cli_changes_are_audited_as_cli_and_kept_with_request_events_off() {
+    let env = Env::new();
+    let admin = env.cli_json(&["clients", "create", "--name", "auditor", "--role", "admin", "--json"]).await;
+    let (admin_id, admin_secret) =
+        (admin["client_id"].as_str().unwrap(), admin["client_secret"].as_str().unwrap());
+    let target = env.cli_json(&["clients", "create", "--name", "CRM sync", "--json"]).await;
+    let (id, first_secret) =
+        (target["client_id"].as_str().unwrap(), target["client_secret"].as_str().unwrap());
+    assert!(env.cli(&["clients", "disable", id]).await.0);
+    assert!(env.cli(&["clients", "disable", id]).await.0, "already disabled: no change");
+    assert!(env.cli(&["clients", "enable", id]).await.0);
+    let regenerated = env.cli_json(&["clients", "regenerate-secret", id, "--json"]).await;
+    let second_secret = regenerated["client_secret"].as_str().unwrap();
+    let (ok, stdout, _) = env.cli(&["users", "create-admin", "--email", "root@example.com"]).await;
+    assert!(ok);
+    let password = stdout.lines().find_map(|l| l.trim().strip_prefix("password: ")).unwrap().to_owned();
+    assert!(env.cli(&["keys", "rotate"]).await.0);
+    assert!(env.cli(&["clients", "delete", id]).await.0);
+    assert!(!env.cli(&["clients", "delete", id]).await.0, "a failed command records nothing");
+
+    // Request events off: change events are recorded all the same.
+    let server = env.serve_with(&[("PORTCULLIS_EVENTS", "off")]).await;
+    let token: Value = server.token(admin_id, admin_secret).await.json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let events = server.events_when(&token, "/api/v1/events?limit=200", |items| items.len() >= 8).await;
+    let kinds: Vec<&str> = events.iter().rev().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "client.created",
+            "client.created",
+            "client.disabled",
+            "client.enabled",
+            "client.secret_regenerated",
+            "user.created",
+            "key.rotated",
+            "client.deleted"
+        ],
+        "only change events: requests are not recorded"
+    );
+    assert!(events.iter().all(|e| e["actor"] == "cli"), "{events:?}");
+    for e in events.iter().filter(|e| e["kind"] != "user.created" && e["kind"] != "key.rotated") {
+        let expected = if e["details"]["name"] == "auditor" { admin_id } else { id };
+        assert_eq!(e["client_id"], expected, "{e}");
+    }
+    let user = events.iter().find(|e| e["kind"] == "user.created").unwrap();
+    assert_eq!(
+        user["details"],
+        serde_json::json!({"email": "root@example.com", "name": "root", "roles": ["admin"]})
+    );
+    assert!(user["user_id"].is_string());
+    let key = events.iter().find(|e| e["kind"] == "key.rotated").unwrap();
+    assert!(key["details"]["kid"].as_str().is_some_and(|k| !k.is_empty()), "{key}");
+
+    // A change over the API, requests still off.
+    let renamed = server
+        .http
+        .patch(format!("{}/api/v1/clients/{admin_id}", server.address))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "auditor 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+    let updated =
+        server.events_when(&token, "/api/v1/events?kind=client.updated", |items| items.len() == 1).await;
+    assert_eq!(updated[0]["actor"], format!("client:{admin_id}"));
+    assert_eq!(updated[0]["details"], serde_json::json!({"name": {"from": "auditor", "to": "auditor 2"}}));
+
+    let stored = format!("{events:?}{updated:?}");
+    for secret in [admin_secret, first_secret, second_secret, &password, &token] {
+        assert!(!stored.contains(secret), "a secret, token or password reached the events");
+    }
+    let log = server.stop().await;
+    assert!(!log.contains(&password) && !log.contains(second_secret));
+    // Nor anywhere in the database files, events included.
+    for file in std::fs::read_dir(env.dir.path()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        for secret in [admin_secret, first_secret, second_secret, &password, &token] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret is stored");
+        }
     }
 }

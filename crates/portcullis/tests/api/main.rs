@@ -22,6 +22,7 @@ macro_rules! on_both_backends {
 }
 
 mod admin_clients;
+mod audit;
 mod binary;
 mod changes;
 mod clients;

@@ -1,7 +1,7 @@
 //! Console users, sessions with CSRF, `/me`, and personal access tokens.
 
 use portcullis_domain::{Email, UserName};
-use portcullis_service::NewUser;
+use portcullis_service::{Actor, NewUser};
 use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -18,12 +18,15 @@ async fn admin_token(app: &TestApp) -> String {
 async fn user(app: &TestApp, email: &str, roles: &[&str]) -> String {
     let (view, _) = app
         .service
-        .create_user(NewUser {
-            email: Email::parse(email).unwrap(),
-            name: UserName::parse("Test User").unwrap(),
-            roles: roles.iter().map(|r| portcullis_domain::RoleName::parse(r).unwrap()).collect(),
-            password: Some(PASSWORD.into()),
-        })
+        .create_user(
+            &Actor::System,
+            NewUser {
+                email: Email::parse(email).unwrap(),
+                name: UserName::parse("Test User").unwrap(),
+                roles: roles.iter().map(|r| portcullis_domain::RoleName::parse(r).unwrap()).collect(),
+                password: Some(PASSWORD.into()),
+            },
+        )
         .await
         .unwrap();
     view.user.id.to_string()

@@ -46,6 +46,12 @@ impl SubjectSlot {
     }
 }
 
+/// A response's body as it is to be recorded, already redacted, set by a
+/// handler that knows which of its fields are secret; the recorder then
+/// stores it instead of parsing and redacting the body itself.
+#[derive(Clone)]
+pub struct RecordedResponse(pub String);
+
 /// Bodies past this are not buffered for recording (the endpoints refuse
 /// far smaller ones anyway).
 const MAX_RECORDED_REQUEST: usize = 1024 * 1024;
@@ -105,10 +111,15 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         // Not made as a client or a user: nothing to attribute it to.
         return response;
     }
-    let (parts, body) = response.into_parts();
-    let response_bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let response_type =
-        parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (mut parts, body) = response.into_parts();
+    let (response_body, body) = match parts.extensions.remove::<RecordedResponse>() {
+        Some(RecordedResponse(text)) => (Some(redact::cap(text)), body),
+        None => {
+            let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let response_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            (redact::body(&bytes, response_type), Body::from(bytes))
+        }
+    };
     state.service.record(Event {
         id: EventId::generate(),
         occurred_at: now(),
@@ -123,10 +134,10 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         source_ip,
         user_agent,
         request_body: redact::body(&request_bytes, request_type.as_deref()),
-        response_body: redact::body(&response_bytes, response_type.as_deref()),
+        response_body,
         details: None,
     });
-    Response::from_parts(parts, Body::from(response_bytes))
+    Response::from_parts(parts, body)
 }
 
 #[cfg(test)]

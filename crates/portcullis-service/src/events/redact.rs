@@ -133,7 +133,8 @@ fn form_decode(value: &str) -> String {
         .unwrap_or_default()
 }
 
-fn cap(mut text: String) -> String {
+/// Caps a stored body at [`MAX_BODY_BYTES`], ending it in [`TRUNCATED`].
+pub fn cap(mut text: String) -> String {
     if text.len() > MAX_BODY_BYTES {
         let mut end = MAX_BODY_BYTES;
         while !text.is_char_boundary(end) {

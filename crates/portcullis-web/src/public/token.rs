@@ -11,7 +11,9 @@ use portcullis_service::IssuedToken;
 use serde::Serialize;
 
 use super::request::{client_credentials, read_form};
-use crate::recording::SubjectSlot;
+use portcullis_service::events::redact;
+
+use crate::recording::{RecordedResponse, SubjectSlot};
 use crate::{AppState, error::OAuthError};
 
 const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
@@ -36,7 +38,7 @@ pub async fn token(
     body: Body,
 ) -> Response {
     match issue(&state, slot.as_ref().map(|s| &s.0), &headers, &uri, body).await {
-        Ok(token) => success(&token),
+        Ok(token) => success(&token, slot.is_some()),
         Err(e) => e.into_response(),
     }
 }
@@ -71,15 +73,29 @@ pub async fn method_not_allowed() -> Response {
     response
 }
 
-fn success(token: &IssuedToken) -> Response {
-    let body = TokenResponse {
+/// The answer, and, when requests are recorded, the form it is recorded
+/// in: the same JSON with the access token as a marker. This handler
+/// knows which field is the secret, so the recorder need not parse the
+/// body to find it (the hottest path there is).
+fn success(token: &IssuedToken, recorded: bool) -> Response {
+    let mut body = TokenResponse {
         access_token: &token.access_token,
         token_type: "Bearer",
         expires_in: token.expires_in,
         scope: token.scope.to_string(),
     };
+    let redacted = recorded.then(|| redact::marker(&token.access_token));
+    let recorded = redacted.as_deref().and_then(|marker| {
+        let real = std::mem::replace(&mut body.access_token, marker);
+        let text = serde_json::to_string(&body).ok();
+        body.access_token = real;
+        text
+    });
     let mut response = axum::Json(body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(text) = recorded {
+        response.extensions_mut().insert(RecordedResponse(text));
+    }
     response
 }

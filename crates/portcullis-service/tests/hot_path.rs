@@ -11,7 +11,7 @@ use std::sync::{
 use async_trait::async_trait;
 use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, RoleName, TokenTtl};
 use portcullis_service::{Actor, GrantError, MasterKey, NewClient, Service, ServiceConfig};
-use portcullis_store::{ClientQuery, ClientStore, Result, Stores};
+use portcullis_store::{BulkChange, ClientQuery, ClientStore, Result, Stores};
 use portcullis_store_sqlite::SqliteStore;
 
 /// The real store, with a count of the reads the service makes.
@@ -40,6 +40,17 @@ impl ClientStore for Counting {
     }
     async fn record_last_used(&self, used: &[(ClientId, portcullis_domain::Timestamp)]) -> Result<()> {
         self.inner.record_last_used(used).await
+    }
+    async fn set_clients_status(
+        &self,
+        ids: &[ClientId],
+        status: ClientStatus,
+        at: portcullis_domain::Timestamp,
+    ) -> Result<Vec<BulkChange>> {
+        self.inner.set_clients_status(ids, status, at).await
+    }
+    async fn delete_clients(&self, ids: &[ClientId]) -> Result<Vec<BulkChange>> {
+        self.inner.delete_clients(ids).await
     }
 }
 

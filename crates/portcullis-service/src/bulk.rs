@@ -57,16 +57,6 @@ pub enum BulkResult {
     AlreadyInState,
 }
 
-impl BulkResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Done => "done",
-            Self::NotFound => "not_found",
-            Self::AlreadyInState => "already_in_state",
-        }
-    }
-}
-
 /// One listed client and what happened to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkItem {

@@ -5,6 +5,9 @@ use uuid::Uuid;
 
 use crate::{DomainError, RoleId, SecretHash, Timestamp};
 
+/// The most clients one bulk action (enable, disable, delete) may list.
+pub const MAX_BULK_CLIENTS: usize = 1_000;
+
 /// The public identifier of an API client: a UUID v4 chosen by the server,
 /// never by the caller (RFC 9700 §4.15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

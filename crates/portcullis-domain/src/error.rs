@@ -14,6 +14,8 @@ pub enum DomainError {
     InvalidTokenTtl,
     #[error("client id must be a UUID")]
     InvalidClientId,
+    #[error("client_ids must list 1 to {max} client ids", max = crate::MAX_BULK_CLIENTS)]
+    InvalidBulkSize,
     #[error("role id must be a UUID")]
     InvalidRoleId,
     #[error("status must be `enabled` or `disabled`")]

@@ -17,7 +17,7 @@ mod user;
 pub use builtin::{
     ADMIN_ROLE_ID, RESOURCE_SERVER_ROLE_ID, VIEWER_ROLE_ID, builtin_permissions, builtin_roles,
 };
-pub use client::{ApiClient, ClientId, ClientName, ClientStatus, Description, TokenTtl};
+pub use client::{ApiClient, ClientId, ClientName, ClientStatus, Description, MAX_BULK_CLIENTS, TokenTtl};
 pub use error::DomainError;
 pub use event::{Event, EventId};
 pub use permission::{Permission, PermissionName, Scope};

@@ -4,11 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis_domain::{
-    ClientId, ClientName, ClientStatus, Email, Event, PermissionName, RoleName, TokenTtl, UserId, UserName,
+    ClientId, ClientName, ClientStatus, Email, Event, MAX_BULK_CLIENTS, PermissionName, RoleName, TokenTtl,
+    UserId, UserName,
 };
 use portcullis_service::{
-    Actor, ChangeKind, ClientUpdate, MasterKey, NewClient, NewRole, NewUser, RoleUpdate, Service,
-    ServiceConfig, UserUpdate,
+    Actor, BulkAction, BulkResult, BulkSummary, ChangeKind, ClientUpdate, MasterKey, NewClient, NewRole,
+    NewUser, RoleUpdate, Service, ServiceConfig, ServiceError, UserUpdate,
 };
 use portcullis_store_sqlite::SqliteStore;
 
@@ -27,6 +28,14 @@ async fn written(service: &Service) -> Vec<Event> {
     let mut events = service.list_events(Default::default()).await.unwrap().items;
     events.reverse();
     events
+}
+
+/// The events written since `seen` were; moves `seen` on.
+async fn written_since(service: &Service, seen: &mut usize) -> Vec<Event> {
+    let events = written(service).await;
+    let new = events[*seen..].to_vec();
+    *seen = events.len();
+    new
 }
 
 fn new_client(name: &str) -> NewClient {
@@ -153,4 +162,101 @@ async fn each_change_records_one_event_naming_its_actor() {
     );
     assert_eq!(events[5].user_id, Some(user.user.id));
     assert!(events.iter().all(|e| e.method.is_none() && e.status.is_none()));
+}
+
+#[tokio::test]
+async fn bulk_actions_record_one_event_per_changed_client_and_none_for_the_rest() {
+    let (service, _dir) = service().await;
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        ids.push(service.create_client(&Actor::Cli, new_client(name)).await.unwrap().0.client.id);
+    }
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    service.set_client_status(&Actor::Cli, c, ClientStatus::Disabled).await.unwrap();
+    let mut count = written(&service).await.len();
+    let by_user = Actor::User(UserId::generate());
+    let missing = ClientId::generate();
+
+    let items = service.bulk_clients(&by_user, BulkAction::Disable, &[a, missing, c, b, a]).await.unwrap();
+    let results: Vec<(ClientId, BulkResult)> = items.iter().map(|i| (i.client_id, i.result)).collect();
+    assert_eq!(
+        results,
+        [
+            (a, BulkResult::Done),
+            (missing, BulkResult::NotFound),
+            (c, BulkResult::AlreadyInState),
+            (b, BulkResult::Done),
+        ]
+    );
+    assert_eq!(items[0].name.as_ref().map(|n| n.as_str()), Some("a"));
+    assert_eq!(items[1].name, None);
+    assert_eq!(BulkSummary::of(&items), BulkSummary { done: 2, not_found: 1, already_in_state: 1 });
+    let events = written_since(&service, &mut count).await;
+    let seen: Vec<(&str, Option<ClientId>, Option<&str>)> =
+        events.iter().map(|e| (e.kind.as_str(), e.client_id, e.actor.as_deref())).collect();
+    let user = by_user.to_string();
+    assert_eq!(
+        seen,
+        [
+            ("client.disabled", Some(a), Some(user.as_str())),
+            ("client.disabled", Some(b), Some(user.as_str()))
+        ],
+        "one per client disabled, in the order listed; none for the unknown or the already disabled"
+    );
+    let details: serde_json::Value = serde_json::from_str(events[0].details.as_deref().unwrap()).unwrap();
+    assert_eq!(details, serde_json::json!({"status": {"from": "enabled", "to": "disabled"}}));
+
+    service.bulk_clients(&Actor::Cli, BulkAction::Enable, &[c, a]).await.unwrap();
+    let events = written_since(&service, &mut count).await;
+    let kinds: Vec<(&str, Option<ClientId>)> =
+        events.iter().map(|e| (e.kind.as_str(), e.client_id)).collect();
+    assert_eq!(kinds, [("client.enabled", Some(c)), ("client.enabled", Some(a))]);
+
+    let items = service.bulk_clients(&Actor::Cli, BulkAction::Delete, &[b, missing]).await.unwrap();
+    assert_eq!(items[0].result, BulkResult::Done);
+    assert_eq!(items[1].result, BulkResult::NotFound);
+    let events = written_since(&service, &mut count).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "client.deleted");
+    assert_eq!(events[0].client_id, Some(b));
+    assert_eq!(events[0].actor.as_deref(), Some("cli"));
+    let details: serde_json::Value = serde_json::from_str(events[0].details.as_deref().unwrap()).unwrap();
+    assert_eq!(details, serde_json::json!({"name": "b"}));
+
+    // Nothing to change: nothing recorded.
+    let items = service.bulk_clients(&Actor::Cli, BulkAction::Enable, &[a, c, missing]).await.unwrap();
+    assert_eq!(BulkSummary::of(&items), BulkSummary { done: 0, not_found: 1, already_in_state: 2 });
+    assert_eq!(service.queued_events(), 0);
+}
+
+#[tokio::test]
+async fn bulk_actions_need_one_to_a_thousand_ids_and_refuse_others_untouched() {
+    let (service, _dir) = service().await;
+    let (view, _) = service.create_client(&Actor::Cli, new_client("kept")).await.unwrap();
+    let id = view.client.id;
+    written(&service).await;
+    let too_many: Vec<ClientId> =
+        std::iter::once(id).chain((0..MAX_BULK_CLIENTS).map(|_| ClientId::generate())).collect();
+    assert_eq!(too_many.len(), MAX_BULK_CLIENTS + 1);
+    for action in [BulkAction::Enable, BulkAction::Disable, BulkAction::Delete] {
+        for ids in [&[][..], &too_many[..]] {
+            let err = service.bulk_clients(&Actor::Cli, action, ids).await.unwrap_err();
+            assert!(
+                matches!(err, ServiceError::Invalid { field: "client_ids", .. }),
+                "{action} of {} ids: {err}",
+                ids.len()
+            );
+        }
+    }
+    assert_eq!(service.get_client(id).await.unwrap().client, view.client, "nothing changed");
+    assert_eq!(service.queued_events(), 0);
+
+    // Exactly the limit is fine, whatever the duplicates among them.
+    let mut thousand = too_many[..MAX_BULK_CLIENTS].to_vec();
+    thousand[MAX_BULK_CLIENTS - 1] = id;
+    let items = service.bulk_clients(&Actor::Cli, BulkAction::Disable, &thousand).await.unwrap();
+    assert_eq!(items.len(), MAX_BULK_CLIENTS - 1, "the id listed twice is reported once");
+    assert_eq!(items[0].client_id, id);
+    assert_eq!(items[0].result, BulkResult::Done);
+    assert_eq!(BulkSummary::of(&items).not_found, MAX_BULK_CLIENTS - 2);
 }

@@ -10,8 +10,8 @@ use std::sync::{
 
 use async_trait::async_trait;
 use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, RoleName, TokenTtl};
-use portcullis_service::{Actor, GrantError, MasterKey, NewClient, Service, ServiceConfig};
-use portcullis_store::{ClientQuery, ClientStore, Result, Stores};
+use portcullis_service::{Actor, BulkAction, GrantError, MasterKey, NewClient, Service, ServiceConfig};
+use portcullis_store::{BulkChange, ClientQuery, ClientStore, Result, Stores};
 use portcullis_store_sqlite::SqliteStore;
 
 /// The real store, with a count of the reads the service makes.
@@ -40,6 +40,17 @@ impl ClientStore for Counting {
     }
     async fn record_last_used(&self, used: &[(ClientId, portcullis_domain::Timestamp)]) -> Result<()> {
         self.inner.record_last_used(used).await
+    }
+    async fn set_clients_status(
+        &self,
+        ids: &[ClientId],
+        status: ClientStatus,
+        at: portcullis_domain::Timestamp,
+    ) -> Result<Vec<BulkChange>> {
+        self.inner.set_clients_status(ids, status, at).await
+    }
+    async fn delete_clients(&self, ids: &[ClientId]) -> Result<Vec<BulkChange>> {
+        self.inner.delete_clients(ids).await
     }
 }
 
@@ -163,4 +174,42 @@ async fn a_wrong_master_key_cannot_open_the_stored_keys() {
     assert!(result.is_err());
     let message = format!("{}", result.err().unwrap());
     assert!(message.contains("master key"), "{message}");
+}
+
+#[tokio::test]
+async fn a_bulk_disable_or_delete_holds_at_once_here_and_for_another_connection() {
+    let f = fixture().await;
+    let (a, a_secret) = f.service.create_client(&Actor::System, new_client(None)).await.unwrap();
+    let (b, b_secret) = f.service.create_client(&Actor::System, new_client(None)).await.unwrap();
+    let (a_id, b_id) = (a.client.id.to_string(), b.client.id.to_string());
+    // Warm the cache.
+    f.service.client_credentials(&a_id, a_secret.expose(), None).await.unwrap();
+    f.service.client_credentials(&b_id, b_secret.expose(), None).await.unwrap();
+
+    let ids = [a.client.id, b.client.id];
+    f.service.bulk_clients(&Actor::System, BulkAction::Disable, &ids).await.unwrap();
+    for (id, secret) in [(&a_id, &a_secret), (&b_id, &b_secret)] {
+        assert!(matches!(
+            f.service.client_credentials(id, secret.expose(), None).await,
+            Err(GrantError::InvalidClient)
+        ));
+    }
+    f.service.bulk_clients(&Actor::System, BulkAction::Enable, &ids).await.unwrap();
+    f.service.client_credentials(&a_id, a_secret.expose(), None).await.unwrap();
+
+    // Another process on the same file.
+    let other = SqliteStore::connect(&f.url).await.unwrap();
+    let config = ServiceConfig { issuer: "x://".into(), audience: "x://".into() };
+    let other = Service::start(other.stores(), config, &f.master).await.unwrap();
+    other.bulk_clients(&Actor::Cli, BulkAction::Disable, &[a.client.id]).await.unwrap();
+    assert!(matches!(
+        f.service.client_credentials(&a_id, a_secret.expose(), None).await,
+        Err(GrantError::InvalidClient)
+    ));
+    f.service.client_credentials(&b_id, b_secret.expose(), None).await.unwrap();
+    other.bulk_clients(&Actor::Cli, BulkAction::Delete, &[b.client.id]).await.unwrap();
+    assert!(matches!(
+        f.service.client_credentials(&b_id, b_secret.expose(), None).await,
+        Err(GrantError::InvalidClient)
+    ));
 }

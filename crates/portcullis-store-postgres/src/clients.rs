@@ -1,11 +1,14 @@
 use async_trait::async_trait;
-use portcullis_domain::{ApiClient, ClientId, RoleId, Timestamp, TokenTtl};
+use std::collections::HashMap;
+
+use portcullis_domain::{ApiClient, ClientId, ClientStatus, RoleId, Timestamp, TokenTtl};
 use portcullis_store::{
-    ClientQuery, ClientStore, Result,
+    BulkChange, ClientQuery, ClientStore, Result,
+    bulk::{done_ids, plan},
     decode::{self, ClientColumns},
     search,
 };
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{
@@ -55,6 +58,25 @@ impl ClientRow {
 fn ttl_seconds(ttl: TokenTtl) -> i32 {
     // At most 86,400 by construction.
     i32::try_from(ttl.as_secs()).unwrap_or(i32::MAX)
+}
+
+/// The stored clients among `ids`, by id, locked until the caller's
+/// transaction ends. Locked in id order, so that bulk changes of
+/// overlapping lists on several instances wait for each other instead of
+/// deadlocking.
+async fn lock_clients(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<ClientId, ApiClient>> {
+    let rows: Vec<ClientRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_clients WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    rows.into_iter().map(|row| row.into_client().map(|c| (c.id, c))).collect()
+}
+
+fn uuids(ids: &[ClientId]) -> Vec<Uuid> {
+    ids.iter().map(|id| id.as_uuid()).collect()
 }
 
 #[async_trait]
@@ -181,5 +203,57 @@ impl ClientStore for PgStore {
         // Not `self.changed()`: no cache holds last-used times for
         // authentication, and the trigger does not notify either (0002).
         Ok(())
+    }
+
+    async fn set_clients_status(
+        &self,
+        ids: &[ClientId],
+        status: ClientStatus,
+        at: Timestamp,
+    ) -> Result<Vec<BulkChange>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let found = lock_clients(&mut tx, &uuids(ids)).await?;
+        let plan = plan(ids, found, |c| c.status != status);
+        let changed = uuids(&done_ids(&plan));
+        if !changed.is_empty() {
+            // The row trigger notifies every instance (0002).
+            sqlx::query("UPDATE api_clients SET status = $1, updated_at = $2 WHERE id = ANY($3)")
+                .bind(status.as_str())
+                .bind(at)
+                .bind(&changed)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        if !changed.is_empty() {
+            self.changed();
+        }
+        Ok(plan)
+    }
+
+    async fn delete_clients(&self, ids: &[ClientId]) -> Result<Vec<BulkChange>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let found = lock_clients(&mut tx, &uuids(ids)).await?;
+        let plan = plan(ids, found, |_| true);
+        let deleted = uuids(&done_ids(&plan));
+        if !deleted.is_empty() {
+            sqlx::query("DELETE FROM api_clients WHERE id = ANY($1)")
+                .bind(&deleted)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        if !deleted.is_empty() {
+            self.changed();
+        }
+        Ok(plan)
     }
 }

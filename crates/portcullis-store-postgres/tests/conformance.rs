@@ -4,7 +4,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use portcullis_domain::{ClientId, UserId, UserName, UserStatus, builtin_permissions, builtin_roles, now};
+use portcullis_domain::{
+    ClientId, ClientStatus, UserId, UserName, UserStatus, builtin_permissions, builtin_roles, now,
+};
 use portcullis_store::{
     ChangeWatch, ClientStore, KeyStore, RoleStore, StoredSigningKey, Stores, TokenStore, UserStore,
     conformance::{sample_client, sample_personal_token, sample_session, sample_user},
@@ -22,12 +24,27 @@ async fn fresh_store() -> (Arc<PgStore>, String, TestDatabase) {
     (store, url, guard)
 }
 
-async fn fresh() -> (Stores, TestDatabase) {
-    let (store, _, guard) = fresh_store().await;
-    (store.stores(), guard)
+async fn fresh() -> (Stores, (String, TestDatabase)) {
+    let (store, url, guard) = fresh_store().await;
+    (store.stores(), (url, guard))
 }
 
-portcullis_store::conformance_suite!(fresh);
+/// Makes the database refuse every update and delete of client `id`.
+async fn refuse_client_writes((url, _): &(String, TestDatabase), id: ClientId) {
+    let mut conn = PgConnection::connect(url).await.unwrap();
+    let name = format!("refuse_{}", id.as_uuid().simple());
+    conn.execute(&*format!(
+        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+         CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON api_clients FOR EACH ROW \
+         WHEN (OLD.id = '{id}') EXECUTE FUNCTION {name}();"
+    ))
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+}
+
+portcullis_store::conformance_suite!(fresh, refuse_client_writes = refuse_client_writes);
 
 /// How long a NOTIFY may take to reach another instance's listener.
 const NOTIFY_WAIT: Duration = Duration::from_secs(2);
@@ -87,6 +104,32 @@ async fn generation_sees_a_commit_by_another_instance() {
     let before = store.generation().unwrap();
     other.insert_client(&sample_client("made elsewhere")).await.unwrap();
     assert!(generation_moves(&store, before).await, "no notification arrived");
+}
+
+#[tokio::test]
+async fn bulk_changes_are_a_change_for_every_instance() {
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    let (a, b) = (sample_client("a"), sample_client("b"));
+    store.insert_client(&a).await.unwrap();
+    store.insert_client(&b).await.unwrap();
+    let ids = [a.id, b.id];
+
+    let (mine, theirs) = (settled(&store).await, settled(&other).await);
+    store.set_clients_status(&ids, ClientStatus::Disabled, now()).await.unwrap();
+    assert_ne!(store.generation().unwrap(), mine, "the changing instance sees it at once");
+    assert!(generation_moves(&other, theirs).await, "no notification after a bulk disable");
+
+    // Nothing to change: nobody needs to drop anything.
+    let (mine, theirs) = (settled(&store).await, settled(&other).await);
+    store.set_clients_status(&ids, ClientStatus::Disabled, now()).await.unwrap();
+    assert_eq!(store.generation().unwrap(), mine);
+    assert!(generation_stays(&other, theirs).await, "notified though nothing changed");
+
+    let (mine, theirs) = (settled(&store).await, settled(&other).await);
+    other.delete_clients(&ids).await.unwrap();
+    assert!(generation_moves(&store, mine).await, "no notification after a bulk delete");
+    assert_ne!(other.generation().unwrap(), theirs);
 }
 
 #[tokio::test]

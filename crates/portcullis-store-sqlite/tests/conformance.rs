@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use portcullis_domain::{ClientId, ClientStatus, now};
 use portcullis_store::{ChangeWatch, ClientStore, Stores, conformance::sample_client};
 use portcullis_store_sqlite::{SqliteStore, testing::fresh_database};
 use tempfile::TempDir;
@@ -20,7 +21,20 @@ async fn fresh() -> (Stores, TempDir) {
     (store.stores(), dir)
 }
 
-portcullis_store::conformance_suite!(fresh);
+/// Makes the database refuse every update and delete of client `id`.
+async fn refuse_client_writes(dir: &TempDir, id: ClientId) {
+    let conn = rusqlite::Connection::open(db_path(dir)).unwrap();
+    for (event, name) in [("UPDATE", "update"), ("DELETE", "delete")] {
+        conn.execute_batch(&format!(
+            "CREATE TRIGGER refuse_{name}_{simple} BEFORE {event} ON api_clients WHEN OLD.id = '{id}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            simple = id.as_uuid().simple(),
+        ))
+        .unwrap();
+    }
+}
+
+portcullis_store::conformance_suite!(fresh, refuse_client_writes = refuse_client_writes);
 
 fn db_path(dir: &TempDir) -> std::path::PathBuf {
     dir.path().join("portcullis.db")
@@ -54,6 +68,23 @@ async fn generation_sees_a_commit_by_another_store_on_the_same_file() {
     let before = store.generation().unwrap();
     cli.insert_client(&sample_client("made by the CLI")).await.unwrap();
     assert_ne!(store.generation().unwrap(), before);
+}
+
+#[tokio::test]
+async fn generation_sees_a_bulk_change_by_another_store_on_the_same_file() {
+    let (store, url, _dir) = fresh_store().await;
+    let cli = SqliteStore::connect(&url).await.unwrap();
+    let (a, b) = (sample_client("a"), sample_client("b"));
+    cli.insert_client(&a).await.unwrap();
+    cli.insert_client(&b).await.unwrap();
+    let before = store.generation().unwrap();
+    cli.set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now()).await.unwrap();
+    let disabled = store.generation().unwrap();
+    assert_ne!(disabled, before, "bulk disable");
+    cli.set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now()).await.unwrap();
+    assert_eq!(store.generation().unwrap(), disabled, "nothing to change is no change");
+    cli.delete_clients(&[a.id, b.id]).await.unwrap();
+    assert_ne!(store.generation().unwrap(), disabled, "bulk delete");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! Each backend implements every trait on one type and hands out a
 //! [`Stores`] bundle; the service layer only ever sees the traits. The
 //! [`conformance`] module is the one suite every backend must pass;
-//! [`decode`] and [`search`] are what the SQL backends do alike.
+//! [`bulk`], [`decode`] and [`search`] are what the SQL backends do alike.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use portcullis_domain::{
 };
 use uuid::Uuid;
 
+pub mod bulk;
 pub mod conformance;
 pub mod decode;
 pub mod search;
@@ -76,6 +77,38 @@ pub trait ClientStore: Send + Sync {
     /// backends that can tell (PostgreSQL): it alters nothing a cache holds
     /// for authentication.
     async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()>;
+    /// Gives each listed client `status` (and `updated_at = at`) unless it
+    /// has it already, in one transaction: on error nothing changed. Returns
+    /// one [`BulkChange`] per distinct id, in the order of first appearance
+    /// (an id listed twice is reported, and changed, once). Counts as a
+    /// change for [`ChangeWatch`] like [`update_client`](Self::update_client).
+    async fn set_clients_status(
+        &self,
+        ids: &[ClientId],
+        status: ClientStatus,
+        at: Timestamp,
+    ) -> Result<Vec<BulkChange>>;
+    /// Deletes each listed client, in one transaction: on error nothing
+    /// changed. Returns one [`BulkChange`] per distinct id, in the order of
+    /// first appearance; never [`BulkOutcome::AlreadyInState`].
+    async fn delete_clients(&self, ids: &[ClientId]) -> Result<Vec<BulkChange>>;
+}
+
+/// What a bulk change did to one listed client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkChange {
+    pub id: ClientId,
+    pub outcome: BulkOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkOutcome {
+    /// Changed; the client as it was before the change.
+    Done(ApiClient),
+    /// No client with this id: nothing to change.
+    NotFound,
+    /// The client has the status already, as stored here: nothing written.
+    AlreadyInState(ApiClient),
 }
 
 /// Access tokens revoked before they expired (RFC 7009), kept until their

@@ -1,6 +1,8 @@
 //! `ChangeWatch` and `Health`.
 
-use portcullis_domain::{ClientId, ClientName, UserName, builtin_permissions, builtin_roles};
+use portcullis_domain::{
+    ClientId, ClientName, ClientStatus, UserName, builtin_permissions, builtin_roles, now,
+};
 
 use super::{
     operator_permission, operator_role, sample_client, sample_personal_token, sample_user, seconds_from_now,
@@ -38,6 +40,21 @@ pub async fn generation_changes_after_every_write(stores: &Stores) {
     .await;
     changes_generation(stores, "delete_client", async {
         assert!(stores.clients.delete_client(client.id).await.unwrap());
+    })
+    .await;
+    let (a, b) = (sample_client("bulk a"), sample_client("bulk b"));
+    stores.clients.insert_client(&a).await.unwrap();
+    stores.clients.insert_client(&b).await.unwrap();
+    changes_generation(stores, "set_clients_status", async {
+        stores.clients.set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now()).await.unwrap();
+    })
+    .await;
+    changes_generation(stores, "set_clients_status (back)", async {
+        stores.clients.set_clients_status(&[b.id], ClientStatus::Enabled, now()).await.unwrap();
+    })
+    .await;
+    changes_generation(stores, "delete_clients", async {
+        stores.clients.delete_clients(&[a.id, b.id]).await.unwrap();
     })
     .await;
     let key = StoredSigningKey {

@@ -15,6 +15,7 @@ use portcullis_domain::{
 
 use crate::Stores;
 
+mod bulk;
 mod changes;
 mod clients;
 mod events;
@@ -31,6 +32,7 @@ mod tokens;
 mod user_listing;
 mod users;
 
+pub use bulk::*;
 pub use changes::*;
 pub use clients::*;
 pub use events::*;
@@ -49,10 +51,26 @@ pub use users::*;
 
 /// Expands to one `#[tokio::test]` per conformance case, each on a fresh
 /// database from `$fresh().await` (which returns `(Stores, guard)`).
+///
+/// `$refuse` is what the traits cannot do: `$refuse(&guard, client_id).await`
+/// makes the database refuse every update and delete of that client (a
+/// trigger), so that the all-or-nothing cases can fail a change part-way.
 #[macro_export]
 macro_rules! conformance_suite {
-    ($fresh:path) => {
+    ($fresh:path, refuse_client_writes = $refuse:path) => {
+        #[tokio::test]
+        async fn bulk_changes_are_all_or_nothing() {
+            let (stores, guard) = $fresh().await;
+            let guard = &guard;
+            $crate::conformance::bulk_changes_are_all_or_nothing(&stores, |id| $refuse(guard, id)).await;
+        }
+
         $crate::conformance_suite!(@cases $fresh;
+            // bulk changes of clients
+            bulk_status_reports_each_id_once_in_order,
+            bulk_delete_reports_each_id_once_in_order,
+            bulk_of_no_ids_changes_nothing,
+            bulk_changes_a_thousand_clients,
             // clients
             insert_then_get_returns_the_same_client,
             client_without_optional_fields_round_trips,

@@ -5,8 +5,8 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use portcullis_domain::{ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleName, TokenTtl};
-use portcullis_service::{Actor, ClientView, ListClients, NewClient, Service};
+use portcullis_domain::{ClientId, ClientName, ClientSecret, Description, RoleName, TokenTtl};
+use portcullis_service::{Actor, BulkAction, BulkResult, ClientView, ListClients, NewClient, Service};
 use portcullis_web::api::clients::ClientResponse;
 use serde_json::json;
 
@@ -34,12 +34,24 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Disable a client: every authentication fails until it is enabled again.
-    Disable { id: String },
-    /// Enable a disabled client; its secret is unchanged.
-    Enable { id: String },
-    /// Delete a client for good.
-    Delete { id: String },
+    /// Disable clients: every authentication fails until they are enabled again.
+    Disable {
+        /// One or more client ids (up to 1,000), changed in one transaction.
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<String>,
+    },
+    /// Enable disabled clients; their secrets are unchanged.
+    Enable {
+        /// One or more client ids (up to 1,000), changed in one transaction.
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<String>,
+    },
+    /// Delete clients for good.
+    Delete {
+        /// One or more client ids (up to 1,000), deleted in one transaction.
+        #[arg(value_name = "ID", required = true)]
+        ids: Vec<String>,
+    },
     /// Replace a client's secret; the old one stops working at once.
     RegenerateSecret {
         id: String,
@@ -75,23 +87,39 @@ async fn execute(service: &Service, command: ClientsCommand) -> anyhow::Result<(
             print_credentials("Created", &view, &secret, json);
         }
         ClientsCommand::List { json } => list(service, json).await?,
-        ClientsCommand::Disable { id } => {
-            let view = service.set_client_status(&Actor::Cli, parse_id(&id)?, ClientStatus::Disabled).await?;
-            println!("Disabled client {} ({})", view.client.id, view.client.name);
-        }
-        ClientsCommand::Enable { id } => {
-            let view = service.set_client_status(&Actor::Cli, parse_id(&id)?, ClientStatus::Enabled).await?;
-            println!("Enabled client {} ({})", view.client.id, view.client.name);
-        }
-        ClientsCommand::Delete { id } => {
-            let id = parse_id(&id)?;
-            service.delete_client(&Actor::Cli, id).await?;
-            println!("Deleted client {id}");
-        }
+        ClientsCommand::Disable { ids } => bulk(service, BulkAction::Disable, &ids).await?,
+        ClientsCommand::Enable { ids } => bulk(service, BulkAction::Enable, &ids).await?,
+        ClientsCommand::Delete { ids } => bulk(service, BulkAction::Delete, &ids).await?,
         ClientsCommand::RegenerateSecret { id, json } => {
             let (view, secret) = service.regenerate_client_secret(&Actor::Cli, parse_id(&id)?).await?;
             print_credentials("Regenerated the secret of", &view, &secret, json);
         }
+    }
+    Ok(())
+}
+
+/// Enables, disables or deletes every listed client in one transaction (the
+/// admin API's bulk action), printing what happened to each. Fails, after
+/// changing the others, when an id names no client, as a typo should.
+async fn bulk(service: &Service, action: BulkAction, ids: &[String]) -> anyhow::Result<()> {
+    let ids = ids.iter().map(|id| parse_id(id)).collect::<anyhow::Result<Vec<ClientId>>>()?;
+    let items = service.bulk_clients(&Actor::Cli, action, &ids).await?;
+    let (done, already) = match action {
+        BulkAction::Enable => ("Enabled", "enabled"),
+        BulkAction::Disable => ("Disabled", "disabled"),
+        BulkAction::Delete => ("Deleted", "deleted"),
+    };
+    let mut missing = Vec::new();
+    for item in &items {
+        let name = item.name.as_ref().map_or(String::new(), |n| format!(" ({n})"));
+        match item.result {
+            BulkResult::Done => println!("{done} client {}{name}", item.client_id),
+            BulkResult::AlreadyInState => println!("Client {}{name} is {already} already", item.client_id),
+            BulkResult::NotFound => missing.push(item.client_id.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        anyhow::bail!("no client with id {}", missing.join(", "));
     }
     Ok(())
 }

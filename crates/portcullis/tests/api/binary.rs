@@ -161,6 +161,56 @@ async fn cli_changes_are_honoured_by_a_running_server_on_the_next_request() {
 }
 
 #[tokio::test]
+async fn cli_enables_disables_and_deletes_several_clients_at_once() {
+    let env = Env::new();
+    let mut clients = Vec::new();
+    for name in ["a", "b"] {
+        let created = env.cli_json(&["clients", "create", "--name", name, "--json"]).await;
+        clients.push((
+            created["client_id"].as_str().unwrap().to_owned(),
+            created["client_secret"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let (a, b) = (&clients[0].0, &clients[1].0);
+    let server = env.serve().await;
+    assert_eq!(server.token(a, &clients[0].1).await.status(), 200);
+
+    let (ok, stdout, stderr) = env.cli(&["clients", "disable", a, b, a]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, format!("Disabled client {a} (a)\nDisabled client {b} (b)\n"));
+    for (id, secret) in &clients {
+        assert_eq!(server.token(id, secret).await.status(), 401, "disable is honoured at once");
+    }
+
+    // An unknown id: the others are changed, the command fails naming it.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (ok, stdout, stderr) = env.cli(&["clients", "enable", a, &unknown, b]).await;
+    assert!(!ok);
+    assert_eq!(stdout, format!("Enabled client {a} (a)\nEnabled client {b} (b)\n"));
+    assert!(stderr.contains(&format!("no client with id {unknown}")), "{stderr}");
+    assert_eq!(server.token(a, &clients[0].1).await.status(), 200);
+    let (ok, stdout, _) = env.cli(&["clients", "enable", b]).await;
+    assert!(ok);
+    assert_eq!(stdout, format!("Client {b} (b) is enabled already\n"));
+
+    // A malformed id refuses the whole command before anything changes.
+    let (ok, _, stderr) = env.cli(&["clients", "delete", a, "not-a-uuid"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("`not-a-uuid` is not a client id"), "{stderr}");
+    assert_eq!(server.token(a, &clients[0].1).await.status(), 200, "not deleted");
+    let (ok, _, stderr) = env.cli(&["clients", "delete"]).await;
+    assert!(!ok, "at least one id");
+    assert!(stderr.contains("<ID>"), "{stderr}");
+
+    let (ok, stdout, _) = env.cli(&["clients", "delete", a, b]).await;
+    assert!(ok);
+    assert_eq!(stdout, format!("Deleted client {a} (a)\nDeleted client {b} (b)\n"));
+    assert_eq!(server.token(b, &clients[1].1).await.status(), 401);
+    assert_eq!(env.cli_json(&["clients", "list", "--json"]).await, serde_json::json!([]));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn human_output_says_the_secret_is_shown_once() {
     let env = Env::new();
     let (ok, stdout, _) = env.cli(&["clients", "create", "--name", "Billing"]).await;

@@ -24,6 +24,7 @@ macro_rules! on_both_backends {
 mod admin_clients;
 mod audit;
 mod binary;
+mod bulk_clients;
 mod changes;
 mod clients;
 mod discovery;

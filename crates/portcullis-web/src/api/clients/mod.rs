@@ -1,4 +1,7 @@
-//! `/api/v1/clients`: the client lifecycle over REST.
+//! `/api/v1/clients`: the client lifecycle over REST; [`bulk`] acts on
+//! many clients at once.
+
+pub mod bulk;
 
 use axum::{
     Json, Router,
@@ -28,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/clients/{client_id}/secret", post(regenerate_secret))
         .route("/clients/{client_id}/token", post(issue_token))
         .route("/clients/{client_id}/revoke-tokens", post(revoke_tokens))
+        .merge(bulk::router())
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]

@@ -1,0 +1,154 @@
+//! Bulk actions on clients: enable, disable or delete up to
+//! [`MAX_BULK_CLIENTS`] at once, in one transaction, with one outcome per
+//! listed client and one change event per client actually changed.
+
+use std::fmt;
+
+use portcullis_domain::{ClientId, ClientName, ClientStatus, DomainError, MAX_BULK_CLIENTS, now};
+use portcullis_store::{BulkChange, BulkOutcome};
+use serde_json::json;
+
+use crate::{
+    Actor, Result, Service, ServiceError,
+    audit::{ChangeKind, FieldChanges, Subject},
+};
+
+/// What a bulk action does to every listed client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    Enable,
+    Disable,
+    Delete,
+}
+
+impl BulkAction {
+    /// The status it gives; `None` for a delete.
+    pub fn status(self) -> Option<ClientStatus> {
+        match self {
+            Self::Enable => Some(ClientStatus::Enabled),
+            Self::Disable => Some(ClientStatus::Disabled),
+            Self::Delete => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enable => "enable",
+            Self::Disable => "disable",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for BulkAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a bulk action did to one listed client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkResult {
+    /// Enabled, disabled or deleted now.
+    Done,
+    /// No client with this id.
+    NotFound,
+    /// Enabled or disabled already: nothing written, nothing recorded.
+    AlreadyInState,
+}
+
+/// One listed client and what happened to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkItem {
+    pub client_id: ClientId,
+    pub result: BulkResult,
+    /// The client's name, when it existed.
+    pub name: Option<ClientName>,
+}
+
+/// How many listed clients got each result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BulkSummary {
+    pub done: usize,
+    pub not_found: usize,
+    pub already_in_state: usize,
+}
+
+impl BulkSummary {
+    pub fn of(items: &[BulkItem]) -> Self {
+        let mut summary = Self::default();
+        for item in items {
+            match item.result {
+                BulkResult::Done => summary.done += 1,
+                BulkResult::NotFound => summary.not_found += 1,
+                BulkResult::AlreadyInState => summary.already_in_state += 1,
+            }
+        }
+        summary
+    }
+}
+
+impl Service {
+    /// Applies `action` to every client in `ids` (1 to [`MAX_BULK_CLIENTS`]
+    /// entries), in one transaction: on error nothing changed. Answers one
+    /// item per distinct id, in the order of first appearance (an id listed
+    /// twice is acted on and reported once). Records one change event per
+    /// client changed (`client.enabled`, `client.disabled`,
+    /// `client.deleted`, as a single change would), none for the others.
+    pub async fn bulk_clients(
+        &self,
+        actor: &Actor,
+        action: BulkAction,
+        ids: &[ClientId],
+    ) -> Result<Vec<BulkItem>> {
+        if ids.is_empty() || ids.len() > MAX_BULK_CLIENTS {
+            return Err(ServiceError::Invalid { field: "client_ids", source: DomainError::InvalidBulkSize });
+        }
+        let clients = &self.inner.stores.clients;
+        let changes = match action.status() {
+            Some(status) => clients.set_clients_status(ids, status, now()).await?,
+            None => clients.delete_clients(ids).await?,
+        };
+        let items: Vec<BulkItem> =
+            changes.into_iter().map(|change| self.note_bulk(actor, action, change)).collect();
+        let summary = BulkSummary::of(&items);
+        if summary.done > 0 {
+            self.inner.cache.invalidate();
+        }
+        tracing::info!(
+            %action,
+            done = summary.done,
+            not_found = summary.not_found,
+            already_in_state = summary.already_in_state,
+            "bulk action on clients"
+        );
+        Ok(items)
+    }
+
+    /// The item for one outcome, recording the change event of a client
+    /// that was changed.
+    fn note_bulk(&self, actor: &Actor, action: BulkAction, change: BulkChange) -> BulkItem {
+        let (result, name) = match change.outcome {
+            BulkOutcome::NotFound => (BulkResult::NotFound, None),
+            BulkOutcome::AlreadyInState(client) => (BulkResult::AlreadyInState, Some(client.name)),
+            BulkOutcome::Done(before) => {
+                // The same kinds and details as the single-client changes.
+                let (kind, details) = match action.status() {
+                    None => (ChangeKind::ClientDeleted, json!({ "name": before.name.as_str() })),
+                    Some(to) => {
+                        let kind = match to {
+                            ClientStatus::Enabled => ChangeKind::ClientEnabled,
+                            ClientStatus::Disabled => ChangeKind::ClientDisabled,
+                        };
+                        let mut changes = FieldChanges::default();
+                        changes.field("status", before.status.as_str(), to.as_str());
+                        (kind, changes.into_details([]))
+                    }
+                };
+                self.audit(actor, kind, Subject::Client(change.id), Some(details));
+                (BulkResult::Done, Some(before.name))
+            }
+        };
+        BulkItem { client_id: change.id, result, name }
+    }
+}

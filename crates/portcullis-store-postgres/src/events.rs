@@ -122,10 +122,18 @@ impl EventStore for PgStore {
             sql.push(" AND kind = ").push_bind(kind.as_str());
         }
         if let Some((min, max)) = query.status_between {
-            sql.push(" AND status BETWEEN ")
-                .push_bind(i32::from(min))
-                .push(" AND ")
-                .push_bind(i32::from(max));
+            let alone = query.client_id.is_none() && query.user_id.is_none() && query.kind.is_none();
+            if alone && min % 100 == 0 && max == min + 99 {
+                // A whole class and nothing narrower: the events_status_class index.
+                sql.push(" AND status / 100 = ").push_bind(i32::from(min / 100));
+            } else {
+                // With a client, user or kind, that index is the better way in
+                // (and this form keeps the planner from choosing the other).
+                sql.push(" AND status BETWEEN ")
+                    .push_bind(i32::from(min))
+                    .push(" AND ")
+                    .push_bind(i32::from(max));
+            }
         }
         if let Some(since) = query.since {
             sql.push(" AND occurred_at >= ").push_bind(since);

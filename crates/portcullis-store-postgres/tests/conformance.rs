@@ -471,6 +471,10 @@ async fn a_page_of_events_uses_an_index() {
             "SELECT * FROM events WHERE kind = 'revocation' ORDER BY occurred_at DESC, id DESC LIMIT 50",
             "events_kind",
         ),
+        (
+            "SELECT * FROM events WHERE status / 100 = 5 ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_status_class",
+        ),
     ] {
         let plan: Vec<String> =
             sqlx::query_scalar(&format!("EXPLAIN {sql}")).fetch_all(&mut conn).await.unwrap();

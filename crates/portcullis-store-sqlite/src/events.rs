@@ -130,10 +130,18 @@ impl EventStore for SqliteStore {
             sql.push(" AND kind = ").push_bind(kind.as_str());
         }
         if let Some((min, max)) = query.status_between {
-            sql.push(" AND status BETWEEN ")
-                .push_bind(i64::from(min))
-                .push(" AND ")
-                .push_bind(i64::from(max));
+            let alone = query.client_id.is_none() && query.user_id.is_none() && query.kind.is_none();
+            if alone && min % 100 == 0 && max == min + 99 {
+                // A whole class and nothing narrower: the events_status_class index.
+                sql.push(" AND status / 100 = ").push_bind(i64::from(min / 100));
+            } else {
+                // With a client, user or kind, that index is the better way in
+                // (and this form keeps the planner from choosing the other).
+                sql.push(" AND status BETWEEN ")
+                    .push_bind(i64::from(min))
+                    .push(" AND ")
+                    .push_bind(i64::from(max));
+            }
         }
         if let Some(since) = query.since {
             sql.push(" AND occurred_at >= ").push_bind(micros(since));
@@ -150,8 +158,9 @@ impl EventStore for SqliteStore {
         // Bounded, so that one batch never holds the write lock for long;
         // oldest first, along the occurred_at index.
         let done = sqlx::query(
-            "DELETE FROM events WHERE id IN \
-             (SELECT id FROM events WHERE occurred_at < ? ORDER BY occurred_at LIMIT ?)",
+            // By the primary key: the table is kept in (occurred_at, id) order.
+            "DELETE FROM events WHERE (occurred_at, id) IN \
+             (SELECT occurred_at, id FROM events WHERE occurred_at < ? ORDER BY occurred_at, id LIMIT ?)",
         )
         .bind(micros(before))
         .bind(i64::from(limit))

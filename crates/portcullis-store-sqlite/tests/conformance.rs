@@ -266,6 +266,14 @@ async fn a_page_of_events_uses_an_index() {
         ("SELECT * FROM events WHERE kind = 'x' ORDER BY occurred_at DESC, id DESC LIMIT 50", "events_kind"),
         ("SELECT id FROM events WHERE occurred_at < 1 ORDER BY occurred_at LIMIT 50", "PRIMARY KEY"),
         ("SELECT * FROM events WHERE id = 'x'", "events_id"),
+        (
+            "SELECT * FROM events WHERE status / 100 = 5 ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_status_class",
+        ),
+        (
+            "SELECT * FROM events WHERE client_id = 'x' AND status BETWEEN 500 AND 599 ORDER BY occurred_at DESC, id DESC LIMIT 50",
+            "events_client",
+        ),
     ] {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let plan: Vec<String> =

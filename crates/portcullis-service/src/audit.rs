@@ -10,10 +10,10 @@
 
 use std::fmt;
 
-use portcullis_domain::{ClientId, UserId};
+use portcullis_domain::{ClientId, Event, EventId, UserId, now};
 use serde_json::{Map, Value, json};
 
-use crate::{Service, events::Change};
+use crate::Service;
 
 /// Who made a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -202,7 +202,23 @@ impl Service {
             Subject::User(id) => (None, Some(id)),
             Subject::None => (None, None),
         };
-        self.record_change(actor, Change { kind: kind.as_str(), client_id, user_id, details });
+        self.record(Event {
+            id: EventId::generate(),
+            occurred_at: now(),
+            kind: kind.as_str().to_owned(),
+            client_id,
+            user_id,
+            actor: Some(actor.to_string()),
+            method: None,
+            path: None,
+            status: None,
+            latency_micros: None,
+            source_ip: None,
+            user_agent: None,
+            request_body: None,
+            response_body: None,
+            details: details.as_ref().and_then(storable),
+        });
     }
 }
 

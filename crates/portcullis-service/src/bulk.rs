@@ -4,14 +4,10 @@
 
 use std::fmt;
 
-use portcullis_domain::{ClientId, ClientName, ClientStatus, DomainError, MAX_BULK_CLIENTS, now};
+use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, DomainError, MAX_BULK_CLIENTS, now};
 use portcullis_store::{BulkChange, BulkOutcome};
-use serde_json::json;
 
-use crate::{
-    Actor, Result, Service, ServiceError,
-    audit::{ChangeKind, FieldChanges, Subject},
-};
+use crate::{Actor, Result, Service, ServiceError};
 
 /// What a bulk action does to every listed client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +105,10 @@ impl Service {
             Some(status) => clients.set_clients_status(ids, status, now()).await?,
             None => clients.delete_clients(ids).await?,
         };
-        let items: Vec<BulkItem> =
-            changes.into_iter().map(|change| self.note_bulk(actor, action, change)).collect();
+        let mut items = Vec::with_capacity(changes.len());
+        for change in changes {
+            items.push(self.note_bulk(actor, action, change).await);
+        }
         let summary = BulkSummary::of(&items);
         if summary.done > 0 {
             self.inner.cache.invalidate();
@@ -126,26 +124,19 @@ impl Service {
     }
 
     /// The item for one outcome, recording the change event of a client
-    /// that was changed.
-    fn note_bulk(&self, actor: &Actor, action: BulkAction, change: BulkChange) -> BulkItem {
+    /// that was changed: the same kinds and details as a single change.
+    async fn note_bulk(&self, actor: &Actor, action: BulkAction, change: BulkChange) -> BulkItem {
         let (result, name) = match change.outcome {
             BulkOutcome::NotFound => (BulkResult::NotFound, None),
             BulkOutcome::AlreadyInState(client) => (BulkResult::AlreadyInState, Some(client.name)),
             BulkOutcome::Done(before) => {
-                // The same kinds and details as the single-client changes.
-                let (kind, details) = match action.status() {
-                    None => (ChangeKind::ClientDeleted, json!({ "name": before.name.as_str() })),
-                    Some(to) => {
-                        let kind = match to {
-                            ClientStatus::Enabled => ChangeKind::ClientEnabled,
-                            ClientStatus::Disabled => ChangeKind::ClientDisabled,
-                        };
-                        let mut changes = FieldChanges::default();
-                        changes.field("status", before.status.as_str(), to.as_str());
-                        (kind, changes.into_details([]))
+                match action.status() {
+                    None => self.audit_client_deleted(actor, &before),
+                    Some(status) => {
+                        let after = ApiClient { status, ..before.clone() };
+                        self.audit_client_change(actor, &before, &after, None).await;
                     }
-                };
-                self.audit(actor, kind, Subject::Client(change.id), Some(details));
+                }
                 (BulkResult::Done, Some(before.name))
             }
         };

@@ -173,7 +173,7 @@ impl Service {
     /// Records the change from `before` to `after`, if there is one:
     /// `client.enabled` / `client.disabled` when the status changed, else
     /// `client.updated`; the details list every field that changed.
-    async fn audit_client_change(
+    pub(crate) async fn audit_client_change(
         &self,
         actor: &Actor,
         before: &ApiClient,
@@ -278,14 +278,18 @@ impl Service {
         Ok((self.view(client).await?, secret))
     }
 
+    pub(crate) fn audit_client_deleted(&self, actor: &Actor, client: &ApiClient) {
+        let details = json!({ "name": client.name.as_str() });
+        self.audit(actor, ChangeKind::ClientDeleted, Subject::Client(client.id), Some(details));
+    }
+
     pub async fn delete_client(&self, actor: &Actor, id: ClientId) -> Result<()> {
         let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
         if !self.inner.stores.clients.delete_client(id).await? {
             return Err(ServiceError::ClientNotFound);
         }
         self.inner.cache.invalidate();
-        let details = json!({ "name": client.name.as_str() });
-        self.audit(actor, ChangeKind::ClientDeleted, Subject::Client(id), Some(details));
+        self.audit_client_deleted(actor, &client);
         tracing::info!(client_id = %id, "client deleted");
         Ok(())
     }

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use portcullis_domain::{ClientId, Event, EventId, UserId, now};
+use portcullis_domain::{ClientId, Event, EventId, now};
 
 use crate::{Result, Service};
 
@@ -71,40 +71,10 @@ impl EventQueue {
     }
 }
 
-/// The fields of a change event; the rest are filled in by `record_change`.
-pub struct Change<'a> {
-    pub kind: &'a str,
-    pub client_id: Option<ClientId>,
-    pub user_id: Option<UserId>,
-    pub details: Option<serde_json::Value>,
-}
-
 impl Service {
     /// Queues an event; never waits and never fails.
     pub fn record(&self, event: Event) {
         self.inner.events.push(event);
-    }
-
-    /// Queues an audit event for a change made by `actor` (stored as
-    /// `client:<id>`, `user:<id>`, `cli` or `system`).
-    pub fn record_change(&self, actor: &crate::Actor, change: Change<'_>) {
-        self.record(Event {
-            id: EventId::generate(),
-            occurred_at: now(),
-            kind: change.kind.to_owned(),
-            client_id: change.client_id,
-            user_id: change.user_id,
-            actor: Some(actor.to_string()),
-            method: None,
-            path: None,
-            status: None,
-            latency_micros: None,
-            source_ip: None,
-            user_agent: None,
-            request_body: None,
-            response_body: None,
-            details: change.details.as_ref().and_then(crate::audit::storable),
-        });
     }
 
     /// Changes how many events may wait (for operators with bursty load,

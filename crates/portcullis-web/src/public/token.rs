@@ -26,8 +26,8 @@ struct TokenResponse<'a> {
     expires_in: u32,
     /// Omitted when nothing was granted: an empty scope is not a scope
     /// (RFC 6749 §3.3 needs at least one scope-token).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    scope: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
 }
 
 pub async fn token(
@@ -78,23 +78,16 @@ pub async fn method_not_allowed() -> Response {
 /// knows which field is the secret, so the recorder need not parse the
 /// body to find it (the hottest path there is).
 fn success(token: &IssuedToken, recorded: bool) -> Response {
-    let mut body = TokenResponse {
-        access_token: &token.access_token,
+    let scope = token.scope.to_string();
+    let answer = |access_token| TokenResponse {
+        access_token,
         token_type: "Bearer",
         expires_in: token.expires_in,
-        scope: token.scope.to_string(),
+        scope: &scope,
     };
-    let redacted = recorded.then(|| redact::marker(&token.access_token));
-    let recorded = redacted.as_deref().and_then(|marker| {
-        let real = std::mem::replace(&mut body.access_token, marker);
-        let text = serde_json::to_string(&body).ok();
-        body.access_token = real;
-        text
-    });
-    let mut response = axum::Json(body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(text) = recorded {
+    let mut response = axum::Json(answer(&token.access_token)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if recorded && let Ok(text) = serde_json::to_string(&answer(&redact::marker(&token.access_token))) {
         response.extensions_mut().insert(RecordedResponse(text));
     }
     response

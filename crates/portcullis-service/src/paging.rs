@@ -27,6 +27,30 @@ fn encode_cursor(at: Timestamp, id: impl Display) -> String {
     format!("{}.{id}", at.timestamp_micros())
 }
 
+/// An item of a page, and the cursor that starts the page after it: what
+/// Relay-style connections hand out per edge.
+pub trait PageItem {
+    fn cursor(&self) -> String;
+}
+
+impl PageItem for crate::ClientView {
+    fn cursor(&self) -> String {
+        encode_cursor(self.client.created_at, self.client.id)
+    }
+}
+
+impl PageItem for crate::UserView {
+    fn cursor(&self) -> String {
+        encode_cursor(self.user.created_at, self.user.id)
+    }
+}
+
+impl PageItem for portcullis_domain::Event {
+    fn cursor(&self) -> String {
+        encode_cursor(self.occurred_at, self.id)
+    }
+}
+
 /// Cuts the `size + 1` rows fetched to `size` and makes the cursor of the
 /// next page, if there is one.
 pub(crate) fn finish<T, I: Display>(
@@ -70,6 +94,21 @@ mod tests {
         ] {
             assert!(matches!(decode_cursor::<ClientId>(bad), Err(ServiceError::InvalidCursor)), "{bad}");
         }
+        let view = crate::UserView {
+            user: portcullis_domain::User {
+                id: portcullis_domain::UserId::generate(),
+                email: portcullis_domain::Email::parse("a@example.com").unwrap(),
+                name: portcullis_domain::UserName::parse("A").unwrap(),
+                status: portcullis_domain::UserStatus::Enabled,
+                roles: vec![],
+                password_hash: None,
+                created_at: at,
+                updated_at: at,
+            },
+            roles: vec![],
+        };
+        let (rows, next) = finish(vec![view.clone(), view.clone()], 1, |u| (u.user.created_at, u.user.id));
+        assert_eq!(next.as_deref(), Some(rows[0].cursor().as_str()), "an item's cursor is the next page's");
         assert_eq!((page_size(None), page_size(Some(0)), page_size(Some(1000))), (50, 1, 200));
     }
 }

@@ -5,6 +5,7 @@
 pub mod api;
 mod app;
 mod error;
+pub mod graphql;
 mod health;
 mod metrics;
 mod public;
@@ -35,18 +36,21 @@ pub struct AppState {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Whether requests are recorded as events (`PORTCULLIS_EVENTS`).
     pub record_events: bool,
+    /// The GraphQL schema, built once.
+    pub graphql: graphql::PortcullisSchema,
 }
 
 impl AppState {
     pub fn new(service: Service) -> Self {
-        Self { service, trusted_proxies: Vec::new(), record_events: true }
+        Self { service, trusted_proxies: Vec::new(), record_events: true, graphql: graphql::schema() }
     }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
-    let attributed = public::oauth2_router().merge(api::router());
+    let attributed =
+        public::oauth2_router().merge(api::router()).route("/graphql", axum::routing::post(graphql::execute));
     // One event per request made as a client or a user.
     let attributed = if state.record_events {
         attributed.layer(axum::middleware::from_fn_with_state(state.clone(), recording::record))

@@ -62,9 +62,9 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
     Ok(Application::new(
         listener,
         AppState {
-            service,
             trusted_proxies: serve.trusted_proxies.clone(),
             record_events: serve.events == crate::config::Toggle::On,
+            ..AppState::new(service)
         },
     ))
 }

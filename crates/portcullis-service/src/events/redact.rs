@@ -44,18 +44,32 @@ pub fn marker(value: &str) -> String {
     out
 }
 
+/// The camel-case endings of credential names (`clientSecret`,
+/// `accessToken`, `newPassword`), as GraphQL spells fields.
+const SENSITIVE_CAMEL: [&str; 5] = ["Secret", "Password", "Token", "Authorization", "Assertion"];
+
 /// A field named like one of [`SENSITIVE`], or ending in `_` and one of
-/// them, in any case.
+/// them, in any case; or a camel-case name ending in one of
+/// [`SENSITIVE_CAMEL`].
 fn is_sensitive(key: &str) -> bool {
-    SENSITIVE.iter().any(|s| {
-        if key.len() == s.len() {
-            return key.eq_ignore_ascii_case(s);
-        }
+    let camel = SENSITIVE_CAMEL.iter().any(|s| {
         key.len() > s.len()
-            && key.as_bytes()[key.len() - s.len() - 1] == b'_'
-            && key.is_char_boundary(key.len() - s.len())
-            && key[key.len() - s.len()..].eq_ignore_ascii_case(s)
-    })
+            && key.ends_with(s)
+            && key[..key.len() - s.len()]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    });
+    camel
+        || SENSITIVE.iter().any(|s| {
+            if key.len() == s.len() {
+                return key.eq_ignore_ascii_case(s);
+            }
+            key.len() > s.len()
+                && key.as_bytes()[key.len() - s.len() - 1] == b'_'
+                && key.is_char_boundary(key.len() - s.len())
+                && key[key.len() - s.len()..].eq_ignore_ascii_case(s)
+        })
 }
 
 /// A word that looks like one of our secrets or like a JWT.
@@ -92,11 +106,92 @@ fn scrub_text(text: &str) -> String {
     out
 }
 
+/// In a GraphQL document, a string literal given to an argument or input
+/// field named like a credential (`password: "…"`) becomes a marker;
+/// comments and other strings are kept as they are.
+fn scrub_graphql(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len());
+    // The last name read, while only `:` and blanks followed it.
+    let mut name: Option<&str> = None;
+    let mut colon = false;
+    let mut i = 0;
+    while let Some(c) = doc[i..].chars().next() {
+        let rest = &doc[i..];
+        let len = if c == '#' {
+            rest.find(['\n', '\r']).unwrap_or(rest.len())
+        } else if c == '"' {
+            let len = string_literal_len(rest);
+            let sensitive = colon && name.is_some_and(is_sensitive);
+            let literal = &rest[..len];
+            if sensitive {
+                let quotes = if literal.starts_with("\"\"\"") { "\"\"\"" } else { "\"" };
+                let inner = literal.strip_prefix(quotes).unwrap_or(literal);
+                let inner = inner.strip_suffix(quotes).unwrap_or(inner);
+                out.push_str(quotes);
+                out.push_str(&marker(inner));
+                out.push_str(quotes);
+            } else {
+                out.push_str(literal);
+            }
+            (name, colon) = (None, false);
+            i += len;
+            continue;
+        } else if c == '_' || c.is_ascii_alphabetic() {
+            let len = rest.find(|c: char| !(c == '_' || c.is_ascii_alphanumeric())).unwrap_or(rest.len());
+            (name, colon) = (Some(&rest[..len]), false);
+            len
+        } else {
+            if c == ':' {
+                colon = name.is_some() && !colon;
+            } else if !(c.is_whitespace() || c == ',') {
+                (name, colon) = (None, false);
+            }
+            c.len_utf8()
+        };
+        out.push_str(&rest[..len]);
+        i += len;
+    }
+    out
+}
+
+/// The length of the string literal `text` starts with: `"…"` with
+/// escapes, or a `"""…"""` block; to the end of the line or text when it
+/// is not closed.
+fn string_literal_len(text: &str) -> usize {
+    if let Some(body) = text.strip_prefix("\"\"\"") {
+        let mut at = 0;
+        while let Some(found) = body[at..].find("\"\"\"") {
+            let end = at + found;
+            if !body[..end].ends_with('\\') {
+                return 3 + end + 3;
+            }
+            at = end + 3;
+        }
+        return text.len();
+    }
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return i + 1,
+            '\n' | '\r' => return i,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
 fn scrub_json(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                if is_sensitive(key) {
+                if key == "query"
+                    && let Value::String(doc) = v
+                {
+                    // A GraphQL request: credentials may sit in its text.
+                    *doc = scrub_text(&scrub_graphql(doc));
+                } else if is_sensitive(key) {
                     if let Value::String(s) = v {
                         *s = marker(s);
                     } else if !v.is_null() {
@@ -206,6 +301,45 @@ mod tests {
         }
         assert_eq!(marker("pcs_ünïcödé_ßecret"), "pcs_…cret");
         assert_eq!(marker("ääääääääääääääää"), "ääää…ääää");
+    }
+
+    #[test]
+    fn camel_case_credential_names() {
+        for name in ["clientSecret", "accessToken", "newPassword", "personalAccessToken", "x1Token"] {
+            assert!(is_sensitive(name), "{name}");
+        }
+        for name in ["tokenType", "revokeTokens", "secretary", "XToken", "hint"] {
+            assert!(!is_sensitive(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn graphql_documents_lose_their_inline_credentials() {
+        let doc = r#"mutation { createUser(input: {email: "a@b.c", password : "correct horse battery", name: "p\"w"}) { password } }
+            # password: "in a comment stays"
+            updateUser(id: "1", input: {newPassword: """block
+            secret value""", name: "password"}) { id }"#;
+        let out = scrub_graphql(doc);
+        assert!(!out.contains("correct horse battery") && !out.contains("secret value"), "{out}");
+        for kept in [
+            "\"a@b.c\"",
+            r#"name: "p\"w""#,
+            r#"name: "password""#,
+            "# password: \"in a comment stays\"",
+            "{ password }",
+        ] {
+            assert!(out.contains(kept), "{kept} in {out}");
+        }
+        assert!(out.contains(r#"password : "corr…tery""#), "{out}");
+        // Unclosed strings and odd input end where the text does.
+        for odd in ["password: \"abc", "password: \"\"\"abc", "password:", "ü: \"ä\"", "\"", "password: \"\\"]
+        {
+            let _ = scrub_graphql(odd);
+        }
+        let body = serde_json::json!({"query": doc, "variables": {"input": {"password": "hunter2hunter2"}}})
+            .to_string();
+        let stored = super::body(body.as_bytes(), Some("application/json")).unwrap();
+        assert!(!stored.contains("correct horse battery") && !stored.contains("hunter2hunter2"), "{stored}");
     }
 
     #[test]

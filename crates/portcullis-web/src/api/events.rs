@@ -99,7 +99,7 @@ pub struct EventParams {
     pub cursor: Option<String>,
 }
 
-fn status_class(raw: Option<&str>) -> Result<Option<u8>, Problem> {
+pub(crate) fn status_class(raw: Option<&str>) -> Result<Option<u8>, Problem> {
     match raw {
         None => Ok(None),
         Some("2xx") => Ok(Some(2)),

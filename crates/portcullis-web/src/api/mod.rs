@@ -1,13 +1,13 @@
 //! The admin REST API under `/api/v1`, described by an OpenAPI 3.1
 //! document generated from these handlers (`/api/v1/openapi.json`).
 
-mod auth;
+pub(crate) mod auth;
 pub mod clients;
 pub mod events;
-mod json;
+pub(crate) mod json;
 mod keys;
 pub mod me;
-mod problem;
+pub(crate) mod problem;
 pub mod roles;
 pub mod users;
 

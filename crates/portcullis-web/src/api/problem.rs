@@ -50,6 +50,17 @@ impl Problem {
         }))
     }
 
+    /// What the problem document holds, for adapters that answer in another
+    /// shape (GraphQL's `extensions`).
+    pub fn details(&self) -> &ProblemDetails {
+        &self.0
+    }
+
+    /// The `WWW-Authenticate` challenge of a 401 or 403, if any.
+    pub fn challenge(&self) -> Option<&str> {
+        self.0.challenge.as_deref()
+    }
+
     /// No usable credentials (RFC 6750 §3).
     pub fn unauthorized(detail: &str, invalid_token: bool) -> Self {
         let mut p = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail);

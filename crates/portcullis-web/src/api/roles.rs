@@ -56,7 +56,7 @@ pub struct PermissionsByCategory {
     pub categories: Vec<PermissionCategory>,
 }
 
-fn by_category(groups: &[PermissionGroup]) -> PermissionsByCategory {
+pub(crate) fn by_category(groups: &[PermissionGroup]) -> PermissionsByCategory {
     PermissionsByCategory {
         categories: groups
             .iter()
@@ -140,7 +140,7 @@ pub struct UpdateRoleRequest {
     pub permissions: Option<Vec<String>>,
 }
 
-fn permission_name(field: &'static str, raw: &str) -> Result<PermissionName, Problem> {
+pub(crate) fn permission_name(field: &'static str, raw: &str) -> Result<PermissionName, Problem> {
     PermissionName::parse(raw).map_err(|e| ServiceError::invalid(field)(e).into())
 }
 
@@ -152,17 +152,37 @@ fn role_name(raw: &str) -> Result<RoleName, Problem> {
     RoleName::parse(raw).map_err(|e| ServiceError::invalid("name")(e).into())
 }
 
-fn role_id(raw: &str) -> Result<RoleId, Problem> {
+pub(crate) fn role_id(raw: &str) -> Result<RoleId, Problem> {
     super::problem::path_id("role_id", raw)
 }
 
 /// An unknown permission in a role's set is the request's fault.
-fn in_permissions(e: ServiceError) -> Problem {
+pub(crate) fn in_permissions(e: ServiceError) -> Problem {
     match e {
         ServiceError::PermissionNotFound(name) => {
             Problem::invalid_field("permissions", format!("no permission named `{name}`"))
         }
         other => other.into(),
+    }
+}
+
+impl CreateRoleRequest {
+    pub(crate) fn into_new(self) -> Result<NewRole, Problem> {
+        Ok(NewRole {
+            name: role_name(&self.name)?,
+            description: self.description,
+            permissions: permission_names(&self.permissions)?,
+        })
+    }
+}
+
+impl UpdateRoleRequest {
+    pub(crate) fn into_update(self) -> Result<RoleUpdate, Problem> {
+        Ok(RoleUpdate {
+            name: self.name.as_deref().map(role_name).transpose()?,
+            description: self.description,
+            permissions: self.permissions.as_deref().map(permission_names).transpose()?,
+        })
     }
 }
 
@@ -248,11 +268,7 @@ async fn create_role(
 ) -> Result<Response, Problem> {
     caller.require("roles:write")?;
     let ApiJson(body) = body?;
-    let new = NewRole {
-        name: role_name(&body.name)?,
-        description: body.description,
-        permissions: permission_names(&body.permissions)?,
-    };
+    let new = body.into_new()?;
     let role = state.service.create_role(&caller.actor(), new).await.map_err(in_permissions)?;
     Ok((StatusCode::CREATED, Json(RoleResponse::from(&role))).into_response())
 }
@@ -284,11 +300,7 @@ async fn update_role(
     caller.require("roles:write")?;
     let id = role_id(&id)?;
     let ApiJson(body) = body?;
-    let update = RoleUpdate {
-        name: body.name.as_deref().map(role_name).transpose()?,
-        description: body.description,
-        permissions: body.permissions.as_deref().map(permission_names).transpose()?,
-    };
+    let update = body.into_update()?;
     let role = state.service.update_role(&caller.actor(), id, update).await.map_err(in_permissions)?;
     Ok(Json((&role).into()))
 }

@@ -102,12 +102,39 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-fn user_id(raw: &str) -> Result<UserId, Problem> {
+pub(crate) fn user_id(raw: &str) -> Result<UserId, Problem> {
     super::problem::path_id("user_id", raw)
 }
 
 fn roles(raw: &[String]) -> Result<Vec<RoleName>, Problem> {
     raw.iter().map(|r| RoleName::parse(r).map_err(|e| ServiceError::invalid("roles")(e).into())).collect()
+}
+
+impl CreateUserRequest {
+    pub(crate) fn into_new(self) -> Result<NewUser, Problem> {
+        Ok(NewUser {
+            email: Email::parse(&self.email).map_err(ServiceError::invalid("email"))?,
+            name: UserName::parse(&self.name).map_err(ServiceError::invalid("name"))?,
+            roles: roles(&self.roles)?,
+            password: self.password,
+        })
+    }
+}
+
+impl UpdateUserRequest {
+    pub(crate) fn into_update(self) -> Result<UserUpdate, Problem> {
+        Ok(UserUpdate {
+            name: self
+                .name
+                .as_deref()
+                .map(UserName::parse)
+                .transpose()
+                .map_err(ServiceError::invalid("name"))?,
+            roles: self.roles.as_deref().map(roles).transpose()?,
+            status: self.status.map(Into::into),
+            password: self.password,
+        })
+    }
 }
 
 /// Create a console user.
@@ -121,12 +148,7 @@ async fn create(
 ) -> Result<Response, Problem> {
     caller.require("users:write")?;
     let ApiJson(body) = body?;
-    let new = NewUser {
-        email: Email::parse(&body.email).map_err(ServiceError::invalid("email"))?,
-        name: UserName::parse(&body.name).map_err(ServiceError::invalid("name"))?,
-        roles: roles(&body.roles)?,
-        password: body.password,
-    };
+    let new = body.into_new()?;
     let (view, password) = state.service.create_user(&caller.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user: (&view).into(), password })).into_response())
 }
@@ -177,12 +199,7 @@ async fn update(
     caller.require("users:write")?;
     let id = user_id(&id)?;
     let ApiJson(body) = body?;
-    let update = UserUpdate {
-        name: body.name.as_deref().map(UserName::parse).transpose().map_err(ServiceError::invalid("name"))?,
-        roles: body.roles.as_deref().map(roles).transpose()?,
-        status: body.status.map(Into::into),
-        password: body.password,
-    };
+    let update = body.into_update()?;
     Ok(Json((&state.service.update_user(&caller.actor(), id, update).await?).into()))
 }
 

@@ -37,6 +37,8 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print the admin API's OpenAPI 3.1 document (as served at /api/v1/openapi.json).
     Openapi,
+    /// Print the GraphQL schema in SDL (the API served at /graphql).
+    GraphqlSchema,
     /// Manage API clients on the configured database (also while a server runs on it).
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
@@ -66,6 +68,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Users(command) => users::run(&cli.global, command).await,
         Command::Openapi => {
             print_stdout(&portcullis_web::api::openapi_json());
+            Ok(())
+        }
+        Command::GraphqlSchema => {
+            print_stdout(&portcullis_web::graphql::sdl());
             Ok(())
         }
     };

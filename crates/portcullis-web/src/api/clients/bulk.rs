@@ -21,7 +21,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/clients/bulk", post(bulk_clients))
 }
 
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, async_graphql::Enum)]
+#[graphql(name = "BulkAction")]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Enable,
@@ -64,7 +65,8 @@ pub struct BulkRequest {
 }
 
 /// What happened to one listed client.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, async_graphql::Enum)]
+#[graphql(name = "BulkResult")]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Enabled, disabled or deleted now.
@@ -108,7 +110,7 @@ pub struct BulkResponse {
 }
 
 /// Each id, or 400 naming the first malformed one (`client_ids[3]`).
-fn client_ids(raw: &[String]) -> Result<Vec<ClientId>, Problem> {
+pub(crate) fn client_ids(raw: &[String]) -> Result<Vec<ClientId>, Problem> {
     raw.iter()
         .enumerate()
         .map(|(i, id)| {

@@ -34,7 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(bulk::router())
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, async_graphql::Enum)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Enabled,
@@ -205,7 +205,7 @@ pub struct TokenResponse {
     pub scope: Option<String>,
 }
 
-fn client_id(raw: &str) -> Result<ClientId, Problem> {
+pub(crate) fn client_id(raw: &str) -> Result<ClientId, Problem> {
     super::problem::path_id("client_id", raw)
 }
 
@@ -221,6 +221,43 @@ fn not_null<T>(name: &'static str, value: Option<Option<T>>) -> Result<Option<T>
     }
 }
 
+impl CreateClientRequest {
+    /// The checked request, as REST and GraphQL hand it to the service.
+    pub(crate) fn into_new(self) -> Result<NewClient, Problem> {
+        Ok(NewClient {
+            name: field("name", ClientName::parse(&self.name))?,
+            description: self
+                .description
+                .as_deref()
+                .map(|d| field("description", Description::parse(d)))
+                .transpose()?,
+            role: self.role.as_deref().map(|r| field("role", RoleName::parse(r))).transpose()?,
+            token_ttl: match self.access_token_ttl_seconds {
+                Some(s) => field("access_token_ttl_seconds", TokenTtl::from_secs(s))?,
+                None => TokenTtl::DEFAULT,
+            },
+        })
+    }
+}
+
+impl UpdateClientRequest {
+    /// The checked request: `null` is refused where it cannot clear anything.
+    pub(crate) fn into_update(self) -> Result<ClientUpdate, Problem> {
+        Ok(ClientUpdate {
+            name: not_null("name", self.name)?.map(|n| field("name", ClientName::parse(&n))).transpose()?,
+            description: self
+                .description
+                .map(|d| d.map(|d| field("description", Description::parse(&d))).transpose())
+                .transpose()?,
+            role: self.role.map(|r| r.map(|r| field("role", RoleName::parse(&r))).transpose()).transpose()?,
+            token_ttl: not_null("access_token_ttl_seconds", self.access_token_ttl_seconds)?
+                .map(|s| field("access_token_ttl_seconds", TokenTtl::from_secs(s)))
+                .transpose()?,
+            status: not_null("status", self.status)?.map(Into::into),
+        })
+    }
+}
+
 /// Create a client. The response holds its secret, shown this once.
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = CreateClientRequest,
     security(("bearer" = ["clients:write"])),
@@ -232,19 +269,7 @@ async fn create(
 ) -> Result<Response, Problem> {
     caller.require("clients:write")?;
     let ApiJson(body) = body?;
-    let new = NewClient {
-        name: field("name", ClientName::parse(&body.name))?,
-        description: body
-            .description
-            .as_deref()
-            .map(|d| field("description", Description::parse(d)))
-            .transpose()?,
-        role: body.role.as_deref().map(|r| field("role", RoleName::parse(r))).transpose()?,
-        token_ttl: match body.access_token_ttl_seconds {
-            Some(s) => field("access_token_ttl_seconds", TokenTtl::from_secs(s))?,
-            None => TokenTtl::DEFAULT,
-        },
-    };
+    let new = body.into_new()?;
     let (view, secret) = state.service.create_client(&caller.actor(), new).await?;
     let created = CreatedClient { client: (&view).into(), client_secret: secret.expose().to_owned() };
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -301,18 +326,7 @@ async fn update(
     caller.require("clients:write")?;
     let id = client_id(&id)?;
     let ApiJson(body) = body?;
-    let update = ClientUpdate {
-        name: not_null("name", body.name)?.map(|n| field("name", ClientName::parse(&n))).transpose()?,
-        description: body
-            .description
-            .map(|d| d.map(|d| field("description", Description::parse(&d))).transpose())
-            .transpose()?,
-        role: body.role.map(|r| r.map(|r| field("role", RoleName::parse(&r))).transpose()).transpose()?,
-        token_ttl: not_null("access_token_ttl_seconds", body.access_token_ttl_seconds)?
-            .map(|s| field("access_token_ttl_seconds", TokenTtl::from_secs(s)))
-            .transpose()?,
-        status: not_null("status", body.status)?.map(Into::into),
-    };
+    let update = body.into_update()?;
     let view = state.service.update_client(&caller.actor(), id, update).await?;
     Ok(Json((&view).into()))
 }

@@ -1,0 +1,166 @@
+//! GraphQL errors carry `extensions.code`: for the API's own refusals the
+//! REST problem's slug (`NOT_FOUND`, `INSUFFICIENT_SCOPE`, `INVALID_FIELD`,
+//! …) with its `type`, `status` and details; for what GraphQL itself
+//! refuses, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX`,
+//! `GRAPHQL_VALIDATION_FAILED` or `BAD_USER_INPUT`.
+
+use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response as HttpResponse},
+};
+
+use super::{MAX_COMPLEXITY, MAX_DEPTH};
+use crate::api::Problem;
+
+/// `urn:portcullis:problem:insufficient-scope` → `INSUFFICIENT_SCOPE`.
+fn code(kind: &str) -> String {
+    kind.rsplit(':').next().unwrap_or(kind).replace('-', "_").to_ascii_uppercase()
+}
+
+/// A REST field name as GraphQL spells it: `client_ids[3]` → `clientIds[3]`.
+pub(crate) fn camel(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn extensions(problem: &Problem) -> ErrorExtensionValues {
+    let d = problem.details();
+    let mut ext = ErrorExtensionValues::default();
+    ext.set("code", code(&d.kind));
+    ext.set("type", d.kind.as_str());
+    ext.set("status", i32::from(d.status));
+    if let Some(field) = &d.field {
+        ext.set("field", camel(field));
+    }
+    if let Some(permission) = &d.required_permission {
+        ext.set("requiredPermission", permission.as_str());
+    }
+    if let Some(in_use_by) = &d.in_use_by {
+        ext.set("inUseBy", Value::from_json(in_use_by.clone()).unwrap_or(Value::Null));
+    }
+    ext
+}
+
+/// The problem's detail, its field named as GraphQL names it.
+fn message(problem: &Problem) -> String {
+    let d = problem.details();
+    match &d.field {
+        Some(field) => match d.detail.strip_prefix(field.as_str()) {
+            Some(rest) => format!("{}{rest}", camel(field)),
+            None => d.detail.clone(),
+        },
+        None => d.detail.clone(),
+    }
+}
+
+impl From<Problem> for async_graphql::Error {
+    fn from(problem: Problem) -> Self {
+        let mut error = async_graphql::Error::new(message(&problem));
+        error.extensions = Some(extensions(&problem));
+        error
+    }
+}
+
+/// `?` for a service or adapter result inside a resolver: the error as the
+/// REST API would describe it, in GraphQL's shape.
+pub(crate) trait OrGraphql<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: Into<Problem>> OrGraphql<T> for Result<T, E> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| e.into().into())
+    }
+}
+
+/// Gives every error of an executed request its `code`: GraphQL's own
+/// (parsing, validation, limits, argument coercion) come without one.
+pub(crate) fn with_codes(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        if error.extensions.as_ref().is_some_and(|x| x.get("code").is_some()) {
+            continue;
+        }
+        let (code, message) = if error.message == "Query is nested too deep."
+            || error.message.starts_with("The recursion depth of the query")
+        {
+            ("QUERY_TOO_DEEP", Some(format!("the query is nested more than {MAX_DEPTH} levels deep")))
+        } else if error.message == "Query is too complex." {
+            let why = format!(
+                "the query costs more than {MAX_COMPLEXITY}: each field costs 1, and a connection costs `first` \
+                 (default 50) times its selection; ask for fewer fields, aliases or items"
+            );
+            ("QUERY_TOO_COMPLEX", Some(why))
+        } else if error.message.starts_with("The number of directives") {
+            ("TOO_MANY_DIRECTIVES", None)
+        } else if error.path.is_empty() {
+            // Refused before execution: the document does not parse or does
+            // not fit the schema.
+            ("GRAPHQL_VALIDATION_FAILED", None)
+        } else {
+            // A resolver's arguments that do not fit their types.
+            ("BAD_USER_INPUT", None)
+        };
+        if let Some(message) = message {
+            error.message = message;
+        }
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        ext.set("code", code);
+        if code.starts_with("QUERY_TOO") {
+            let limit = if code == "QUERY_TOO_DEEP" { MAX_DEPTH } else { MAX_COMPLEXITY };
+            ext.set("limit", i32::try_from(limit).unwrap_or(i32::MAX));
+        }
+    }
+    response
+}
+
+/// A request refused before GraphQL sees it (no credentials, a body that
+/// is not a GraphQL request): the problem's status, in GraphQL's shape.
+pub(crate) fn http_error(problem: Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.details().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let challenge = problem.challenge().and_then(|c| HeaderValue::from_str(c).ok());
+    let error =
+        ServerError { extensions: Some(extensions(&problem)), ..ServerError::new(message(&problem), None) };
+    let body = serde_json::json!({ "errors": [error] }).to_string();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(challenge) = challenge {
+        headers.insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_fields_as_graphql_spells_them() {
+        assert_eq!(code("urn:portcullis:problem:insufficient-scope"), "INSUFFICIENT_SCOPE");
+        assert_eq!(code("urn:portcullis:problem:not-found"), "NOT_FOUND");
+        assert_eq!(camel("access_token_ttl_seconds"), "accessTokenTtlSeconds");
+        assert_eq!(camel("client_ids[3]"), "clientIds[3]");
+        assert_eq!(camel("name"), "name");
+        let problem =
+            Problem::invalid_field("access_token_ttl_seconds", "access_token_ttl_seconds: too long");
+        let error = async_graphql::Error::from(problem);
+        assert_eq!(error.message, "accessTokenTtlSeconds: too long");
+        let ext = error.extensions.unwrap();
+        assert_eq!(ext.get("code"), Some(&Value::from("INVALID_FIELD")));
+        assert_eq!(ext.get("field"), Some(&Value::from("accessTokenTtlSeconds")));
+        assert_eq!(ext.get("status"), Some(&Value::from(400)));
+    }
+}

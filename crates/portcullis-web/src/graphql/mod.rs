@@ -1,0 +1,134 @@
+//! `POST /graphql`: the admin API as GraphQL. Every field and mutation is
+//! a thin adapter over the same service function as its REST twin, needs
+//! the same permission, and reports refusals in the REST problem's words
+//! (`extensions.code`). Depth and cost are limited before anything runs.
+
+mod errors;
+mod mutation;
+mod query;
+mod types;
+
+use async_graphql::{Context, EmptySubscription, Schema, Variables};
+use axum::{
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use portcullis_service::{MAX_PAGE_SIZE, Service};
+use serde::Deserialize;
+
+use crate::{
+    AppState,
+    api::{Caller, Problem, json::ApiJson},
+};
+
+pub type PortcullisSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// How deep a query may nest. Ours need at most 6; the standard
+/// introspection query (GraphiQL's, graphql-core's) needs 13.
+pub const MAX_DEPTH: usize = 15;
+
+/// What a query may cost: each field 1, a connection `first` times its
+/// selection. A page of 200 clients with a dozen fields fits; 200 clients
+/// with 200 events each does not.
+pub const MAX_COMPLEXITY: usize = 5_000;
+
+/// The schema; built once per server (it holds no data: the caller and the
+/// service travel with each request).
+pub fn schema() -> PortcullisSchema {
+    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        // Nesting the parser follows before the depth check runs.
+        .limit_recursive_depth(MAX_DEPTH + 2)
+        .limit_directives(8)
+        .finish()
+}
+
+/// The schema in SDL, as committed in `docs/schema.graphql`.
+pub fn sdl() -> String {
+    schema().sdl()
+}
+
+/// A GraphQL-over-HTTP request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GraphqlRequest {
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<serde_json::Value>,
+    /// Accepted and ignored (persisted queries are not supported).
+    #[serde(default)]
+    #[allow(dead_code)]
+    extensions: Option<serde_json::Value>,
+}
+
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Caller> {
+    ctx.data::<Caller>()
+}
+
+pub(crate) fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Service> {
+    ctx.data::<Service>()
+}
+
+/// The caller, if its scope holds `permission`; else `INSUFFICIENT_SCOPE`.
+pub(crate) fn require<'a>(ctx: &Context<'a>, permission: &str) -> async_graphql::Result<&'a Caller> {
+    let caller = caller(ctx)?;
+    caller.require(permission)?;
+    Ok(caller)
+}
+
+/// A connection's `first`: 1–200, default 50.
+pub(crate) fn page_limit(first: Option<i32>) -> async_graphql::Result<u32> {
+    match first {
+        None => Ok(portcullis_service::DEFAULT_PAGE_SIZE),
+        Some(n) => u32::try_from(n).ok().filter(|n| (1..=MAX_PAGE_SIZE).contains(n)).ok_or_else(|| {
+            Problem::invalid_field("first", format!("first must be between 1 and {MAX_PAGE_SIZE}")).into()
+        }),
+    }
+}
+
+/// What one page of a connection may multiply its selection's cost by.
+pub(crate) fn page_size(first: Option<i32>) -> usize {
+    let size = first.unwrap_or(50).clamp(1, 200);
+    usize::try_from(size).unwrap_or(200)
+}
+
+pub async fn execute(
+    State(state): State<AppState>,
+    caller: Result<Caller, Problem>,
+    body: Result<ApiJson<GraphqlRequest>, Problem>,
+) -> Response {
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(problem) => return errors::http_error(problem),
+    };
+    let ApiJson(body) = match body {
+        Ok(body) => body,
+        Err(problem) => return errors::http_error(problem),
+    };
+    let variables = match body.variables {
+        None | Some(serde_json::Value::Null) => Variables::default(),
+        Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
+        Some(_) => {
+            return errors::http_error(Problem::invalid_field(
+                "variables",
+                "variables must be a JSON object",
+            ));
+        }
+    };
+    let mut request =
+        async_graphql::Request::new(body.query).variables(variables).data(caller).data(state.service.clone());
+    if let Some(name) = body.operation_name {
+        request = request.operation_name(name);
+    }
+    let response = errors::with_codes(state.graphql.execute(request).await);
+    let body = serde_json::to_string(&response).unwrap_or_else(|_| String::from(r#"{"errors":[]}"#));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,428 @@
+//! Every change the REST API makes, with the same permission and through
+//! the same service function; the REST request types check the input, so
+//! a field is refused for the same reason in both.
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use portcullis_service::{BulkAction, BulkSummary};
+
+use super::{
+    errors::OrGraphql,
+    require, service,
+    types::{Client, PersonalAccessToken, Role, User},
+};
+use crate::api::{
+    clients::{
+        CreateClientRequest, Status, UpdateClientRequest,
+        bulk::{Action, Outcome, client_ids},
+        client_id as parse_client_id,
+    },
+    roles::{CreateRoleRequest, UpdateRoleRequest, in_permissions, permission_name, role_id},
+    users::{CreateUserRequest, UpdateUserRequest, user_id},
+};
+
+pub struct Mutation;
+
+#[derive(InputObject)]
+pub struct CreateClientInput {
+    /// 1–200 characters.
+    pub name: String,
+    /// At most 2,000 characters.
+    pub description: Option<String>,
+    /// A role name, e.g. `viewer`; none when absent.
+    pub role: Option<String>,
+    /// 60–86,400; default 3,600.
+    pub access_token_ttl_seconds: Option<i64>,
+}
+
+/// Absent leaves a field as it is; `null` clears `description` and `role`.
+#[derive(InputObject)]
+pub struct UpdateClientInput {
+    pub name: MaybeUndefined<String>,
+    pub description: MaybeUndefined<String>,
+    pub role: MaybeUndefined<String>,
+    pub access_token_ttl_seconds: MaybeUndefined<i64>,
+    /// `DISABLED` stops its tokens and token requests at once.
+    pub status: MaybeUndefined<Status>,
+}
+
+/// The new client and its secret: shown this once.
+#[derive(SimpleObject)]
+pub struct CreateClientPayload {
+    pub client: Client,
+    pub client_secret: String,
+}
+
+/// The client and its new secret, shown this once; the old one stopped working.
+#[derive(SimpleObject)]
+pub struct RegenerateClientSecretPayload {
+    pub client: Client,
+    pub client_secret: String,
+}
+
+/// An access token, as `/oauth2/token` answers.
+#[derive(SimpleObject)]
+pub struct AccessToken {
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    pub expires_in: u32,
+    /// Space-separated permissions; null when none.
+    pub scope: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkResultItem {
+    pub client_id: ID,
+    pub result: Outcome,
+}
+
+/// How many listed clients got each result.
+#[derive(SimpleObject)]
+pub struct BulkSummaryCounts {
+    pub done: usize,
+    pub not_found: usize,
+    pub already_in_state: usize,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkPayload {
+    pub action: Action,
+    /// One per distinct listed id, in the order given.
+    pub results: Vec<BulkResultItem>,
+    pub summary: BulkSummaryCounts,
+}
+
+#[derive(SimpleObject)]
+pub struct RotatedKey {
+    /// The new key's id: new tokens carry it in their header from now on.
+    pub kid: String,
+}
+
+#[derive(InputObject)]
+pub struct CreatePermissionInput {
+    /// `category:action`, lowercase, e.g. `invoices:read`.
+    pub name: String,
+    /// At most 500 characters.
+    #[graphql(default)]
+    pub description: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateRoleInput {
+    /// Lowercase letters, digits, `_` and `-`, starting with a letter; unique.
+    pub name: String,
+    #[graphql(default)]
+    pub description: String,
+    /// Names of existing permissions.
+    #[graphql(default)]
+    pub permissions: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateRoleInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Replaces the whole set.
+    pub permissions: Option<Vec<String>>,
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    pub email: String,
+    pub name: String,
+    /// Role names; at least one.
+    pub roles: Vec<String>,
+    /// At least 12 characters and not a common or guessable one; generated
+    /// (and returned once) when absent.
+    pub password: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    pub name: Option<String>,
+    pub roles: Option<Vec<String>>,
+    /// `DISABLED` ends the user's sessions and stops its personal access token at once.
+    pub status: Option<Status>,
+    pub password: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateUserPayload {
+    pub user: User,
+    /// Only when the server generated it: shown this once.
+    pub password: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct RotatePersonalAccessTokenPayload {
+    /// Shown this once. The previous token, if any, stopped working.
+    pub token: String,
+    pub personal_access_token: PersonalAccessToken,
+}
+
+async fn bulk(ctx: &Context<'_>, action: Action, ids: &[ID]) -> Result<BulkPayload> {
+    let caller = require(ctx, "clients:write")?;
+    let raw: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
+    let ids = client_ids(&raw).gql()?;
+    let items = service(ctx)?.bulk_clients(&caller.actor(), BulkAction::from(action), &ids).await.gql()?;
+    let summary = BulkSummary::of(&items);
+    Ok(BulkPayload {
+        action,
+        results: items
+            .iter()
+            .map(|item| BulkResultItem {
+                client_id: ID(item.client_id.to_string()),
+                result: item.result.into(),
+            })
+            .collect(),
+        summary: BulkSummaryCounts {
+            done: summary.done,
+            not_found: summary.not_found,
+            already_in_state: summary.already_in_state,
+        },
+    })
+}
+
+#[Object]
+impl Mutation {
+    /// Create a client (`clients:write`); the payload holds its secret, shown this once.
+    async fn create_client(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateClientInput,
+    ) -> Result<CreateClientPayload> {
+        let caller = require(ctx, "clients:write")?;
+        let new = CreateClientRequest {
+            name: input.name,
+            description: input.description,
+            role: input.role,
+            access_token_ttl_seconds: input.access_token_ttl_seconds,
+        }
+        .into_new()
+        .gql()?;
+        let (view, secret) = service(ctx)?.create_client(&caller.actor(), new).await.gql()?;
+        Ok(CreateClientPayload { client: Client(view), client_secret: secret.expose().to_owned() })
+    }
+
+    /// Change a client's name, description, role, token lifetime or status (`clients:write`).
+    async fn update_client(&self, ctx: &Context<'_>, id: ID, input: UpdateClientInput) -> Result<Client> {
+        let caller = require(ctx, "clients:write")?;
+        let id = parse_client_id(&id).gql()?;
+        let update = UpdateClientRequest {
+            name: input.name.into(),
+            description: input.description.into(),
+            role: input.role.into(),
+            access_token_ttl_seconds: input.access_token_ttl_seconds.into(),
+            status: input.status.into(),
+        }
+        .into_update()
+        .gql()?;
+        Ok(Client(service(ctx)?.update_client(&caller.actor(), id, update).await.gql()?))
+    }
+
+    /// Delete a client for good (`clients:write`); answers its id.
+    async fn delete_client(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let caller = require(ctx, "clients:write")?;
+        service(ctx)?.delete_client(&caller.actor(), parse_client_id(&id).gql()?).await.gql()?;
+        Ok(id)
+    }
+
+    /// Delete up to 1,000 clients in one transaction (`clients:write`).
+    async fn delete_clients(&self, ctx: &Context<'_>, client_ids: Vec<ID>) -> Result<BulkPayload> {
+        bulk(ctx, Action::Delete, &client_ids).await
+    }
+
+    /// Enable or disable up to 1,000 clients in one transaction (`clients:write`).
+    async fn set_clients_enabled(
+        &self,
+        ctx: &Context<'_>,
+        client_ids: Vec<ID>,
+        enabled: bool,
+    ) -> Result<BulkPayload> {
+        let action = if enabled { Action::Enable } else { Action::Disable };
+        bulk(ctx, action, &client_ids).await
+    }
+
+    /// Replace a client's secret (`clients:secrets`): the old one stops
+    /// working at once; tokens already issued stay valid until they expire.
+    async fn regenerate_client_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<RegenerateClientSecretPayload> {
+        let caller = require(ctx, "clients:secrets")?;
+        let id = parse_client_id(&id).gql()?;
+        let (view, secret) = service(ctx)?.regenerate_client_secret(&caller.actor(), id).await.gql()?;
+        Ok(RegenerateClientSecretPayload { client: Client(view), client_secret: secret.expose().to_owned() })
+    }
+
+    /// Issue an access token for a client (`tokens:issue`), as the console's
+    /// "Generate access token" button does. `scope`: space-separated
+    /// permissions, a subset of the client's role; all of them when absent.
+    async fn issue_access_token(
+        &self,
+        ctx: &Context<'_>,
+        client_id: ID,
+        scope: Option<String>,
+    ) -> Result<AccessToken> {
+        require(ctx, "tokens:issue")?;
+        let id = parse_client_id(&client_id).gql()?;
+        let token = service(ctx)?.issue_token_for_client(id, scope.as_deref()).await.gql()?;
+        Ok(AccessToken {
+            access_token: token.access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: token.expires_in,
+            scope: (!token.scope.is_empty()).then(|| token.scope.to_string()),
+        })
+    }
+
+    /// Revoke every token the client holds now, keeping its secret (`clients:write`).
+    async fn revoke_client_tokens(&self, ctx: &Context<'_>, id: ID) -> Result<Client> {
+        let caller = require(ctx, "clients:write")?;
+        let id = parse_client_id(&id).gql()?;
+        Ok(Client(service(ctx)?.revoke_client_tokens(&caller.actor(), id).await.gql()?))
+    }
+
+    /// Create a new token signing key (`keys:write`).
+    async fn rotate_signing_key(&self, ctx: &Context<'_>) -> Result<RotatedKey> {
+        let caller = require(ctx, "keys:write")?;
+        Ok(RotatedKey { kid: service(ctx)?.rotate_signing_key(&caller.actor()).await.gql()? })
+    }
+
+    /// Define a permission for an API you protect (`roles:write`).
+    async fn create_permission(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePermissionInput,
+    ) -> Result<super::types::Permission> {
+        let caller = require(ctx, "roles:write")?;
+        let name = permission_name("name", &input.name).gql()?;
+        let created =
+            service(ctx)?.create_permission(&caller.actor(), name, &input.description).await.gql()?;
+        Ok(super::types::Permission(created))
+    }
+
+    /// Change a permission's description (`roles:write`; built-ins cannot be changed).
+    async fn update_permission(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        description: String,
+    ) -> Result<super::types::Permission> {
+        let caller = require(ctx, "roles:write")?;
+        let name = permission_name("name", &name).gql()?;
+        let updated = service(ctx)?.update_permission(&caller.actor(), &name, &description).await.gql()?;
+        Ok(super::types::Permission(updated))
+    }
+
+    /// Delete a permission (`roles:write`): refused while roles use it
+    /// (`IN_USE`, listing them), unless `cascade` removes it from them too.
+    /// Answers its name.
+    async fn delete_permission(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        #[graphql(default)] cascade: bool,
+    ) -> Result<String> {
+        let caller = require(ctx, "roles:write")?;
+        let parsed = permission_name("name", &name).gql()?;
+        service(ctx)?.delete_permission(&caller.actor(), &parsed, cascade).await.gql()?;
+        Ok(name)
+    }
+
+    /// Create a role from existing permissions (`roles:write`).
+    async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<Role> {
+        let caller = require(ctx, "roles:write")?;
+        let new = CreateRoleRequest {
+            name: input.name,
+            description: input.description,
+            permissions: input.permissions,
+        }
+        .into_new()
+        .gql()?;
+        Ok(Role(service(ctx)?.create_role(&caller.actor(), new).await.map_err(in_permissions).gql()?))
+    }
+
+    /// Rename a role, change its description or replace its permissions (`roles:write`).
+    async fn update_role(&self, ctx: &Context<'_>, id: ID, input: UpdateRoleInput) -> Result<Role> {
+        let caller = require(ctx, "roles:write")?;
+        let id = role_id(&id).gql()?;
+        let update = UpdateRoleRequest {
+            name: input.name,
+            description: input.description,
+            permissions: input.permissions,
+        }
+        .into_update()
+        .gql()?;
+        Ok(Role(service(ctx)?.update_role(&caller.actor(), id, update).await.map_err(in_permissions).gql()?))
+    }
+
+    /// Delete a role (`roles:write`): refused for built-ins and while
+    /// clients or users hold it. Answers its id.
+    async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let caller = require(ctx, "roles:write")?;
+        service(ctx)?.delete_role(&caller.actor(), role_id(&id).gql()?).await.gql()?;
+        Ok(id)
+    }
+
+    /// Create a console user (`users:write`).
+    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<CreateUserPayload> {
+        let caller = require(ctx, "users:write")?;
+        let new = CreateUserRequest {
+            email: input.email,
+            name: input.name,
+            roles: input.roles,
+            password: input.password,
+        }
+        .into_new()
+        .gql()?;
+        let (view, password) = service(ctx)?.create_user(&caller.actor(), new).await.gql()?;
+        Ok(CreateUserPayload { user: User(view), password })
+    }
+
+    /// Change a user's name, roles, status or password (`users:write`).
+    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<User> {
+        let caller = require(ctx, "users:write")?;
+        let id = user_id(&id).gql()?;
+        let update = UpdateUserRequest {
+            name: input.name,
+            roles: input.roles,
+            status: input.status,
+            password: input.password,
+        }
+        .into_update()
+        .gql()?;
+        Ok(User(service(ctx)?.update_user(&caller.actor(), id, update).await.gql()?))
+    }
+
+    /// Delete a console user (`users:write`). Answers its id.
+    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let caller = require(ctx, "users:write")?;
+        service(ctx)?.delete_user(&caller.actor(), user_id(&id).gql()?).await.gql()?;
+        Ok(id)
+    }
+
+    /// Create the calling user's personal access token, revoking the
+    /// current one in the same step: exactly one is valid afterwards.
+    async fn rotate_personal_access_token(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<RotatePersonalAccessTokenPayload> {
+        let caller = super::caller(ctx)?;
+        let user = caller.user().gql()?;
+        let (info, secret) = service(ctx)?.rotate_personal_token(&caller.actor(), user.id).await.gql()?;
+        Ok(RotatePersonalAccessTokenPayload {
+            token: secret.expose().to_owned(),
+            personal_access_token: info.into(),
+        })
+    }
+
+    /// Revoke the calling user's personal access token without a
+    /// replacement; `NOT_FOUND` when there is none.
+    async fn revoke_personal_access_token(&self, ctx: &Context<'_>) -> Result<bool> {
+        let caller = super::caller(ctx)?;
+        let user = caller.user().gql()?;
+        service(ctx)?.revoke_personal_token(&caller.actor(), user.id).await.gql()?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,176 @@
+//! What can be read: each field needs the permission its REST twin needs.
+
+use async_graphql::{Context, ID, InputObject, Object, Result, connection::Connection};
+use portcullis_service::{ListClients, ListUsers};
+
+use super::{
+    errors::OrGraphql,
+    page_limit, page_size, require, service,
+    types::{
+        CallerKind, Client, Event, EventFilter, PermissionCategory, PersonalAccessToken, Role, User,
+        connection, events,
+    },
+};
+use crate::api::{
+    Caller,
+    auth::Principal,
+    clients::{Status, client_id},
+    problem::path_id,
+    roles::role_id,
+    users::user_id,
+};
+
+pub struct Query;
+
+/// Which clients: each filter narrows the list.
+#[derive(Debug, Default, InputObject)]
+pub struct ClientFilter {
+    pub status: Option<Status>,
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+}
+
+/// Which users: each filter narrows the list.
+#[derive(Debug, Default, InputObject)]
+pub struct UserFilter {
+    pub status: Option<Status>,
+    /// Case-insensitive substring of the e-mail or the name.
+    pub search: Option<String>,
+}
+
+#[Object]
+impl Query {
+    /// API clients, newest first (`clients:read`). `first` is 1–200
+    /// (default 50); pass a page's `pageInfo.endCursor` as `after`.
+    #[graphql(complexity = "page_size(first) * child_complexity")]
+    async fn clients(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ClientFilter>,
+    ) -> Result<Connection<String, Client>> {
+        require(ctx, "clients:read")?;
+        let filter = filter.unwrap_or_default();
+        let request = ListClients {
+            cursor: after.clone(),
+            limit: Some(page_limit(first)?),
+            status: filter.status.map(Into::into),
+            name_contains: filter.search,
+        };
+        let page = service(ctx)?.list_clients(request).await.gql()?;
+        Ok(connection(page.items, page.next_cursor, after.is_some(), Client))
+    }
+
+    /// One client (`clients:read`).
+    async fn client(&self, ctx: &Context<'_>, id: ID) -> Result<Client> {
+        require(ctx, "clients:read")?;
+        Ok(Client(service(ctx)?.get_client(client_id(&id).gql()?).await.gql()?))
+    }
+
+    /// Every role, by name (`roles:read`).
+    async fn roles(&self, ctx: &Context<'_>) -> Result<Vec<Role>> {
+        require(ctx, "roles:read")?;
+        Ok(service(ctx)?.roles().await.gql()?.into_iter().map(Role).collect())
+    }
+
+    /// One role (`roles:read`).
+    async fn role(&self, ctx: &Context<'_>, id: ID) -> Result<Role> {
+        require(ctx, "roles:read")?;
+        Ok(Role(service(ctx)?.get_role(role_id(&id).gql()?).await.gql()?))
+    }
+
+    /// Every permission, grouped by category (`roles:read`).
+    async fn permissions(&self, ctx: &Context<'_>) -> Result<Vec<PermissionCategory>> {
+        require(ctx, "roles:read")?;
+        Ok(service(ctx)?.permissions_by_category().await.gql()?.into_iter().map(PermissionCategory).collect())
+    }
+
+    /// Console users, newest first (`users:read`).
+    #[graphql(complexity = "page_size(first) * child_complexity")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<UserFilter>,
+    ) -> Result<Connection<String, User>> {
+        require(ctx, "users:read")?;
+        let filter = filter.unwrap_or_default();
+        let request = ListUsers {
+            cursor: after.clone(),
+            limit: Some(page_limit(first)?),
+            status: filter.status.map(Into::into),
+            text: filter.search,
+        };
+        let page = service(ctx)?.list_users(request).await.gql()?;
+        Ok(connection(page.items, page.next_cursor, after.is_some(), User))
+    }
+
+    /// One console user (`users:read`).
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<User> {
+        require(ctx, "users:read")?;
+        Ok(User(service(ctx)?.get_user(user_id(&id).gql()?).await.gql()?))
+    }
+
+    /// Request and change events, newest first (`events:read`).
+    #[graphql(complexity = "page_size(first) * child_complexity")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<EventFilter>,
+    ) -> Result<Connection<String, Event>> {
+        events(ctx, None, first, after, filter).await
+    }
+
+    /// One event with its redacted bodies (`events:read`).
+    async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Event> {
+        require(ctx, "events:read")?;
+        let id = path_id("id", &id).gql()?;
+        Ok(Event(service(ctx)?.get_event(id).await.gql()?))
+    }
+
+    /// Who is calling, and with which permissions; any caller may ask.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
+        Ok(Me(super::caller(ctx)?.clone()))
+    }
+}
+
+/// The caller: an API client or a user.
+pub struct Me(Caller);
+
+#[Object]
+impl Me {
+    async fn kind(&self) -> CallerKind {
+        match self.0.principal {
+            Principal::Client(_) => CallerKind::Client,
+            Principal::User { .. } => CallerKind::User,
+        }
+    }
+    /// The caller's effective permissions.
+    async fn permissions(&self) -> Vec<String> {
+        self.0.scope.iter().map(ToString::to_string).collect()
+    }
+    /// The calling client; null for a user.
+    async fn client(&self, ctx: &Context<'_>) -> Result<Option<Client>> {
+        match &self.0.principal {
+            Principal::Client(client) => Ok(Some(Client(service(ctx)?.get_client(client.id).await.gql()?))),
+            Principal::User { .. } => Ok(None),
+        }
+    }
+    /// The calling user; null for a client.
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match &self.0.principal {
+            Principal::User { user, .. } => Ok(Some(User(service(ctx)?.get_user(user.id).await.gql()?))),
+            Principal::Client(_) => Ok(None),
+        }
+    }
+    /// The calling user's personal access token, or null when it has none;
+    /// refused (`NOT_A_USER`) for an API client.
+    async fn personal_access_token(&self, ctx: &Context<'_>) -> Result<Option<PersonalAccessToken>> {
+        let user = self.0.user().gql()?;
+        Ok(service(ctx)?.personal_token(user.id).await.gql()?.map(Into::into))
+    }
+}

@@ -5,6 +5,7 @@
 pub mod api;
 mod app;
 mod error;
+mod graphiql;
 mod health;
 mod metrics;
 mod public;
@@ -56,6 +57,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(attributed)
         .merge(public::router())
+        .route("/graphql", axum::routing::get(graphiql::page))
+        .merge(graphiql::assets_router())
         .merge(health::router())
         .merge(metrics::router())
         .fallback(not_found)

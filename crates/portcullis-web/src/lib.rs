@@ -5,6 +5,7 @@
 pub mod api;
 mod app;
 mod error;
+mod graphiql;
 pub mod graphql;
 mod health;
 mod metrics;
@@ -50,7 +51,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
     let attributed =
-        public::oauth2_router().merge(api::router()).route("/graphql", axum::routing::post(graphql::execute));
+        public::oauth2_router().merge(api::router()).route(
+        "/graphql",
+        // The page for people, and the API; only the API's calls are
+        // attributed to a caller and recorded.
+        axum::routing::get(graphiql::page).post(graphql::execute),
+    );
     // One event per request made as a client or a user.
     let attributed = if state.record_events {
         attributed.layer(axum::middleware::from_fn_with_state(state.clone(), recording::record))
@@ -60,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(attributed)
         .merge(public::router())
+        .merge(graphiql::assets_router())
         .merge(health::router())
         .merge(metrics::router())
         .fallback(not_found)

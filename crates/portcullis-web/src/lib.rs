@@ -50,8 +50,7 @@ impl AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
-    let attributed =
-        public::oauth2_router().merge(api::router()).route(
+    let attributed = public::oauth2_router().merge(api::router()).route(
         "/graphql",
         // The page for people, and the API; only the API's calls are
         // attributed to a caller and recorded.

@@ -92,8 +92,18 @@ pub(crate) fn with_codes(mut response: Response) -> Response {
         if error.extensions.as_ref().is_some_and(|x| x.get("code").is_some()) {
             continue;
         }
+        // The parser's errors quote the whole line of the document: only
+        // their reason is kept (the position is in `locations`).
+        let parse_reason = error
+            .message
+            .starts_with(" --> ")
+            .then(|| error.message.rsplit("= ").next().unwrap_or("").trim().trim_end_matches('.').to_owned());
+        let too_deep_to_parse = parse_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("stack limit") || r.contains("recursion limit"));
         let (code, message) = if error.message == "Query is nested too deep."
             || error.message.starts_with("The recursion depth of the query")
+            || too_deep_to_parse
         {
             ("QUERY_TOO_DEEP", Some(format!("the query is nested more than {MAX_DEPTH} levels deep")))
         } else if error.message == "Query is too complex." {
@@ -104,6 +114,8 @@ pub(crate) fn with_codes(mut response: Response) -> Response {
             ("QUERY_TOO_COMPLEX", Some(why))
         } else if error.message.starts_with("The number of directives") {
             ("TOO_MANY_DIRECTIVES", None)
+        } else if let Some(reason) = parse_reason {
+            ("GRAPHQL_PARSE_FAILED", Some(format!("the query does not parse: {reason}")))
         } else if error.path.is_empty() {
             // Refused before execution: the document does not parse or does
             // not fit the schema.

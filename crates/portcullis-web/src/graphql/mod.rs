@@ -132,3 +132,29 @@ pub async fn execute(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn code_of(query: &str) -> (String, String) {
+        let response = errors::with_codes(schema().execute(query).await);
+        let Some(error) = response.errors.first() else { return ("none".into(), String::new()) };
+        let code =
+            error.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string()).unwrap_or_default();
+        (code, error.message.clone())
+    }
+
+    #[tokio::test]
+    async fn nesting_is_refused_by_the_parser_or_the_depth_limit() {
+        for braces in [18, 40, 5000] {
+            let query = format!("{}{}", "{ me ".repeat(braces), "}".repeat(braces));
+            let (code, message) = code_of(&query).await;
+            assert_eq!(code, "\"QUERY_TOO_DEEP\"", "{braces}: {message}");
+            assert!(message.len() < 200, "{message}");
+        }
+        let (code, message) = code_of("{ clients { ").await;
+        assert_eq!(code, "\"GRAPHQL_PARSE_FAILED\"");
+        assert!(message.starts_with("the query does not parse: expected"), "{message}");
+    }
+}

@@ -29,6 +29,7 @@ mod changes;
 mod clients;
 mod discovery;
 mod events;
+mod graphql;
 mod graphql_twins;
 mod introspection;
 mod roles;

@@ -3,10 +3,11 @@
 //! appear only in the payloads of the mutations that make them.
 
 use async_graphql::{
-    Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject,
+    Context, Enum, ID, InputObject, InputValueError, InputValueResult, Json, Object, Result, Scalar,
+    ScalarType, SimpleObject, Value,
     connection::{Connection, Edge},
 };
-use chrono::{DateTime, Utc};
+use chrono::{SecondsFormat, Utc};
 use portcullis_domain::{Permission as DomainPermission, Role as DomainRole};
 use portcullis_service::{
     ClientView, PageItem, PermissionGroup, PersonalTokenInfo, UserView, events::ListEvents,
@@ -14,6 +15,35 @@ use portcullis_service::{
 
 use super::{errors::OrGraphql, page_size, require, service};
 use crate::api::{clients::Status, events::status_class};
+
+/// An instant, RFC 3339 in UTC as REST writes it: `2026-11-23T15:50:20Z`,
+/// with a fraction of a second only where one was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime(pub chrono::DateTime<Utc>);
+
+/// An instant: RFC 3339 in UTC, e.g. `2026-11-23T15:50:20Z`; any offset is
+/// accepted as input.
+#[Scalar(name = "DateTime", specified_by_url = "https://www.rfc-editor.org/rfc/rfc3339")]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| DateTime(t.with_timezone(&Utc)))
+                .map_err(|_| InputValueError::custom("an RFC 3339 date and time, e.g. 2026-11-23T15:50:20Z")),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+impl From<chrono::DateTime<Utc>> for DateTime {
+    fn from(t: chrono::DateTime<Utc>) -> Self {
+        Self(t)
+    }
+}
 
 /// A page of `T`, as Relay's connections spec has it: forward only
 /// (`first`/`after`), newest first.
@@ -55,12 +85,12 @@ impl Client {
     async fn access_token_ttl_seconds(&self) -> u32 {
         self.0.client.token_ttl.as_secs()
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.client.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.client.created_at.into()
     }
     /// The last successful authentication, or null.
-    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
-        self.0.client.last_used_at
+    async fn last_used_at(&self) -> Option<DateTime> {
+        self.0.client.last_used_at.map(Into::into)
     }
     /// The permissions its tokens may carry now, by category (`clients:read`).
     async fn permissions(&self, ctx: &Context<'_>) -> Result<Vec<PermissionCategory>> {
@@ -97,8 +127,8 @@ pub(crate) async fn events(
         client_id,
         kind: filter.kind,
         status_class: status_class(filter.status.as_deref()).gql()?,
-        since: filter.since,
-        until: filter.until,
+        since: filter.since.map(|t| t.0),
+        until: filter.until.map(|t| t.0),
     };
     let page = service(ctx)?.list_events(request).await.gql()?;
     Ok(connection(page.items, page.next_cursor, after.is_some(), Event))
@@ -113,9 +143,9 @@ pub struct EventFilter {
     /// Status class: `2xx`, `3xx`, `4xx` or `5xx`.
     pub status: Option<String>,
     /// Events at or after.
-    pub since: Option<DateTime<Utc>>,
+    pub since: Option<DateTime>,
     /// Events before.
-    pub until: Option<DateTime<Utc>>,
+    pub until: Option<DateTime>,
 }
 
 /// A request or change event. Bodies are stored redacted: no secret,
@@ -127,8 +157,8 @@ impl Event {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn occurred_at(&self) -> DateTime {
+        self.0.occurred_at.into()
     }
     async fn kind(&self) -> &str {
         &self.0.kind
@@ -250,11 +280,11 @@ impl User {
     async fn roles(&self) -> Vec<String> {
         self.0.roles.iter().map(ToString::to_string).collect()
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.user.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.user.created_at.into()
     }
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.user.updated_at
+    async fn updated_at(&self) -> DateTime {
+        self.0.user.updated_at.into()
     }
 }
 
@@ -263,13 +293,13 @@ impl User {
 pub struct PersonalAccessToken {
     /// `pat_…x7Kq`.
     pub hint: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime,
+    pub last_used_at: Option<DateTime>,
 }
 
 impl From<PersonalTokenInfo> for PersonalAccessToken {
     fn from(t: PersonalTokenInfo) -> Self {
-        Self { hint: t.hint, created_at: t.created_at, last_used_at: t.last_used_at }
+        Self { hint: t.hint, created_at: t.created_at.into(), last_used_at: t.last_used_at.map(Into::into) }
     }
 }
 

@@ -251,6 +251,18 @@ async fn connections_page_forward_by_cursor(backend: Backend) {
     for _ in 0..4 {
         app.create_client(None).await;
     }
+    let body = gql(&app, &admin, "{ clients(first: 1) { edges { node { createdAt } } } }", json!({})).await;
+    let created = body["data"]["clients"]["edges"][0]["node"]["createdAt"].as_str().unwrap().to_owned();
+    assert!(created.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(&created).is_ok(), "{created}");
+    app.service.flush_events().await.unwrap();
+    let body = gql(
+        &app,
+        &admin,
+        "query($t: DateTime) { events(filter: {since: $t}) { edges { node { occurredAt } } } }",
+        json!({"t": "2000-01-01T00:00:00+02:00"}),
+    )
+    .await;
+    assert!(body["data"]["events"]["edges"].as_array().is_some_and(|e| !e.is_empty()), "{body}");
     let query = "query($after: String) { clients(first: 2, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
     let (mut seen, mut after, mut pages) = (Vec::new(), Value::Null, 0);
     loop {

@@ -92,6 +92,9 @@
       defaultEditorToolsVisibility: 'headers',
       // Tokens are not to be kept in localStorage.
       shouldPersistHeaders: false,
+      // Queries, variables (which may hold a password for createUser) and
+      // history last as long as the tab, not on the disk for good.
+      storage: window.sessionStorage,
       onEditHeaders: onEditHeaders
     }));
   }

@@ -108,9 +108,12 @@ fn scrub_text(text: &str) -> String {
 
 /// In a GraphQL document, a string literal given to an argument or input
 /// field named like a credential (`password: "…"`) becomes a marker;
-/// comments and other strings are kept as they are.
-fn scrub_graphql(doc: &str) -> String {
+/// comments and other strings are kept as they are. Also returns the
+/// variables given to such a field (`password: $pw` → `pw`), whose values
+/// are credentials whatever their names.
+fn scrub_graphql(doc: &str) -> (String, Vec<String>) {
     let mut out = String::with_capacity(doc.len());
+    let mut bound = Vec::new();
     // The last name read, while only `:` and blanks followed it.
     let mut name: Option<&str> = None;
     let mut colon = false;
@@ -140,6 +143,15 @@ fn scrub_graphql(doc: &str) -> String {
             let len = rest.find(|c: char| !(c == '_' || c.is_ascii_alphanumeric())).unwrap_or(rest.len());
             (name, colon) = (Some(&rest[..len]), false);
             len
+        } else if c == '$' {
+            let len = 1 + rest[1..]
+                .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+                .unwrap_or(rest.len() - 1);
+            if colon && name.is_some_and(is_sensitive) && len > 1 {
+                bound.push(rest[1..len].to_owned());
+            }
+            (name, colon) = (None, false);
+            len
         } else {
             if c == ':' {
                 colon = name.is_some() && !colon;
@@ -151,7 +163,7 @@ fn scrub_graphql(doc: &str) -> String {
         out.push_str(&rest[..len]);
         i += len;
     }
-    out
+    (out, bound)
 }
 
 /// The length of the string literal `text` starts with: `"…"` with
@@ -182,21 +194,72 @@ fn string_literal_len(text: &str) -> usize {
     text.len()
 }
 
+/// A credential's value: a string becomes its marker, anything else `…`.
+fn mask(v: &mut Value) {
+    if let Value::String(s) = v {
+        *s = marker(s);
+    } else if !v.is_null() {
+        *v = Value::String("…".to_owned());
+    }
+}
+
+/// A GraphQL answer as it is to be stored: every credential this request
+/// handed out (`issued`, whatever alias it was asked for under) becomes its
+/// marker, and every string is scrubbed of secret-looking words. Field
+/// names are not judged: the caller chose them.
+pub fn graphql_response(body: &[u8], issued: &[String]) -> Option<String> {
+    fn walk(value: &mut Value, issued: &[String]) {
+        match value {
+            Value::String(s) if issued.iter().any(|i| i == s) => *s = marker(s),
+            Value::String(s) => *s = scrub_text(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, issued)),
+            Value::Object(map) => map.values_mut().for_each(|v| walk(v, issued)),
+            _ => {}
+        }
+    }
+    if body.is_empty() {
+        return None;
+    }
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(mut value) => {
+            walk(&mut value, issued);
+            value.to_string()
+        }
+        Err(_) => {
+            let mut text = scrub_text(&String::from_utf8_lossy(body));
+            for secret in issued {
+                text = text.replace(secret.as_str(), &marker(secret));
+            }
+            text
+        }
+    };
+    Some(cap(text))
+}
+
 fn scrub_json(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if key == "query"
-                    && let Value::String(doc) = v
-                {
-                    // A GraphQL request: credentials may sit in its text.
-                    *doc = scrub_text(&scrub_graphql(doc));
-                } else if is_sensitive(key) {
-                    if let Value::String(s) = v {
-                        *s = marker(s);
-                    } else if !v.is_null() {
-                        *v = Value::String("…".to_owned());
+            // A GraphQL request: credentials may sit in its text, or in
+            // variables bound to credential arguments.
+            let mut bound = Vec::new();
+            if let Some(Value::String(doc)) = map.get_mut("query") {
+                let (scrubbed, variables) = scrub_graphql(doc);
+                *doc = scrub_text(&scrubbed);
+                bound = variables;
+            }
+            if let Some(Value::Object(variables)) = map.get_mut("variables") {
+                for name in &bound {
+                    if let Some(v) = variables.get_mut(name) {
+                        mask(v);
                     }
+                }
+            }
+            for (key, v) in map.iter_mut() {
+                if key == "query" && v.is_string() {
+                    continue;
+                }
+                if is_sensitive(key) {
+                    mask(v);
                 } else {
                     scrub_json(v);
                 }
@@ -319,7 +382,7 @@ mod tests {
             # password: "in a comment stays"
             updateUser(id: "1", input: {newPassword: """block
             secret value""", name: "password"}) { id }"#;
-        let out = scrub_graphql(doc);
+        let (out, _) = scrub_graphql(doc);
         assert!(!out.contains("correct horse battery") && !out.contains("secret value"), "{out}");
         for kept in [
             "\"a@b.c\"",
@@ -340,6 +403,27 @@ mod tests {
             .to_string();
         let stored = super::body(body.as_bytes(), Some("application/json")).unwrap();
         assert!(!stored.contains("correct horse battery") && !stored.contains("hunter2hunter2"), "{stored}");
+        // A variable bound to a credential argument, whatever its name.
+        let doc = "mutation($pw: String, $e: String!, $n: String) { createUser(input: {email: $e, password: $pw, name: $n}) { id } }";
+        let body = serde_json::json!({"query": doc, "variables": {"pw": "lantern orbit meadow", "e": "a@b.c", "n": "N"}});
+        let stored = super::body(body.to_string().as_bytes(), Some("application/json")).unwrap();
+        assert!(!stored.contains("lantern orbit meadow") && stored.contains("lant…adow"), "{stored}");
+        assert!(stored.contains("\"a@b.c\"") && stored.contains("\"N\""), "{stored}");
+        assert_eq!(scrub_graphql("{ a(password: $x, token: $y2, name: $z) }").1, ["x", "y2"]);
+    }
+
+    #[test]
+    fn graphql_answers_lose_what_they_issued_under_any_alias() {
+        let issued = vec!["OsjqluwxN2wq0hLgceEEoyTF".to_owned()];
+        let body = serde_json::json!({"data": {"createUser": {"pw": "OsjqluwxN2wq0hLgceEEoyTF", "user": {"id": "u1"}},
+            "regenerateClientSecret": {"client": {"id": "c1"}, "x": format!("see {JWT}")}}});
+        let stored = graphql_response(body.to_string().as_bytes(), &issued).unwrap();
+        assert!(!stored.contains("OsjqluwxN2wq0hLgceEEoyTF") && !stored.contains(JWT), "{stored}");
+        assert!(stored.contains("Osjq…oyTF"), "{stored}");
+        assert!(stored.contains("\"c1\"") && stored.contains("\"u1\""), "ids kept: {stored}");
+        assert_eq!(graphql_response(b"", &issued), None);
+        let broken = graphql_response(b"{\"pw\": \"OsjqluwxN2wq0hLgceEEoyTF", &issued).unwrap();
+        assert!(!broken.contains("OsjqluwxN2wq0hLgceEEoyTF"), "{broken}");
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn role_name(raw: &str) -> Result<RoleName, Problem> {
     RoleName::parse(raw).map_err(|e| ServiceError::invalid("name")(e).into())
 }
 
-pub(crate) fn role_id(raw: &str) -> Result<RoleId, Problem> {
+fn role_id(raw: &str) -> Result<RoleId, Problem> {
     super::problem::path_id("role_id", raw)
 }
 

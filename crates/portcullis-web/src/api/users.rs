@@ -102,7 +102,7 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-pub(crate) fn user_id(raw: &str) -> Result<UserId, Problem> {
+fn user_id(raw: &str) -> Result<UserId, Problem> {
     super::problem::path_id("user_id", raw)
 }
 

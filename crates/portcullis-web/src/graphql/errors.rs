@@ -4,13 +4,18 @@
 //! refuses, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX`,
 //! `GRAPHQL_VALIDATION_FAILED` or `BAD_USER_INPUT`.
 
-use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
+use std::sync::Arc;
+
+use async_graphql::{
+    ErrorExtensionValues, PathSegment, QueryPathSegment, Response, ServerError, ServerResult, Value,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo},
+};
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response as HttpResponse},
 };
 
-use super::{MAX_COMPLEXITY, MAX_DEPTH};
+use super::{MAX_COMPLEXITY, MAX_DEPTH, Sidecar};
 use crate::api::Problem;
 
 /// `urn:portcullis:problem:insufficient-scope` → `INSUFFICIENT_SCOPE`.
@@ -98,9 +103,10 @@ pub(crate) fn with_codes(mut response: Response) -> Response {
             .message
             .starts_with(" --> ")
             .then(|| error.message.rsplit("= ").next().unwrap_or("").trim().trim_end_matches('.').to_owned());
-        let too_deep_to_parse = parse_reason
-            .as_deref()
-            .is_some_and(|r| r.contains("stack limit") || r.contains("recursion limit"));
+        let too_deep_to_parse = error.message.starts_with("recursion limit exceeded")
+            || parse_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("stack limit") || r.contains("recursion limit"));
         let (code, message) = if error.message == "Query is nested too deep."
             || error.message.starts_with("The recursion depth of the query")
             || too_deep_to_parse
@@ -137,6 +143,22 @@ pub(crate) fn with_codes(mut response: Response) -> Response {
     response
 }
 
+/// A document whose brackets nest past `limit`: refused before parsing,
+/// as an executed request would be (200, `QUERY_TOO_DEEP`).
+pub(crate) fn too_deep(limit: usize) -> HttpResponse {
+    let mut error =
+        ServerError::new(format!("the query's brackets nest more than {limit} levels deep"), None);
+    let ext = error.extensions.get_or_insert_with(Default::default);
+    ext.set("code", "QUERY_TOO_DEEP");
+    ext.set("limit", i32::try_from(limit).unwrap_or(i32::MAX));
+    let body = serde_json::json!({ "data": null, "errors": [error] }).to_string();
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// A request refused before GraphQL sees it (no credentials, a body that
 /// is not a GraphQL request): the problem's status, in GraphQL's shape.
 pub(crate) fn http_error(problem: Problem) -> HttpResponse {
@@ -153,6 +175,50 @@ pub(crate) fn http_error(problem: Problem) -> HttpResponse {
         headers.insert(header::WWW_AUTHENTICATE, challenge);
     }
     response
+}
+
+/// A field error on a nullable field makes that field `null` and keeps its
+/// siblings, as the GraphQL spec says ("Handling Field Errors");
+/// async-graphql 7.2 would leave the field out of `data` instead. The
+/// error is kept in the request's [`Sidecar`] and added to the answer.
+pub(crate) struct NullOnError;
+
+impl ExtensionFactory for NullOnError {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(NullOnError)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for NullOnError {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let nullable = !info.return_type.ends_with('!');
+        let mut path = Vec::new();
+        let mut node = Some(info.path_node);
+        while let Some(n) = node {
+            path.push(match n.segment {
+                QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
+                QueryPathSegment::Index(i) => PathSegment::Index(i),
+            });
+            node = n.parent;
+        }
+        path.reverse();
+        match (next.run(ctx, info).await, ctx.data_opt::<Arc<Sidecar>>()) {
+            (Err(mut error), Some(sidecar)) if nullable => {
+                if error.path.is_empty() {
+                    error.path = path;
+                }
+                sidecar.field_errors.lock().unwrap_or_else(|e| e.into_inner()).push(error);
+                Ok(Some(Value::Null))
+            }
+            (result, _) => result,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,22 +4,26 @@
 //! (`extensions.code`). Depth and cost are limited before anything runs.
 
 mod errors;
+mod limits;
 mod mutation;
 mod query;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema, Variables};
+use std::sync::{Arc, Mutex};
+
+use async_graphql::{Context, EmptySubscription, Schema, ServerError, Variables};
 use axum::{
     extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use portcullis_service::{MAX_PAGE_SIZE, Service};
+use portcullis_service::{MAX_PAGE_SIZE, Service, ServiceError, events::redact};
 use serde::Deserialize;
 
 use crate::{
     AppState,
-    api::{Caller, Problem, json::ApiJson},
+    api::{Caller, Problem, json::ApiJson, problem::path_id},
+    recording::RecordedResponse,
 };
 
 pub type PortcullisSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
@@ -42,6 +46,7 @@ pub fn schema() -> PortcullisSchema {
         // Nesting the parser follows before the depth check runs.
         .limit_recursive_depth(MAX_DEPTH + 2)
         .limit_directives(8)
+        .extension(errors::NullOnError)
         .finish()
 }
 
@@ -63,6 +68,42 @@ pub struct GraphqlRequest {
     #[serde(default)]
     #[allow(dead_code)]
     extensions: Option<serde_json::Value>,
+}
+
+/// What a request's resolvers leave beside the answer.
+#[derive(Default)]
+pub(crate) struct Sidecar {
+    /// Credentials this request handed out: kept out of its stored event.
+    issued: Mutex<Vec<String>>,
+    /// Errors of nullable fields, each answered as `null`.
+    field_errors: Mutex<Vec<ServerError>>,
+}
+
+/// Notes a credential the answer holds (a client secret, an access token,
+/// a personal access token, a generated password).
+pub(crate) fn issued(ctx: &Context<'_>, credential: &str) {
+    if let Ok(sidecar) = ctx.data::<Arc<Sidecar>>() {
+        sidecar.issued.lock().unwrap_or_else(|e| e.into_inner()).push(credential.to_owned());
+    }
+}
+
+/// An id argument, or `INVALID_FIELD` naming the argument.
+pub(crate) fn parse_id<T: std::str::FromStr>(
+    argument: &'static str,
+    raw: &async_graphql::ID,
+) -> async_graphql::Result<T> {
+    Ok(path_id(argument, raw)?)
+}
+
+/// A page's error: a cursor this server did not hand out is the `after`
+/// argument's fault.
+pub(crate) fn page_error(e: ServiceError) -> async_graphql::Error {
+    match e {
+        ServiceError::InvalidCursor => {
+            Problem::invalid_field("after", "after: not a cursor this server handed out").into()
+        }
+        other => Problem::from(other).into(),
+    }
 }
 
 pub(crate) fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Caller> {
@@ -109,6 +150,9 @@ pub async fn execute(
         Ok(body) => body,
         Err(problem) => return errors::http_error(problem),
     };
+    if limits::nesting(&body.query, limits::MAX_NESTING) > limits::MAX_NESTING {
+        return errors::too_deep(limits::MAX_NESTING);
+    }
     let variables = match body.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
@@ -119,17 +163,32 @@ pub async fn execute(
             ));
         }
     };
-    let mut request =
-        async_graphql::Request::new(body.query).variables(variables).data(caller).data(state.service.clone());
+    let sidecar = Arc::new(Sidecar::default());
+    let mut request = async_graphql::Request::new(body.query)
+        .variables(variables)
+        .data(caller)
+        .data(state.service.clone())
+        .data(sidecar.clone());
     if let Some(name) = body.operation_name {
         request = request.operation_name(name);
     }
-    let response = errors::with_codes(state.graphql.execute(request).await);
+    let mut response = state.graphql.execute(request).await;
+    response.errors.append(&mut sidecar.field_errors.lock().unwrap_or_else(|e| e.into_inner()));
+    let response = errors::with_codes(response);
     let body = serde_json::to_string(&response).unwrap_or_else(|_| String::from(r#"{"errors":[]}"#));
+    // What the request event keeps of the answer: without what it issued,
+    // under whichever alias it was asked for.
+    let recorded = state.record_events.then(|| {
+        let issued = sidecar.issued.lock().unwrap_or_else(|e| e.into_inner());
+        redact::graphql_response(body.as_bytes(), &issued).unwrap_or_default()
+    });
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(recorded) = recorded {
+        response.extensions_mut().insert(RecordedResponse(recorded));
+    }
     response
 }
 

@@ -7,17 +7,16 @@ use portcullis_service::{BulkAction, BulkSummary};
 
 use super::{
     errors::OrGraphql,
-    require, service,
+    issued, parse_id, require, service,
     types::{Client, PersonalAccessToken, Role, User},
 };
 use crate::api::{
     clients::{
         CreateClientRequest, Status, UpdateClientRequest,
         bulk::{Action, Outcome, client_ids},
-        client_id as parse_client_id,
     },
-    roles::{CreateRoleRequest, UpdateRoleRequest, in_permissions, permission_name, role_id},
-    users::{CreateUserRequest, UpdateUserRequest, user_id},
+    roles::{CreateRoleRequest, UpdateRoleRequest, in_permissions, permission_name},
+    users::{CreateUserRequest, UpdateUserRequest},
 };
 
 pub struct Mutation;
@@ -190,7 +189,7 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         input: CreateClientInput,
-    ) -> Result<CreateClientPayload> {
+    ) -> Result<Option<CreateClientPayload>> {
         let caller = require(ctx, "clients:write")?;
         let new = CreateClientRequest {
             name: input.name,
@@ -201,13 +200,19 @@ impl Mutation {
         .into_new()
         .gql()?;
         let (view, secret) = service(ctx)?.create_client(&caller.actor(), new).await.gql()?;
-        Ok(CreateClientPayload { client: Client(view), client_secret: secret.expose().to_owned() })
+        issued(ctx, secret.expose());
+        Ok(Some(CreateClientPayload { client: Client(view), client_secret: secret.expose().to_owned() }))
     }
 
     /// Change a client's name, description, role, token lifetime or status (`clients:write`).
-    async fn update_client(&self, ctx: &Context<'_>, id: ID, input: UpdateClientInput) -> Result<Client> {
+    async fn update_client(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateClientInput,
+    ) -> Result<Option<Client>> {
         let caller = require(ctx, "clients:write")?;
-        let id = parse_client_id(&id).gql()?;
+        let id = parse_id("id", &id)?;
         let update = UpdateClientRequest {
             name: input.name.into(),
             description: input.description.into(),
@@ -217,19 +222,19 @@ impl Mutation {
         }
         .into_update()
         .gql()?;
-        Ok(Client(service(ctx)?.update_client(&caller.actor(), id, update).await.gql()?))
+        Ok(Some(Client(service(ctx)?.update_client(&caller.actor(), id, update).await.gql()?)))
     }
 
     /// Delete a client for good (`clients:write`); answers its id.
-    async fn delete_client(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+    async fn delete_client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
         let caller = require(ctx, "clients:write")?;
-        service(ctx)?.delete_client(&caller.actor(), parse_client_id(&id).gql()?).await.gql()?;
-        Ok(id)
+        service(ctx)?.delete_client(&caller.actor(), parse_id("id", &id)?).await.gql()?;
+        Ok(Some(id))
     }
 
     /// Delete up to 1,000 clients in one transaction (`clients:write`).
-    async fn delete_clients(&self, ctx: &Context<'_>, client_ids: Vec<ID>) -> Result<BulkPayload> {
-        bulk(ctx, Action::Delete, &client_ids).await
+    async fn delete_clients(&self, ctx: &Context<'_>, client_ids: Vec<ID>) -> Result<Option<BulkPayload>> {
+        bulk(ctx, Action::Delete, &client_ids).await.map(Some)
     }
 
     /// Enable or disable up to 1,000 clients in one transaction (`clients:write`).
@@ -238,9 +243,9 @@ impl Mutation {
         ctx: &Context<'_>,
         client_ids: Vec<ID>,
         enabled: bool,
-    ) -> Result<BulkPayload> {
+    ) -> Result<Option<BulkPayload>> {
         let action = if enabled { Action::Enable } else { Action::Disable };
-        bulk(ctx, action, &client_ids).await
+        bulk(ctx, action, &client_ids).await.map(Some)
     }
 
     /// Replace a client's secret (`clients:secrets`): the old one stops
@@ -249,11 +254,15 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-    ) -> Result<RegenerateClientSecretPayload> {
+    ) -> Result<Option<RegenerateClientSecretPayload>> {
         let caller = require(ctx, "clients:secrets")?;
-        let id = parse_client_id(&id).gql()?;
+        let id = parse_id("id", &id)?;
         let (view, secret) = service(ctx)?.regenerate_client_secret(&caller.actor(), id).await.gql()?;
-        Ok(RegenerateClientSecretPayload { client: Client(view), client_secret: secret.expose().to_owned() })
+        issued(ctx, secret.expose());
+        Ok(Some(RegenerateClientSecretPayload {
+            client: Client(view),
+            client_secret: secret.expose().to_owned(),
+        }))
     }
 
     /// Issue an access token for a client (`tokens:issue`), as the console's
@@ -264,29 +273,30 @@ impl Mutation {
         ctx: &Context<'_>,
         client_id: ID,
         scope: Option<String>,
-    ) -> Result<AccessToken> {
+    ) -> Result<Option<AccessToken>> {
         require(ctx, "tokens:issue")?;
-        let id = parse_client_id(&client_id).gql()?;
+        let id = parse_id("clientId", &client_id)?;
         let token = service(ctx)?.issue_token_for_client(id, scope.as_deref()).await.gql()?;
-        Ok(AccessToken {
+        issued(ctx, &token.access_token);
+        Ok(Some(AccessToken {
             access_token: token.access_token,
             token_type: "Bearer".to_owned(),
             expires_in: token.expires_in,
             scope: (!token.scope.is_empty()).then(|| token.scope.to_string()),
-        })
+        }))
     }
 
     /// Revoke every token the client holds now, keeping its secret (`clients:write`).
-    async fn revoke_client_tokens(&self, ctx: &Context<'_>, id: ID) -> Result<Client> {
+    async fn revoke_client_tokens(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
         let caller = require(ctx, "clients:write")?;
-        let id = parse_client_id(&id).gql()?;
-        Ok(Client(service(ctx)?.revoke_client_tokens(&caller.actor(), id).await.gql()?))
+        let id = parse_id("id", &id)?;
+        Ok(Some(Client(service(ctx)?.revoke_client_tokens(&caller.actor(), id).await.gql()?)))
     }
 
     /// Create a new token signing key (`keys:write`).
-    async fn rotate_signing_key(&self, ctx: &Context<'_>) -> Result<RotatedKey> {
+    async fn rotate_signing_key(&self, ctx: &Context<'_>) -> Result<Option<RotatedKey>> {
         let caller = require(ctx, "keys:write")?;
-        Ok(RotatedKey { kid: service(ctx)?.rotate_signing_key(&caller.actor()).await.gql()? })
+        Ok(Some(RotatedKey { kid: service(ctx)?.rotate_signing_key(&caller.actor()).await.gql()? }))
     }
 
     /// Define a permission for an API you protect (`roles:write`).
@@ -294,12 +304,12 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         input: CreatePermissionInput,
-    ) -> Result<super::types::Permission> {
+    ) -> Result<Option<super::types::Permission>> {
         let caller = require(ctx, "roles:write")?;
         let name = permission_name("name", &input.name).gql()?;
         let created =
             service(ctx)?.create_permission(&caller.actor(), name, &input.description).await.gql()?;
-        Ok(super::types::Permission(created))
+        Ok(Some(super::types::Permission(created)))
     }
 
     /// Change a permission's description (`roles:write`; built-ins cannot be changed).
@@ -308,11 +318,11 @@ impl Mutation {
         ctx: &Context<'_>,
         name: String,
         description: String,
-    ) -> Result<super::types::Permission> {
+    ) -> Result<Option<super::types::Permission>> {
         let caller = require(ctx, "roles:write")?;
         let name = permission_name("name", &name).gql()?;
         let updated = service(ctx)?.update_permission(&caller.actor(), &name, &description).await.gql()?;
-        Ok(super::types::Permission(updated))
+        Ok(Some(super::types::Permission(updated)))
     }
 
     /// Delete a permission (`roles:write`): refused while roles use it
@@ -323,15 +333,15 @@ impl Mutation {
         ctx: &Context<'_>,
         name: String,
         #[graphql(default)] cascade: bool,
-    ) -> Result<String> {
+    ) -> Result<Option<String>> {
         let caller = require(ctx, "roles:write")?;
         let parsed = permission_name("name", &name).gql()?;
         service(ctx)?.delete_permission(&caller.actor(), &parsed, cascade).await.gql()?;
-        Ok(name)
+        Ok(Some(name))
     }
 
     /// Create a role from existing permissions (`roles:write`).
-    async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<Role> {
+    async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<Option<Role>> {
         let caller = require(ctx, "roles:write")?;
         let new = CreateRoleRequest {
             name: input.name,
@@ -340,13 +350,13 @@ impl Mutation {
         }
         .into_new()
         .gql()?;
-        Ok(Role(service(ctx)?.create_role(&caller.actor(), new).await.map_err(in_permissions).gql()?))
+        Ok(Some(Role(service(ctx)?.create_role(&caller.actor(), new).await.map_err(in_permissions).gql()?)))
     }
 
     /// Rename a role, change its description or replace its permissions (`roles:write`).
-    async fn update_role(&self, ctx: &Context<'_>, id: ID, input: UpdateRoleInput) -> Result<Role> {
+    async fn update_role(&self, ctx: &Context<'_>, id: ID, input: UpdateRoleInput) -> Result<Option<Role>> {
         let caller = require(ctx, "roles:write")?;
-        let id = role_id(&id).gql()?;
+        let id = parse_id("id", &id)?;
         let update = UpdateRoleRequest {
             name: input.name,
             description: input.description,
@@ -354,19 +364,25 @@ impl Mutation {
         }
         .into_update()
         .gql()?;
-        Ok(Role(service(ctx)?.update_role(&caller.actor(), id, update).await.map_err(in_permissions).gql()?))
+        Ok(Some(Role(
+            service(ctx)?.update_role(&caller.actor(), id, update).await.map_err(in_permissions).gql()?,
+        )))
     }
 
     /// Delete a role (`roles:write`): refused for built-ins and while
     /// clients or users hold it. Answers its id.
-    async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+    async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
         let caller = require(ctx, "roles:write")?;
-        service(ctx)?.delete_role(&caller.actor(), role_id(&id).gql()?).await.gql()?;
-        Ok(id)
+        service(ctx)?.delete_role(&caller.actor(), parse_id("id", &id)?).await.gql()?;
+        Ok(Some(id))
     }
 
     /// Create a console user (`users:write`).
-    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<CreateUserPayload> {
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> Result<Option<CreateUserPayload>> {
         let caller = require(ctx, "users:write")?;
         let new = CreateUserRequest {
             email: input.email,
@@ -377,13 +393,16 @@ impl Mutation {
         .into_new()
         .gql()?;
         let (view, password) = service(ctx)?.create_user(&caller.actor(), new).await.gql()?;
-        Ok(CreateUserPayload { user: User(view), password })
+        if let Some(password) = &password {
+            issued(ctx, password);
+        }
+        Ok(Some(CreateUserPayload { user: User(view), password }))
     }
 
     /// Change a user's name, roles, status or password (`users:write`).
-    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<User> {
+    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<Option<User>> {
         let caller = require(ctx, "users:write")?;
-        let id = user_id(&id).gql()?;
+        let id = parse_id("id", &id)?;
         let update = UpdateUserRequest {
             name: input.name,
             roles: input.roles,
@@ -392,14 +411,14 @@ impl Mutation {
         }
         .into_update()
         .gql()?;
-        Ok(User(service(ctx)?.update_user(&caller.actor(), id, update).await.gql()?))
+        Ok(Some(User(service(ctx)?.update_user(&caller.actor(), id, update).await.gql()?)))
     }
 
     /// Delete a console user (`users:write`). Answers its id.
-    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+    async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
         let caller = require(ctx, "users:write")?;
-        service(ctx)?.delete_user(&caller.actor(), user_id(&id).gql()?).await.gql()?;
-        Ok(id)
+        service(ctx)?.delete_user(&caller.actor(), parse_id("id", &id)?).await.gql()?;
+        Ok(Some(id))
     }
 
     /// Create the calling user's personal access token, revoking the
@@ -407,22 +426,23 @@ impl Mutation {
     async fn rotate_personal_access_token(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<RotatePersonalAccessTokenPayload> {
+    ) -> Result<Option<RotatePersonalAccessTokenPayload>> {
         let caller = super::caller(ctx)?;
         let user = caller.user().gql()?;
         let (info, secret) = service(ctx)?.rotate_personal_token(&caller.actor(), user.id).await.gql()?;
-        Ok(RotatePersonalAccessTokenPayload {
+        issued(ctx, secret.expose());
+        Ok(Some(RotatePersonalAccessTokenPayload {
             token: secret.expose().to_owned(),
             personal_access_token: info.into(),
-        })
+        }))
     }
 
     /// Revoke the calling user's personal access token without a
     /// replacement; `NOT_FOUND` when there is none.
-    async fn revoke_personal_access_token(&self, ctx: &Context<'_>) -> Result<bool> {
+    async fn revoke_personal_access_token(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         let caller = super::caller(ctx)?;
         let user = caller.user().gql()?;
         service(ctx)?.revoke_personal_token(&caller.actor(), user.id).await.gql()?;
-        Ok(true)
+        Ok(Some(true))
     }
 }

@@ -5,20 +5,13 @@ use portcullis_service::{ListClients, ListUsers};
 
 use super::{
     errors::OrGraphql,
-    page_limit, page_size, require, service,
+    page_error, page_limit, page_size, parse_id, require, service,
     types::{
         CallerKind, Client, Event, EventFilter, PermissionCategory, PersonalAccessToken, Role, User,
         connection, events,
     },
 };
-use crate::api::{
-    Caller,
-    auth::Principal,
-    clients::{Status, client_id},
-    problem::path_id,
-    roles::role_id,
-    users::user_id,
-};
+use crate::api::{Caller, auth::Principal, clients::Status};
 
 pub struct Query;
 
@@ -49,7 +42,7 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
         filter: Option<ClientFilter>,
-    ) -> Result<Connection<String, Client>> {
+    ) -> Result<Option<Connection<String, Client>>> {
         require(ctx, "clients:read")?;
         let filter = filter.unwrap_or_default();
         let request = ListClients {
@@ -58,32 +51,40 @@ impl Query {
             status: filter.status.map(Into::into),
             name_contains: filter.search,
         };
-        let page = service(ctx)?.list_clients(request).await.gql()?;
-        Ok(connection(page.items, page.next_cursor, after.is_some(), Client))
+        let page = service(ctx)?.list_clients(request).await.map_err(page_error)?;
+        Ok(Some(connection(page.items, page.next_cursor, after.is_some(), Client)))
     }
 
     /// One client (`clients:read`).
-    async fn client(&self, ctx: &Context<'_>, id: ID) -> Result<Client> {
+    async fn client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
         require(ctx, "clients:read")?;
-        Ok(Client(service(ctx)?.get_client(client_id(&id).gql()?).await.gql()?))
+        Ok(Some(Client(service(ctx)?.get_client(parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Every role, by name (`roles:read`).
-    async fn roles(&self, ctx: &Context<'_>) -> Result<Vec<Role>> {
+    async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>> {
         require(ctx, "roles:read")?;
-        Ok(service(ctx)?.roles().await.gql()?.into_iter().map(Role).collect())
+        Ok(Some(service(ctx)?.roles().await.gql()?.into_iter().map(Role).collect()))
     }
 
     /// One role (`roles:read`).
-    async fn role(&self, ctx: &Context<'_>, id: ID) -> Result<Role> {
+    async fn role(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Role>> {
         require(ctx, "roles:read")?;
-        Ok(Role(service(ctx)?.get_role(role_id(&id).gql()?).await.gql()?))
+        Ok(Some(Role(service(ctx)?.get_role(parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Every permission, grouped by category (`roles:read`).
-    async fn permissions(&self, ctx: &Context<'_>) -> Result<Vec<PermissionCategory>> {
+    async fn permissions(&self, ctx: &Context<'_>) -> Result<Option<Vec<PermissionCategory>>> {
         require(ctx, "roles:read")?;
-        Ok(service(ctx)?.permissions_by_category().await.gql()?.into_iter().map(PermissionCategory).collect())
+        Ok(Some(
+            service(ctx)?
+                .permissions_by_category()
+                .await
+                .gql()?
+                .into_iter()
+                .map(PermissionCategory)
+                .collect(),
+        ))
     }
 
     /// Console users, newest first (`users:read`).
@@ -94,7 +95,7 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
         filter: Option<UserFilter>,
-    ) -> Result<Connection<String, User>> {
+    ) -> Result<Option<Connection<String, User>>> {
         require(ctx, "users:read")?;
         let filter = filter.unwrap_or_default();
         let request = ListUsers {
@@ -103,14 +104,14 @@ impl Query {
             status: filter.status.map(Into::into),
             text: filter.search,
         };
-        let page = service(ctx)?.list_users(request).await.gql()?;
-        Ok(connection(page.items, page.next_cursor, after.is_some(), User))
+        let page = service(ctx)?.list_users(request).await.map_err(page_error)?;
+        Ok(Some(connection(page.items, page.next_cursor, after.is_some(), User)))
     }
 
     /// One console user (`users:read`).
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<User> {
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         require(ctx, "users:read")?;
-        Ok(User(service(ctx)?.get_user(user_id(&id).gql()?).await.gql()?))
+        Ok(Some(User(service(ctx)?.get_user(parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Request and change events, newest first (`events:read`).
@@ -121,15 +122,15 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
         filter: Option<EventFilter>,
-    ) -> Result<Connection<String, Event>> {
-        events(ctx, None, first, after, filter).await
+    ) -> Result<Option<Connection<String, Event>>> {
+        events(ctx, None, first, after, filter).await.map(Some)
     }
 
     /// One event with its redacted bodies (`events:read`).
-    async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Event> {
+    async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>> {
         require(ctx, "events:read")?;
-        let id = path_id("id", &id).gql()?;
-        Ok(Event(service(ctx)?.get_event(id).await.gql()?))
+        let id = parse_id("id", &id)?;
+        Ok(Some(Event(service(ctx)?.get_event(id).await.gql()?)))
     }
 
     /// Who is calling, and with which permissions; any caller may ask.

@@ -14,7 +14,7 @@ use portcullis_service::{
 };
 
 use super::{errors::OrGraphql, page_size, require, service};
-use crate::api::{clients::Status, events::status_class};
+use crate::api::{Problem, clients::Status, events::status_class};
 
 /// An instant, RFC 3339 in UTC as REST writes it: `2026-11-23T15:50:20Z`,
 /// with a fraction of a second only where one was stored.
@@ -93,10 +93,10 @@ impl Client {
         self.0.client.last_used_at.map(Into::into)
     }
     /// The permissions its tokens may carry now, by category (`clients:read`).
-    async fn permissions(&self, ctx: &Context<'_>) -> Result<Vec<PermissionCategory>> {
+    async fn permissions(&self, ctx: &Context<'_>) -> Result<Option<Vec<PermissionCategory>>> {
         require(ctx, "clients:read")?;
         let groups = service(ctx)?.client_permissions(self.0.client.id).await.gql()?;
-        Ok(groups.into_iter().map(PermissionCategory).collect())
+        Ok(Some(groups.into_iter().map(PermissionCategory).collect()))
     }
     /// Its request and change events, newest first (`events:read`).
     #[graphql(complexity = "page_size(first) * child_complexity")]
@@ -106,8 +106,8 @@ impl Client {
         first: Option<i32>,
         after: Option<String>,
         filter: Option<EventFilter>,
-    ) -> Result<Connection<String, Event>> {
-        events(ctx, Some(self.0.client.id), first, after, filter).await
+    ) -> Result<Option<Connection<String, Event>>> {
+        events(ctx, Some(self.0.client.id), first, after, filter).await.map(Some)
     }
 }
 
@@ -126,11 +126,13 @@ pub(crate) async fn events(
         cursor: after.clone(),
         client_id,
         kind: filter.kind,
-        status_class: status_class(filter.status.as_deref()).gql()?,
+        status_class: status_class(filter.status.as_deref())
+            .map_err(|_| Problem::invalid_field("filter.status", "status must be 2xx, 3xx, 4xx or 5xx"))
+            .gql()?,
         since: filter.since.map(|t| t.0),
         until: filter.until.map(|t| t.0),
     };
-    let page = service(ctx)?.list_events(request).await.gql()?;
+    let page = service(ctx)?.list_events(request).await.map_err(super::page_error)?;
     Ok(connection(page.items, page.next_cursor, after.is_some(), Event))
 }
 

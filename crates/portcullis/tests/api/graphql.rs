@@ -5,7 +5,10 @@
 use std::time::{Duration, Instant};
 
 use portcullis_domain::{Email, RoleName, UserName};
-use portcullis_service::{Actor, NewUser, events::ListEvents};
+use portcullis_service::{
+    Actor, NewUser,
+    events::{ListEvents, redact},
+};
 use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
 use serde_json::{Value, json};
 
@@ -79,17 +82,34 @@ async fn callers_are_authenticated_as_for_rest(backend: Backend) {
     assert_eq!(code(&body), "INSUFFICIENT_SCOPE");
     assert_eq!(body["errors"][0]["extensions"]["requiredPermission"], "clients:write");
     assert_eq!(body["errors"][0]["path"], json!(["createClient"]));
-    assert_eq!(body["data"], Value::Null);
+    assert_eq!(body["data"], json!({"createClient": null}), "a refused field is null");
     // Field by field: what may be read is answered next to what may not.
+    let (narrow_client, narrow_secret) = app.create_client(Some("admin")).await;
+    let narrow: Value = app
+        .token_basic(&narrow_client.client.id.to_string(), narrow_secret.expose(), Some("clients:read"))
+        .await
+        .json()
+        .await
+        .unwrap();
     let body = gql(
         &app,
-        &viewer,
-        "{ clients { edges { node { id } } } me { personalAccessToken { hint } } }",
+        narrow["access_token"].as_str().unwrap(),
+        "{ clients(first: 5) { edges { node { id events(first: 5) { nodes { id } } } } } me { kind personalAccessToken { hint } } }",
         json!({}),
     )
     .await;
-    assert!(body["data"]["clients"]["edges"].is_array(), "{body}");
-    assert_eq!(code(&body), "NOT_A_USER");
+    let edges = body["data"]["clients"]["edges"].as_array().unwrap_or_else(|| panic!("{body}"));
+    assert!(!edges.is_empty() && edges.iter().all(|e| e["node"]["events"].is_null()), "{body}");
+    assert_eq!(body["data"]["me"], json!({"kind": "CLIENT", "personalAccessToken": null}), "{body}");
+    assert_eq!(body["errors"].as_array().unwrap().len(), 1 + edges.len());
+    for error in body["errors"].as_array().unwrap() {
+        let expected = if error["path"] == json!(["me", "personalAccessToken"]) {
+            "NOT_A_USER"
+        } else {
+            "INSUFFICIENT_SCOPE"
+        };
+        assert_eq!(error["extensions"]["code"], expected, "{body}");
+    }
 
     // The console's session cookie works too, and changes need its CSRF token.
     let email = "graphql-session@example.com";
@@ -136,12 +156,7 @@ async fn bad_input_is_a_coded_error_and_changes_nothing(backend: Backend) {
     let id = view.client.id.to_string();
 
     let cases: Vec<(&str, Value, &str, Option<&str>)> = vec![
-        (
-            "query($id: ID!) { client(id: $id) { name } }",
-            json!({"id": "nope"}),
-            "INVALID_FIELD",
-            Some("clientId"),
-        ),
+        ("query($id: ID!) { client(id: $id) { name } }", json!({"id": "nope"}), "INVALID_FIELD", Some("id")),
         (
             "query($id: ID!) { client(id: $id) { name } }",
             json!({"id": "7d0c8f3e-1111-4a3b-9c2d-000000000000"}),
@@ -186,8 +201,20 @@ async fn bad_input_is_a_coded_error_and_changes_nothing(backend: Backend) {
         ),
         ("{ clients(first: 0) { edges { cursor } } }", json!({}), "INVALID_FIELD", Some("first")),
         ("{ clients(first: 201) { edges { cursor } } }", json!({}), "INVALID_FIELD", Some("first")),
-        ("{ clients(after: \"garbage\") { edges { cursor } } }", json!({}), "INVALID_QUERY", Some("cursor")),
-        ("{ events(filter: {status: \"6xx\"}) { edges { cursor } } }", json!({}), "INVALID_QUERY", None),
+        ("{ clients(after: \"garbage\") { edges { cursor } } }", json!({}), "INVALID_FIELD", Some("after")),
+        ("{ users(after: \"1.2\") { edges { cursor } } }", json!({}), "INVALID_FIELD", Some("after")),
+        (
+            "{ events(filter: {status: \"6xx\"}) { edges { cursor } } }",
+            json!({}),
+            "INVALID_FIELD",
+            Some("filter.status"),
+        ),
+        (
+            "mutation { issueAccessToken(clientId: \"x\") { accessToken } }",
+            json!({}),
+            "INVALID_FIELD",
+            Some("clientId"),
+        ),
         (
             "mutation { deleteRole(id: \"7d0c8f3e-1111-4a3b-9c2d-000000000000\") }",
             json!({}),
@@ -305,11 +332,20 @@ async fn graphql_calls_are_recorded_without_their_secrets(backend: Backend) {
     let body = gql(
         &app,
         &admin,
-        "mutation($i: CreateUserInput!) { createUser(input: $i) { password } }",
+        "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } pw: password } }",
         json!({"i": {"email": "v@example.com", "name": "V", "roles": ["viewer"]}}),
     )
     .await;
-    let generated = body["data"]["createUser"]["password"].as_str().unwrap().to_owned();
+    let generated = body["data"]["createUser"]["pw"].as_str().unwrap().to_owned();
+    let bound = "lantern orbit meadow password";
+    let body = gql(
+        &app,
+        &admin,
+        "mutation($x: String, $e: String!) { createUser(input: {email: $e, name: \"W\", roles: [\"viewer\"], password: $x}) { user { id } } }",
+        json!({"x": bound, "e": "w@example.com"}),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
     let body = gql(
         &app,
         &admin,
@@ -335,10 +371,10 @@ async fn graphql_calls_are_recorded_without_their_secrets(backend: Backend) {
         .await
         .unwrap();
     let graphql: Vec<_> = events.items.iter().filter(|e| e.path.as_deref() == Some("/graphql")).collect();
-    assert_eq!(graphql.len(), 4, "one event per GraphQL call");
+    assert_eq!(graphql.len(), 5, "one event per GraphQL call");
     for event in &graphql {
         let stored = serde_json::to_string(&(&event.request_body, &event.response_body)).unwrap();
-        for s in [password, &generated, &secret, &token, &admin] {
+        for s in [password, &generated, bound, &secret, &token, &admin] {
             assert!(!stored.contains(s), "a secret in a stored event: {stored}");
         }
         assert_eq!(event.method.as_deref(), Some("POST"));
@@ -354,6 +390,13 @@ async fn graphql_calls_are_recorded_without_their_secrets(backend: Backend) {
         "{:?}",
         inline.request_body
     );
+    // What was issued is still recognisable by its marker, and the rest of the answer is kept.
+    let aliased = graphql
+        .iter()
+        .find(|e| e.request_body.as_deref().is_some_and(|b| b.contains("v@example.com")))
+        .unwrap();
+    let answer = aliased.response_body.as_deref().unwrap();
+    assert!(answer.contains(&redact::marker(&generated)) && answer.contains("\"user\""), "{answer}");
     // The change events name the caller, as for REST.
     let created = app
         .service
@@ -389,11 +432,20 @@ async fn hostile_queries_get_a_clear_error_quickly() {
     let fan_out =
         "{ clients(first: 200) { edges { node { events(first: 200) { edges { node { id kind } } } } } } }";
     let nested_braces = format!("{}{}", "{ me ".repeat(5000), "}".repeat(5000));
+    // Values nest without a limit in the parser: refused before it runs.
+    let nested_list = format!("{{ me(x: {}{}) {{ kind }} }}", "[".repeat(3000), "]".repeat(3000));
+    let nested_object =
+        format!("query($v: Int = {}1{}) {{ me {{ kind }} }}", "{a:".repeat(3000), "}".repeat(3000));
+    let nested_selections =
+        format!("{{ __type(name: \"Client\") {{ {} name {} }} }}", "ofType { ".repeat(100), "}".repeat(100));
     for (query, expected) in [
         (deep.as_str(), "QUERY_TOO_DEEP"),
         (many_aliases.as_str(), "QUERY_TOO_COMPLEX"),
         (fan_out, "QUERY_TOO_COMPLEX"),
         (nested_braces.as_str(), "QUERY_TOO_DEEP"),
+        (nested_list.as_str(), "QUERY_TOO_DEEP"),
+        (nested_object.as_str(), "QUERY_TOO_DEEP"),
+        (nested_selections.as_str(), "QUERY_TOO_DEEP"),
     ] {
         let started = Instant::now();
         let body = gql(&app, &admin, query, json!({})).await;

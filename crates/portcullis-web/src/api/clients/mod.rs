@@ -205,7 +205,7 @@ pub struct TokenResponse {
     pub scope: Option<String>,
 }
 
-pub(crate) fn client_id(raw: &str) -> Result<ClientId, Problem> {
+fn client_id(raw: &str) -> Result<ClientId, Problem> {
     super::problem::path_id("client_id", raw)
 }
 

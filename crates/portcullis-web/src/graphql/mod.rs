@@ -205,6 +205,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_long_chain_of_fragments_is_refused_without_exhausting_the_stack() {
+        let n = 1800;
+        let mut query = String::from("{ ...F0 }");
+        for i in 0..n {
+            query.push_str(&format!(" fragment F{i} on Query {{ ...F{} }}", i + 1));
+        }
+        query.push_str(&format!(" fragment F{n} on Query {{ me {{ kind }} }}"));
+        assert!(query.len() < 64 * 1024);
+        let (code, message) = code_of(&query).await;
+        assert!(
+            code.contains("QUERY_TOO_DEEP") || code.contains("GRAPHQL_VALIDATION_FAILED"),
+            "{code}: {message}"
+        );
+    }
+
+    #[tokio::test]
     async fn nesting_is_refused_by_the_parser_or_the_depth_limit() {
         for braces in [18, 40, 5000] {
             let query = format!("{}{}", "{ me ".repeat(braces), "}".repeat(braces));

@@ -140,6 +140,8 @@ pub(crate) fn with_codes(mut response: Response) -> Response {
             ext.set("limit", i32::try_from(limit).unwrap_or(i32::MAX));
         }
     }
+    // The same error found twice (async-graphql reports some twice) is told once.
+    response.errors.dedup_by(|a, b| a.message == b.message && a.locations == b.locations && a.path == b.path);
     response
 }
 
@@ -198,25 +200,26 @@ impl Extension for NullOnError {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let nullable = !info.return_type.ends_with('!');
-        let mut path = Vec::new();
-        let mut node = Some(info.path_node);
-        while let Some(n) = node {
-            path.push(match n.segment {
-                QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
-                QueryPathSegment::Index(i) => PathSegment::Index(i),
-            });
-            node = n.parent;
-        }
-        path.reverse();
-        match (next.run(ctx, info).await, ctx.data_opt::<Arc<Sidecar>>()) {
-            (Err(mut error), Some(sidecar)) if nullable => {
+        let path_node = info.path_node;
+        match next.run(ctx, info).await {
+            Err(mut error) if nullable => {
+                let Some(sidecar) = ctx.data_opt::<Arc<Sidecar>>() else { return Err(error) };
                 if error.path.is_empty() {
-                    error.path = path;
+                    // Built only for an error: most fields have none.
+                    let mut node = Some(path_node);
+                    while let Some(n) = node {
+                        error.path.push(match n.segment {
+                            QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
+                            QueryPathSegment::Index(i) => PathSegment::Index(i),
+                        });
+                        node = n.parent;
+                    }
+                    error.path.reverse();
                 }
                 sidecar.field_errors.lock().unwrap_or_else(|e| e.into_inner()).push(error);
                 Ok(Some(Value::Null))
             }
-            (result, _) => result,
+            result => result,
         }
     }
 }

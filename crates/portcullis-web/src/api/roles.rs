@@ -68,13 +68,16 @@ pub(crate) fn by_category(groups: &[PermissionGroup]) -> PermissionsByCategory {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// Also GraphQL's `CreatePermissionInput` (the same checks in both APIs).
+#[derive(Debug, Deserialize, ToSchema, async_graphql::InputObject)]
+#[graphql(name = "CreatePermissionInput")]
 #[serde(deny_unknown_fields)]
 pub struct CreatePermissionRequest {
     /// `category:action`, lowercase, e.g. `invoices:read`.
     pub name: String,
     /// At most 500 characters.
     #[serde(default)]
+    #[graphql(default)]
     pub description: String,
 }
 
@@ -119,19 +122,25 @@ pub struct RoleList {
     pub items: Vec<RoleResponse>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// Also GraphQL's `CreateRoleInput` (the same checks in both APIs).
+#[derive(Debug, Deserialize, ToSchema, async_graphql::InputObject)]
+#[graphql(name = "CreateRoleInput")]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleRequest {
     /// Lowercase letters, digits, `_` and `-`, starting with a letter; unique.
     pub name: String,
     #[serde(default)]
+    #[graphql(default)]
     pub description: String,
     /// Names of existing permissions.
     #[serde(default)]
+    #[graphql(default)]
     pub permissions: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// Also GraphQL's `UpdateRoleInput` (the same checks in both APIs).
+#[derive(Debug, Deserialize, ToSchema, async_graphql::InputObject)]
+#[graphql(name = "UpdateRoleInput")]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoleRequest {
     pub name: Option<String>,

@@ -55,7 +55,9 @@ impl From<&UserView> for UserResponse {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// Also GraphQL's `CreateUserInput` (the same checks in both APIs).
+#[derive(Debug, Deserialize, ToSchema, async_graphql::InputObject)]
+#[graphql(name = "CreateUserInput")]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub email: String,
@@ -76,12 +78,15 @@ pub struct CreatedUser {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// Also GraphQL's `UpdateUserInput` (the same checks in both APIs).
+#[derive(Debug, Deserialize, ToSchema, async_graphql::InputObject)]
+#[graphql(name = "UpdateUserInput")]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     pub name: Option<String>,
     pub roles: Option<Vec<String>>,
-    /// `disabled` ends the user's sessions and stops its personal access token at once.
+    /// `disabled` (GraphQL: `DISABLED`) ends the user's sessions and stops
+    /// its personal access token at once.
     pub status: Option<Status>,
     pub password: Option<String>,
 }

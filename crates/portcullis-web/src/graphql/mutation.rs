@@ -15,23 +15,11 @@ use crate::api::{
         CreateClientRequest, Status, UpdateClientRequest,
         bulk::{Action, Outcome, client_ids},
     },
-    roles::{CreateRoleRequest, UpdateRoleRequest, in_permissions, permission_name},
+    roles::{CreatePermissionRequest, CreateRoleRequest, UpdateRoleRequest, in_permissions, permission_name},
     users::{CreateUserRequest, UpdateUserRequest},
 };
 
 pub struct Mutation;
-
-#[derive(InputObject)]
-pub struct CreateClientInput {
-    /// 1–200 characters.
-    pub name: String,
-    /// At most 2,000 characters.
-    pub description: Option<String>,
-    /// A role name, e.g. `viewer`; none when absent.
-    pub role: Option<String>,
-    /// 60–86,400; default 3,600.
-    pub access_token_ttl_seconds: Option<i64>,
-}
 
 /// Absent leaves a field as it is; `null` clears `description` and `role`.
 #[derive(InputObject)]
@@ -97,54 +85,6 @@ pub struct RotatedKey {
     pub kid: String,
 }
 
-#[derive(InputObject)]
-pub struct CreatePermissionInput {
-    /// `category:action`, lowercase, e.g. `invoices:read`.
-    pub name: String,
-    /// At most 500 characters.
-    #[graphql(default)]
-    pub description: String,
-}
-
-#[derive(InputObject)]
-pub struct CreateRoleInput {
-    /// Lowercase letters, digits, `_` and `-`, starting with a letter; unique.
-    pub name: String,
-    #[graphql(default)]
-    pub description: String,
-    /// Names of existing permissions.
-    #[graphql(default)]
-    pub permissions: Vec<String>,
-}
-
-#[derive(InputObject)]
-pub struct UpdateRoleInput {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    /// Replaces the whole set.
-    pub permissions: Option<Vec<String>>,
-}
-
-#[derive(InputObject)]
-pub struct CreateUserInput {
-    pub email: String,
-    pub name: String,
-    /// Role names; at least one.
-    pub roles: Vec<String>,
-    /// At least 12 characters and not a common or guessable one; generated
-    /// (and returned once) when absent.
-    pub password: Option<String>,
-}
-
-#[derive(InputObject)]
-pub struct UpdateUserInput {
-    pub name: Option<String>,
-    pub roles: Option<Vec<String>>,
-    /// `DISABLED` ends the user's sessions and stops its personal access token at once.
-    pub status: Option<Status>,
-    pub password: Option<String>,
-}
-
 #[derive(SimpleObject)]
 pub struct CreateUserPayload {
     pub user: User,
@@ -188,17 +128,10 @@ impl Mutation {
     async fn create_client(
         &self,
         ctx: &Context<'_>,
-        input: CreateClientInput,
+        input: CreateClientRequest,
     ) -> Result<Option<CreateClientPayload>> {
         let caller = require(ctx, "clients:write")?;
-        let new = CreateClientRequest {
-            name: input.name,
-            description: input.description,
-            role: input.role,
-            access_token_ttl_seconds: input.access_token_ttl_seconds,
-        }
-        .into_new()
-        .gql()?;
+        let new = input.into_new().gql()?;
         let (view, secret) = service(ctx)?.create_client(&caller.actor(), new).await.gql()?;
         issued(ctx, secret.expose());
         Ok(Some(CreateClientPayload { client: Client(view), client_secret: secret.expose().to_owned() }))
@@ -303,7 +236,7 @@ impl Mutation {
     async fn create_permission(
         &self,
         ctx: &Context<'_>,
-        input: CreatePermissionInput,
+        input: CreatePermissionRequest,
     ) -> Result<Option<super::types::Permission>> {
         let caller = require(ctx, "roles:write")?;
         let name = permission_name("name", &input.name).gql()?;
@@ -341,29 +274,17 @@ impl Mutation {
     }
 
     /// Create a role from existing permissions (`roles:write`).
-    async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> Result<Option<Role>> {
+    async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleRequest) -> Result<Option<Role>> {
         let caller = require(ctx, "roles:write")?;
-        let new = CreateRoleRequest {
-            name: input.name,
-            description: input.description,
-            permissions: input.permissions,
-        }
-        .into_new()
-        .gql()?;
+        let new = input.into_new().gql()?;
         Ok(Some(Role(service(ctx)?.create_role(&caller.actor(), new).await.map_err(in_permissions).gql()?)))
     }
 
     /// Rename a role, change its description or replace its permissions (`roles:write`).
-    async fn update_role(&self, ctx: &Context<'_>, id: ID, input: UpdateRoleInput) -> Result<Option<Role>> {
+    async fn update_role(&self, ctx: &Context<'_>, id: ID, input: UpdateRoleRequest) -> Result<Option<Role>> {
         let caller = require(ctx, "roles:write")?;
         let id = parse_id("id", &id)?;
-        let update = UpdateRoleRequest {
-            name: input.name,
-            description: input.description,
-            permissions: input.permissions,
-        }
-        .into_update()
-        .gql()?;
+        let update = input.into_update().gql()?;
         Ok(Some(Role(
             service(ctx)?.update_role(&caller.actor(), id, update).await.map_err(in_permissions).gql()?,
         )))
@@ -381,17 +302,10 @@ impl Mutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        input: CreateUserInput,
+        input: CreateUserRequest,
     ) -> Result<Option<CreateUserPayload>> {
         let caller = require(ctx, "users:write")?;
-        let new = CreateUserRequest {
-            email: input.email,
-            name: input.name,
-            roles: input.roles,
-            password: input.password,
-        }
-        .into_new()
-        .gql()?;
+        let new = input.into_new().gql()?;
         let (view, password) = service(ctx)?.create_user(&caller.actor(), new).await.gql()?;
         if let Some(password) = &password {
             issued(ctx, password);
@@ -400,17 +314,10 @@ impl Mutation {
     }
 
     /// Change a user's name, roles, status or password (`users:write`).
-    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserInput) -> Result<Option<User>> {
+    async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserRequest) -> Result<Option<User>> {
         let caller = require(ctx, "users:write")?;
         let id = parse_id("id", &id)?;
-        let update = UpdateUserRequest {
-            name: input.name,
-            roles: input.roles,
-            status: input.status,
-            password: input.password,
-        }
-        .into_update()
-        .gql()?;
+        let update = input.into_update().gql()?;
         Ok(Some(User(service(ctx)?.update_user(&caller.actor(), id, update).await.gql()?)))
     }
 

@@ -113,7 +113,9 @@ impl From<&ClientView> for ClientResponse {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// Also GraphQL's `CreateClientInput` (the same checks in both APIs).
+#[derive(Debug, Deserialize, ToSchema, async_graphql::InputObject)]
+#[graphql(name = "CreateClientInput")]
 #[serde(deny_unknown_fields)]
 pub struct CreateClientRequest {
     /// 1–200 characters.

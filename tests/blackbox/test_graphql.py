@@ -511,7 +511,8 @@ def test_secrets_sent_or_answered_over_graphql_are_not_in_the_stored_events(port
     for mutation, values in [("regenerateClientSecret", [second_secret]), ("issueAccessToken", [issued["accessToken"]]),
                              ("rotatePersonalAccessToken", [first_pat, second_pat])]:
         body = body_of(mutation, "responseBody")
-        assert all(marker(v) in body for v in values) or f'{{"data":{{"{mutation}":"…"}}}}' in body, body
+        # Found by value and replaced by its marker; the rest of the answer is kept.
+        assert all(marker(v) in body for v in values), body
     by_user = [e for e in stored if "rotatePersonalAccessToken" in e["requestBody"]]
     assert {e["userId"] for e in by_user} == {created_user["user"]["id"]}
     assert {e["kind"] for e in events} >= {"admin.request", "user.created", "client.created",

@@ -4,11 +4,14 @@
 //! refuses, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX`,
 //! `GRAPHQL_VALIDATION_FAILED` or `BAD_USER_INPUT`.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use async_graphql::{
-    ErrorExtensionValues, PathSegment, QueryPathSegment, Response, ServerError, ServerResult, Value,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo},
+    Context, ContextSelectionSet, ErrorExtensionValues, ObjectType, OutputType, Positioned, Response,
+    ServerError, ServerResult, Value,
+    parser::types::Field,
+    registry::Registry,
+    resolver_utils::{ContainerType, resolve_container},
 };
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -179,49 +182,65 @@ pub(crate) fn http_error(problem: Problem) -> HttpResponse {
     response
 }
 
-/// A field error on a nullable field makes that field `null` and keeps its
-/// siblings, as the GraphQL spec says ("Handling Field Errors");
+/// An object whose nullable fields answer `null` for an error and keep
+/// their siblings, as the GraphQL spec says ("Handling Field Errors");
 /// async-graphql 7.2 would leave the field out of `data` instead. The
-/// error is kept in the request's [`Sidecar`] and added to the answer.
-pub(crate) struct NullOnError;
+/// error (of the resolver, of its arguments or of a non-null field below)
+/// is kept in the request's [`Sidecar`] and added to the answer.
+///
+/// It wraps only the objects with a nullable field that can fail (the
+/// roots, `Client`, `Me`) and is, in the schema, the object it wraps; the
+/// other fields pay nothing (an extension's `resolve` hook would run for
+/// every field of the answer).
+pub struct NullOnError<T>(pub T);
 
-impl ExtensionFactory for NullOnError {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NullOnError)
+impl<T: ObjectType> OutputType for NullOnError<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        T::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        _field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        resolve_container(ctx, self).await
     }
 }
 
-#[async_trait::async_trait]
-impl Extension for NullOnError {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        let nullable = !info.return_type.ends_with('!');
-        let path_node = info.path_node;
-        match next.run(ctx, info).await {
-            Err(mut error) if nullable => {
+impl<T: ObjectType> ContainerType for NullOnError<T> {
+    async fn resolve_field(&self, ctx: &Context<'_>) -> ServerResult<Option<Value>> {
+        match self.0.resolve_field(ctx).await {
+            Err(error) if nullable::<T>(ctx) => {
                 let Some(sidecar) = ctx.data_opt::<Arc<Sidecar>>() else { return Err(error) };
-                if error.path.is_empty() {
-                    // Built only for an error: most fields have none.
-                    let mut node = Some(path_node);
-                    while let Some(n) = node {
-                        error.path.push(match n.segment {
-                            QueryPathSegment::Name(name) => PathSegment::Field(name.to_owned()),
-                            QueryPathSegment::Index(i) => PathSegment::Index(i),
-                        });
-                        node = n.parent;
-                    }
-                    error.path.reverse();
-                }
+                // Built only for an error: most fields have none.
+                let error = if error.path.is_empty() { ctx.set_error_path(error) } else { error };
                 sidecar.field_errors.lock().unwrap_or_else(|e| e.into_inner()).push(error);
                 Ok(Some(Value::Null))
             }
             result => result,
         }
     }
+}
+
+impl<T: ObjectType> ObjectType for NullOnError<T> {}
+
+/// Whether the field `ctx` resolves on `T` may be null.
+fn nullable<T: ObjectType>(ctx: &Context<'_>) -> bool {
+    ctx.schema_env
+        .registry
+        .types
+        .get(T::type_name().as_ref())
+        .and_then(|ty| ty.field_by_name(ctx.item.node.name.node.as_str()))
+        .is_some_and(|field| !field.ty.ends_with('!'))
 }
 
 #[cfg(test)]

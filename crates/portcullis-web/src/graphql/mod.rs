@@ -26,7 +26,8 @@ use crate::{
     recording::RecordedResponse,
 };
 
-pub type PortcullisSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type PortcullisSchema =
+    Schema<errors::NullOnError<query::Query>, errors::NullOnError<mutation::Mutation>, EmptySubscription>;
 
 /// How deep a query may nest. Ours need at most 6; the standard
 /// introspection query (GraphiQL's, graphql-core's) needs 13.
@@ -40,13 +41,13 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 /// The schema; built once per server (it holds no data: the caller and the
 /// service travel with each request).
 pub fn schema() -> PortcullisSchema {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+    let (query, mutation) = (errors::NullOnError(query::Query), errors::NullOnError(mutation::Mutation));
+    Schema::build(query, mutation, EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         // Nesting the parser follows before the depth check runs.
         .limit_recursive_depth(MAX_DEPTH + 2)
         .limit_directives(8)
-        .extension(errors::NullOnError)
         .finish()
 }
 
@@ -202,6 +203,29 @@ mod tests {
         let code =
             error.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string()).unwrap_or_default();
         (code, error.message.clone())
+    }
+
+    #[tokio::test]
+    async fn a_failed_nullable_field_is_null_beside_its_siblings() {
+        // No caller: `roles` is refused by its resolver, `events` by its
+        // argument (a DateTime is parsed while executing); `__typename` is
+        // answered. `me`, not nullable, is left out (async-graphql 7.2).
+        let query =
+            r#"{ __typename roles { id } events(filter: {since: "yesterday"}) { edges { cursor } } }"#;
+        let sidecar = Arc::new(Sidecar::default());
+        let response = schema().execute(async_graphql::Request::new(query).data(sidecar.clone())).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        assert_eq!(data, serde_json::json!({"__typename": "Query", "roles": null, "events": null}));
+        let errors = std::mem::take(&mut *sidecar.field_errors.lock().unwrap());
+        let mut paths: Vec<String> = errors.iter().map(|e| serde_json::to_string(&e.path).unwrap()).collect();
+        paths.sort();
+        assert_eq!(paths, [r#"["events"]"#, r#"["roles"]"#]);
+        let request =
+            async_graphql::Request::new("{ me { kind } roles { id } }").data(Arc::new(Sidecar::default()));
+        let response = schema().execute(request).await;
+        assert_eq!(response.data.into_json().unwrap(), serde_json::json!({"roles": null}));
+        assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
     }
 
     #[tokio::test]

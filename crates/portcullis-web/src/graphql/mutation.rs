@@ -134,7 +134,10 @@ impl Mutation {
         let new = input.into_new().gql()?;
         let (view, secret) = service(ctx)?.create_client(&caller.actor(), new).await.gql()?;
         issued(ctx, secret.expose());
-        Ok(Some(CreateClientPayload { client: Client(view), client_secret: secret.expose().to_owned() }))
+        Ok(Some(CreateClientPayload {
+            client: Client::from(view),
+            client_secret: secret.expose().to_owned(),
+        }))
     }
 
     /// Change a client's name, description, role, token lifetime or status (`clients:write`).
@@ -155,7 +158,7 @@ impl Mutation {
         }
         .into_update()
         .gql()?;
-        Ok(Some(Client(service(ctx)?.update_client(&caller.actor(), id, update).await.gql()?)))
+        Ok(Some(Client::from(service(ctx)?.update_client(&caller.actor(), id, update).await.gql()?)))
     }
 
     /// Delete a client for good (`clients:write`); answers its id.
@@ -193,7 +196,7 @@ impl Mutation {
         let (view, secret) = service(ctx)?.regenerate_client_secret(&caller.actor(), id).await.gql()?;
         issued(ctx, secret.expose());
         Ok(Some(RegenerateClientSecretPayload {
-            client: Client(view),
+            client: Client::from(view),
             client_secret: secret.expose().to_owned(),
         }))
     }
@@ -223,7 +226,7 @@ impl Mutation {
     async fn revoke_client_tokens(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
         let caller = require(ctx, "clients:write")?;
         let id = parse_id("id", &id)?;
-        Ok(Some(Client(service(ctx)?.revoke_client_tokens(&caller.actor(), id).await.gql()?)))
+        Ok(Some(Client::from(service(ctx)?.revoke_client_tokens(&caller.actor(), id).await.gql()?)))
     }
 
     /// Create a new token signing key (`keys:write`).

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result, connection::Connec
 use portcullis_service::{ListClients, ListUsers};
 
 use super::{
-    errors::OrGraphql,
+    errors::{NullOnError, OrGraphql},
     page_error, page_limit, page_size, parse_id, require, service,
     types::{
         CallerKind, Client, Event, EventFilter, PermissionCategory, PersonalAccessToken, Role, User,
@@ -52,13 +52,13 @@ impl Query {
             name_contains: filter.search,
         };
         let page = service(ctx)?.list_clients(request).await.map_err(page_error)?;
-        Ok(Some(connection(page.items, page.next_cursor, after.is_some(), Client)))
+        Ok(Some(connection(page.items, page.next_cursor, after.is_some(), Client::from)))
     }
 
     /// One client (`clients:read`).
     async fn client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
         require(ctx, "clients:read")?;
-        Ok(Some(Client(service(ctx)?.get_client(parse_id("id", &id)?).await.gql()?)))
+        Ok(Some(Client::from(service(ctx)?.get_client(parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Every role, by name (`roles:read`).
@@ -134,8 +134,8 @@ impl Query {
     }
 
     /// Who is calling, and with which permissions; any caller may ask.
-    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
-        Ok(Me(super::caller(ctx)?.clone()))
+    async fn me(&self, ctx: &Context<'_>) -> Result<NullOnError<Me>> {
+        Ok(NullOnError(Me(super::caller(ctx)?.clone())))
     }
 }
 
@@ -157,7 +157,9 @@ impl Me {
     /// The calling client; null for a user.
     async fn client(&self, ctx: &Context<'_>) -> Result<Option<Client>> {
         match &self.0.principal {
-            Principal::Client(client) => Ok(Some(Client(service(ctx)?.get_client(client.id).await.gql()?))),
+            Principal::Client(client) => {
+                Ok(Some(Client::from(service(ctx)?.get_client(client.id).await.gql()?)))
+            }
             Principal::User { .. } => Ok(None),
         }
     }

@@ -13,7 +13,10 @@ use portcullis_service::{
     ClientView, PageItem, PermissionGroup, PersonalTokenInfo, UserView, events::ListEvents,
 };
 
-use super::{errors::OrGraphql, page_size, require, service};
+use super::{
+    errors::{NullOnError, OrGraphql},
+    page_size, require, service,
+};
 use crate::api::{Problem, clients::Status, events::status_class};
 
 /// An instant, RFC 3339 in UTC as REST writes it: `2026-11-23T15:50:20Z`,
@@ -59,11 +62,21 @@ pub(crate) fn connection<I: PageItem, T: async_graphql::OutputType>(
 }
 
 /// An API client. Its secret is never readable: only `createClient` and
-/// `regenerateClientSecret` return one, once.
-pub struct Client(pub ClientView);
+/// `regenerateClientSecret` return one, once. Its `permissions` and
+/// `events` answer `null` for an error.
+pub type Client = NullOnError<ClientFields>;
 
-#[Object]
-impl Client {
+/// A [`Client`]'s fields.
+pub struct ClientFields(pub ClientView);
+
+impl From<ClientView> for Client {
+    fn from(view: ClientView) -> Self {
+        NullOnError(ClientFields(view))
+    }
+}
+
+#[Object(name = "Client")]
+impl ClientFields {
     /// The client id (a UUID), as sent to `/oauth2/token`.
     async fn id(&self) -> ID {
         ID(self.0.client.id.to_string())

@@ -25,6 +25,11 @@ pub enum ServiceError {
     Builtin(&'static str),
     #[error("no permission named `{0}`")]
     PermissionNotFound(String),
+    /// A role's permission set names one that does not exist: the
+    /// request's fault (unlike [`Self::PermissionNotFound`], a missing
+    /// subject).
+    #[error("no permission named `{0}`")]
+    UnknownPermission(String),
     #[error("the permission is used by roles: {}", roles.join(", "))]
     PermissionInUse { roles: Vec<String> },
     #[error("no role with that id")]

@@ -175,7 +175,7 @@ impl Service {
     async fn check_permissions_exist(&self, permissions: &[PermissionName]) -> Result<()> {
         let known = self.inner.stores.roles.list_permissions().await?;
         match permissions.iter().find(|p| !known.iter().any(|k| &k.name == *p)) {
-            Some(missing) => Err(ServiceError::PermissionNotFound(missing.to_string())),
+            Some(missing) => Err(ServiceError::UnknownPermission(missing.to_string())),
             None => Ok(()),
         }
     }

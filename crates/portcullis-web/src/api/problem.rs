@@ -198,6 +198,9 @@ impl From<ServiceError> for Problem {
             ServiceError::PersonalTokenNotFound => Self::not_found("there is no personal access token"),
             ServiceError::NoRoles => Self::invalid_field("roles", "a user needs at least one role"),
             ServiceError::WeakPassword(why) => Self::invalid_field("password", why.to_string()),
+            ServiceError::UnknownPermission(name) => {
+                Self::invalid_field("permissions", format!("no permission named `{name}`"))
+            }
             ServiceError::PermissionNotFound(name) => {
                 Self::not_found(format!("no permission named `{name}`"))
             }

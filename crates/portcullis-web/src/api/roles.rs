@@ -165,16 +165,6 @@ fn role_id(raw: &str) -> Result<RoleId, Problem> {
     super::problem::path_id("role_id", raw)
 }
 
-/// An unknown permission in a role's set is the request's fault.
-pub(crate) fn in_permissions(e: ServiceError) -> Problem {
-    match e {
-        ServiceError::PermissionNotFound(name) => {
-            Problem::invalid_field("permissions", format!("no permission named `{name}`"))
-        }
-        other => other.into(),
-    }
-}
-
 impl CreateRoleRequest {
     pub(crate) fn into_new(self) -> Result<NewRole, Problem> {
         Ok(NewRole {
@@ -278,7 +268,7 @@ async fn create_role(
     caller.require("roles:write")?;
     let ApiJson(body) = body?;
     let new = body.into_new()?;
-    let role = state.service.create_role(&caller.actor(), new).await.map_err(in_permissions)?;
+    let role = state.service.create_role(&caller.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(RoleResponse::from(&role))).into_response())
 }
 
@@ -310,7 +300,7 @@ async fn update_role(
     let id = role_id(&id)?;
     let ApiJson(body) = body?;
     let update = body.into_update()?;
-    let role = state.service.update_role(&caller.actor(), id, update).await.map_err(in_permissions)?;
+    let role = state.service.update_role(&caller.actor(), id, update).await?;
     Ok(Json((&role).into()))
 }
 

@@ -15,7 +15,7 @@ use crate::api::{
         CreateClientRequest, Status, UpdateClientRequest,
         bulk::{Action, Outcome, client_ids},
     },
-    roles::{CreatePermissionRequest, CreateRoleRequest, UpdateRoleRequest, in_permissions, permission_name},
+    roles::{CreatePermissionRequest, CreateRoleRequest, UpdateRoleRequest, permission_name},
     users::{CreateUserRequest, UpdateUserRequest},
 };
 
@@ -280,7 +280,7 @@ impl Mutation {
     async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleRequest) -> Result<Option<Role>> {
         let caller = require(ctx, "roles:write")?;
         let new = input.into_new().gql()?;
-        Ok(Some(Role(service(ctx)?.create_role(&caller.actor(), new).await.map_err(in_permissions).gql()?)))
+        Ok(Some(Role(service(ctx)?.create_role(&caller.actor(), new).await.gql()?)))
     }
 
     /// Rename a role, change its description or replace its permissions (`roles:write`).
@@ -288,9 +288,7 @@ impl Mutation {
         let caller = require(ctx, "roles:write")?;
         let id = parse_id("id", &id)?;
         let update = input.into_update().gql()?;
-        Ok(Some(Role(
-            service(ctx)?.update_role(&caller.actor(), id, update).await.map_err(in_permissions).gql()?,
-        )))
+        Ok(Some(Role(service(ctx)?.update_role(&caller.actor(), id, update).await.gql()?)))
     }
 
     /// Delete a role (`roles:write`): refused for built-ins and while

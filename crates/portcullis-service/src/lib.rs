@@ -38,7 +38,7 @@ pub use bulk::{BulkAction, BulkItem, BulkResult, BulkSummary};
 pub use clients::{ClientPage, ClientUpdate, ClientView, ListClients, NewClient};
 pub use crypto::MasterKey;
 pub use error::{Result, ServiceError};
-pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageItem};
+pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageItem, page_size};
 pub use personal_tokens::PersonalTokenInfo;
 pub use revocation::RevokeError;
 pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};

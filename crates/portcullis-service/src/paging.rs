@@ -12,7 +12,7 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 200;
 
 /// The page size asked for, within `1..=MAX_PAGE_SIZE`.
-pub(crate) fn page_size(limit: Option<u32>) -> u32 {
+pub fn page_size(limit: Option<u32>) -> u32 {
     limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE)
 }
 

@@ -148,16 +148,20 @@ pub(crate) fn with_codes(mut response: Response) -> Response {
     response
 }
 
-/// A document whose brackets nest past `limit`: refused before parsing,
-/// as an executed request would be (200, `QUERY_TOO_DEEP`).
-pub(crate) fn too_deep(limit: usize) -> HttpResponse {
+/// A document whose brackets nest past `limit`, refused before parsing:
+/// answered as an executed request refused for its depth would be.
+pub(crate) fn too_deep(limit: usize) -> Response {
     let mut error =
         ServerError::new(format!("the query's brackets nest more than {limit} levels deep"), None);
     let ext = error.extensions.get_or_insert_with(Default::default);
     ext.set("code", "QUERY_TOO_DEEP");
     ext.set("limit", i32::try_from(limit).unwrap_or(i32::MAX));
-    let body = serde_json::json!({ "data": null, "errors": [error] }).to_string();
-    let mut response = body.into_response();
+    Response::from_errors(vec![error])
+}
+
+/// A JSON answer, never cached: admin answers carry secrets and private data.
+pub(crate) fn json(status: StatusCode, body: String) -> HttpResponse {
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -171,13 +175,9 @@ pub(crate) fn http_error(problem: Problem) -> HttpResponse {
     let challenge = problem.challenge().and_then(|c| HeaderValue::from_str(c).ok());
     let error =
         ServerError { extensions: Some(extensions(&problem)), ..ServerError::new(message(&problem), None) };
-    let body = serde_json::json!({ "errors": [error] }).to_string();
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = json(status, serde_json::json!({ "errors": [error] }).to_string());
     if let Some(challenge) = challenge {
-        headers.insert(header::WWW_AUTHENTICATE, challenge);
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
     }
     response
 }

@@ -12,11 +12,7 @@ mod types;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, EmptySubscription, Schema, ServerError, Variables};
-use axum::{
-    extract::State,
-    http::{HeaderValue, header},
-    response::{IntoResponse, Response},
-};
+use axum::{extract::State, http::StatusCode, response::Response};
 use portcullis_service::{MAX_PAGE_SIZE, Service, ServiceError, events::redact};
 use serde::Deserialize;
 
@@ -132,10 +128,11 @@ pub(crate) fn page_limit(first: Option<i32>) -> async_graphql::Result<u32> {
     }
 }
 
-/// What one page of a connection may multiply its selection's cost by.
+/// What one page of a connection may multiply its selection's cost by:
+/// the page size the service would serve.
 pub(crate) fn page_size(first: Option<i32>) -> usize {
-    let size = first.unwrap_or(50).clamp(1, 200);
-    usize::try_from(size).unwrap_or(200)
+    let size = portcullis_service::page_size(first.map(|n| u32::try_from(n).unwrap_or(0)));
+    usize::try_from(size).unwrap_or(usize::MAX)
 }
 
 pub async fn execute(
@@ -151,8 +148,9 @@ pub async fn execute(
         Ok(body) => body,
         Err(problem) => return errors::http_error(problem),
     };
+    let sidecar = Arc::new(Sidecar::default());
     if limits::nesting(&body.query, limits::MAX_NESTING) > limits::MAX_NESTING {
-        return errors::too_deep(limits::MAX_NESTING);
+        return answer(&state, errors::too_deep(limits::MAX_NESTING), &sidecar);
     }
     let variables = match body.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
@@ -164,7 +162,6 @@ pub async fn execute(
             ));
         }
     };
-    let sidecar = Arc::new(Sidecar::default());
     let mut request = async_graphql::Request::new(body.query)
         .variables(variables)
         .data(caller)
@@ -173,24 +170,26 @@ pub async fn execute(
     if let Some(name) = body.operation_name {
         request = request.operation_name(name);
     }
-    let mut response = state.graphql.execute(request).await;
+    let response = state.graphql.execute(request).await;
+    answer(&state, response, &sidecar)
+}
+
+/// The HTTP answer to a request GraphQL took: `200`, every error with its
+/// code, and, when requests are recorded, the form the event keeps (without
+/// what the request issued, under whichever alias it was asked for).
+fn answer(state: &AppState, mut response: async_graphql::Response, sidecar: &Sidecar) -> Response {
     response.errors.append(&mut sidecar.field_errors.lock().unwrap_or_else(|e| e.into_inner()));
     let response = errors::with_codes(response);
     let body = serde_json::to_string(&response).unwrap_or_else(|_| String::from(r#"{"errors":[]}"#));
-    // What the request event keeps of the answer: without what it issued,
-    // under whichever alias it was asked for.
     let recorded = state.record_events.then(|| {
         let issued = sidecar.issued.lock().unwrap_or_else(|e| e.into_inner());
         redact::graphql_response(body.as_bytes(), &issued).unwrap_or_default()
     });
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut http = errors::json(StatusCode::OK, body);
     if let Some(recorded) = recorded {
-        response.extensions_mut().insert(RecordedResponse(recorded));
+        http.extensions_mut().insert(RecordedResponse(recorded));
     }
-    response
+    http
 }
 
 #[cfg(test)]

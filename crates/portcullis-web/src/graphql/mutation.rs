@@ -13,7 +13,7 @@ use super::{
 use crate::api::{
     clients::{
         CreateClientRequest, Status, UpdateClientRequest,
-        bulk::{Action, Outcome, client_ids},
+        bulk::{Action, Outcome, Summary, client_ids},
     },
     roles::{CreatePermissionRequest, CreateRoleRequest, UpdateRoleRequest, permission_name},
     users::{CreateUserRequest, UpdateUserRequest},
@@ -63,20 +63,12 @@ pub struct BulkResultItem {
     pub result: Outcome,
 }
 
-/// How many listed clients got each result.
-#[derive(SimpleObject)]
-pub struct BulkSummaryCounts {
-    pub done: usize,
-    pub not_found: usize,
-    pub already_in_state: usize,
-}
-
 #[derive(SimpleObject)]
 pub struct BulkPayload {
     pub action: Action,
     /// One per distinct listed id, in the order given.
     pub results: Vec<BulkResultItem>,
-    pub summary: BulkSummaryCounts,
+    pub summary: Summary,
 }
 
 #[derive(SimpleObject)]
@@ -101,10 +93,8 @@ pub struct RotatePersonalAccessTokenPayload {
 
 async fn bulk(ctx: &Context<'_>, action: Action, ids: &[ID]) -> Result<BulkPayload> {
     let caller = require(ctx, "clients:write")?;
-    let raw: Vec<String> = ids.iter().map(|id| id.0.clone()).collect();
-    let ids = client_ids(&raw).gql()?;
+    let ids = client_ids(ids).gql()?;
     let items = service(ctx)?.bulk_clients(&caller.actor(), BulkAction::from(action), &ids).await.gql()?;
-    let summary = BulkSummary::of(&items);
     Ok(BulkPayload {
         action,
         results: items
@@ -114,11 +104,7 @@ async fn bulk(ctx: &Context<'_>, action: Action, ids: &[ID]) -> Result<BulkPaylo
                 result: item.result.into(),
             })
             .collect(),
-        summary: BulkSummaryCounts {
-            done: summary.done,
-            not_found: summary.not_found,
-            already_in_state: summary.already_in_state,
-        },
+        summary: BulkSummary::of(&items).into(),
     })
 }
 

@@ -94,11 +94,18 @@ pub struct BulkResultItem {
 }
 
 /// How many listed clients got each result.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema, async_graphql::SimpleObject)]
+#[graphql(name = "BulkSummaryCounts")]
 pub struct Summary {
     pub done: usize,
     pub not_found: usize,
     pub already_in_state: usize,
+}
+
+impl From<BulkSummary> for Summary {
+    fn from(s: BulkSummary) -> Self {
+        Self { done: s.done, not_found: s.not_found, already_in_state: s.already_in_state }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -110,11 +117,11 @@ pub struct BulkResponse {
 }
 
 /// Each id, or 400 naming the first malformed one (`client_ids[3]`).
-pub(crate) fn client_ids(raw: &[String]) -> Result<Vec<ClientId>, Problem> {
+pub(crate) fn client_ids<S: AsRef<str>>(raw: &[S]) -> Result<Vec<ClientId>, Problem> {
     raw.iter()
         .enumerate()
         .map(|(i, id)| {
-            id.parse().map_err(|_| {
+            id.as_ref().parse().map_err(|_| {
                 let field = format!("client_ids[{i}]");
                 let detail = format!("{field} must be a client id (a UUID)");
                 Problem::invalid_field(field, detail)
@@ -143,17 +150,12 @@ async fn bulk_clients(
     let action = Action::parse(&body.action)?;
     let ids = client_ids(&body.client_ids)?;
     let items: Vec<BulkItem> = state.service.bulk_clients(&caller.actor(), action.into(), &ids).await?;
-    let summary = BulkSummary::of(&items);
     Ok(Json(BulkResponse {
         action,
         results: items
             .iter()
             .map(|item| BulkResultItem { client_id: item.client_id.as_uuid(), result: item.result.into() })
             .collect(),
-        summary: Summary {
-            done: summary.done,
-            not_found: summary.not_found,
-            already_in_state: summary.already_in_state,
-        },
+        summary: BulkSummary::of(&items).into(),
     }))
 }

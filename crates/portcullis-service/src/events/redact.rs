@@ -123,7 +123,7 @@ fn scrub_graphql(doc: &str) -> (String, Vec<String>) {
         let len = if c == '#' {
             rest.find(['\n', '\r']).unwrap_or(rest.len())
         } else if c == '"' {
-            let len = string_literal_len(rest);
+            let len = crate::graphql_text::string_literal_len(rest);
             let sensitive = colon && name.is_some_and(is_sensitive);
             let literal = &rest[..len];
             if sensitive {
@@ -164,34 +164,6 @@ fn scrub_graphql(doc: &str) -> (String, Vec<String>) {
         i += len;
     }
     (out, bound)
-}
-
-/// The length of the string literal `text` starts with: `"…"` with
-/// escapes, or a `"""…"""` block; to the end of the line or text when it
-/// is not closed.
-fn string_literal_len(text: &str) -> usize {
-    if let Some(body) = text.strip_prefix("\"\"\"") {
-        let mut at = 0;
-        while let Some(found) = body[at..].find("\"\"\"") {
-            let end = at + found;
-            if !body[..end].ends_with('\\') {
-                return 3 + end + 3;
-            }
-            at = end + 3;
-        }
-        return text.len();
-    }
-    let mut escaped = false;
-    for (i, c) in text.char_indices().skip(1) {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return i + 1,
-            '\n' | '\r' => return i,
-            _ => {}
-        }
-    }
-    text.len()
 }
 
 /// A credential's value: a string becomes its marker, anything else `…`.

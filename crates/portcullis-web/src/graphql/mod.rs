@@ -149,7 +149,7 @@ pub async fn execute(
         Err(problem) => return errors::http_error(problem),
     };
     let sidecar = Arc::new(Sidecar::default());
-    if limits::nesting(&body.query, limits::MAX_NESTING) > limits::MAX_NESTING {
+    if limits::too_deep(&body.query) {
         return answer(&state, errors::too_deep(limits::MAX_NESTING), &sidecar);
     }
     let variables = match body.variables {

@@ -3,13 +3,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use portcullis_domain::{ClientName, ClientSecret, RoleName, TokenTtl};
-use portcullis_service::{Actor, ClientView, MasterKey, NewClient, Service, ServiceConfig};
+use portcullis_domain::{ClientName, ClientSecret, Email, RoleName, TokenTtl, UserName};
+use portcullis_service::{
+    Actor, ClientView, MasterKey, NewClient, NewUser, Service, ServiceConfig, UserView,
+};
 use portcullis_store::Stores;
 use portcullis_store_postgres::PgStore;
 use portcullis_store_sqlite::SqliteStore;
 use portcullis_web::{AppState, Application};
 use tokio::{net::TcpListener, sync::oneshot};
+
+/// The password of the users [`TestApp::create_user`] makes.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -128,6 +133,44 @@ impl TestApp {
             )
             .await
             .unwrap()
+    }
+
+    /// A fresh client with `role`: its id, its secret and an access token,
+    /// narrowed to `scope` if given.
+    pub async fn client_with_token(
+        &self,
+        role: Option<&str>,
+        scope: Option<&str>,
+    ) -> (String, String, String) {
+        let (view, secret) = self.create_client(role).await;
+        let id = view.client.id.to_string();
+        let body: serde_json::Value =
+            self.token_basic(&id, secret.expose(), scope).await.json().await.unwrap();
+        (id, secret.expose().to_owned(), body["access_token"].as_str().unwrap().to_owned())
+    }
+
+    /// A bearer token of a fresh client with `role`, narrowed to `scope` if given.
+    pub async fn bearer(&self, role: &str, scope: Option<&str>) -> String {
+        self.client_with_token(Some(role), scope).await.2
+    }
+
+    /// Creates a console user with `roles` and the password [`PASSWORD`].
+    pub async fn create_user(&self, email: &str, roles: &[&str]) -> UserView {
+        let new = NewUser {
+            email: Email::parse(email).unwrap(),
+            name: UserName::parse("Test User").unwrap(),
+            roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
+            password: Some(PASSWORD.into()),
+        };
+        self.service.create_user(&Actor::System, new).await.unwrap().0
+    }
+
+    /// A console user with `roles` and its personal access token: the
+    /// token and the user's id.
+    pub async fn user_token(&self, email: &str, roles: &[&str]) -> (String, String) {
+        let user = self.create_user(email, roles).await;
+        let (_, token) = self.service.rotate_personal_token(&Actor::System, user.user.id).await.unwrap();
+        (token.expose().to_owned(), user.user.id.to_string())
     }
 
     /// `POST /oauth2/token` with Basic authentication.

@@ -6,14 +6,6 @@ use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-/// A bearer token of a fresh client with `role`, narrowed to `scope` if given.
-async fn bearer(app: &TestApp, role: &str, scope: Option<&str>) -> String {
-    let (view, secret) = app.create_client(Some(role)).await;
-    let body: Value =
-        app.token_basic(&view.client.id.to_string(), secret.expose(), scope).await.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn call(
     app: &TestApp,
     method: Method,
@@ -51,7 +43,7 @@ on_both_backends!(
 
 async fn admin_api_lifecycle_of_a_client(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = bearer(&app, "admin", None).await;
+    let admin = app.bearer("admin", None).await;
 
     let created = call(
         &app,
@@ -223,7 +215,7 @@ async fn admin_api_needs_a_token_with_the_permission() {
     let basic = app.http.get(app.url("/api/v1/clients")).basic_auth("a", Some("b")).send().await.unwrap();
     problem(basic, 401, "unauthorized").await;
 
-    let viewer = bearer(&app, "viewer", None).await;
+    let viewer = app.bearer("viewer", None).await;
     assert_eq!(call(&app, Method::GET, "/api/v1/clients", Some(&viewer), None).await.status(), 200);
     let write = call(&app, Method::POST, "/api/v1/clients", Some(&viewer), Some(json!({"name": "x"}))).await;
     assert_eq!(
@@ -234,7 +226,7 @@ async fn admin_api_needs_a_token_with_the_permission() {
     assert_eq!(body["required_permission"], "clients:write");
 
     // An admin client's token narrowed to clients:read cannot regenerate secrets or issue tokens.
-    let narrowed = bearer(&app, "admin", Some("clients:read clients:write")).await;
+    let narrowed = app.bearer("admin", Some("clients:read clients:write")).await;
     let (target, _) = app.create_client(None).await;
     let id = target.client.id;
     problem(
@@ -260,7 +252,7 @@ async fn admin_api_needs_a_token_with_the_permission() {
 
 async fn bad_input_gets_a_problem_and_changes_nothing(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = bearer(&app, "admin", None).await;
+    let admin = app.bearer("admin", None).await;
     let (target, _) = app.create_client(Some("viewer")).await;
     let id = target.client.id;
     let path = format!("/api/v1/clients/{id}");

@@ -4,11 +4,9 @@
 
 use portcullis_domain::{Email, Event, RoleName, UserName};
 use portcullis_service::{Actor, NewUser, events::ListEvents};
-use portcullis_testkit::{Backend, TestApp, spawn_app_on};
+use portcullis_testkit::{Backend, PASSWORD, TestApp, spawn_app_on};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery staple";
 
 async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = app.http.request(method, app.url(path)).bearer_auth(token);
@@ -18,14 +16,6 @@ async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Opti
     let response = req.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// An `admin` client: its id, secret and an access token.
-async fn admin_client(app: &TestApp) -> (String, String, String) {
-    let (view, secret) = app.create_client(Some("admin")).await;
-    let id = view.client.id.to_string();
-    let body: Value = app.token_basic(&id, secret.expose(), None).await.json().await.unwrap();
-    (id, secret.expose().to_owned(), body["access_token"].as_str().unwrap().to_owned())
 }
 
 /// Every stored event, oldest first, after writing the queue.
@@ -95,7 +85,7 @@ on_both_backends!(
 
 async fn client_changes_are_recorded_with_their_actor_and_changed_fields(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let (admin_id, admin_secret, token) = admin_client(&app).await;
+    let (admin_id, admin_secret, token) = app.client_with_token(Some("admin"), None).await;
     let actor = format!("client:{admin_id}");
     let before = change_kinds(&app).await;
     assert_eq!(before, ["client.created"], "the test's own admin client, by the test set-up");
@@ -177,7 +167,7 @@ async fn client_changes_are_recorded_with_their_actor_and_changed_fields(backend
 
 async fn user_changes_are_recorded_without_passwords_or_tokens(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let (admin_id, admin_secret, token) = admin_client(&app).await;
+    let (admin_id, admin_secret, token) = app.client_with_token(Some("admin"), None).await;
     let actor = format!("client:{admin_id}");
     let new_password = "quartz meadow tunnel violin";
 

@@ -2,42 +2,14 @@
 //! once; what happened to each, one change event per client changed, the
 //! token path seeing it at once, and bad input changing nothing.
 
-use portcullis_domain::{ClientStatus, Email, Event, RoleName, UserName};
-use portcullis_service::{Actor, ClientView, NewUser, events::ListEvents};
+use portcullis_domain::{ClientStatus, Event};
+use portcullis_service::{Actor, ClientView, events::ListEvents};
 use portcullis_testkit::{Backend, TestApp, spawn_app_on};
 use reqwest::{Response, header::HeaderMap};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const BULK: &str = "/api/v1/clients/bulk";
-
-/// A bearer token of a fresh client with `role`, narrowed to `scope` if given,
-/// and the client's id.
-async fn bearer(app: &TestApp, role: &str, scope: Option<&str>) -> (String, String) {
-    let (view, secret) = app.create_client(Some(role)).await;
-    let id = view.client.id.to_string();
-    let body: Value = app.token_basic(&id, secret.expose(), scope).await.json().await.unwrap();
-    (body["access_token"].as_str().unwrap().to_owned(), id)
-}
-
-/// A user with `roles` and its personal access token.
-async fn user_token(app: &TestApp, email: &str, roles: &[&str]) -> (String, String) {
-    let (view, _) = app
-        .service
-        .create_user(
-            &Actor::System,
-            NewUser {
-                email: Email::parse(email).unwrap(),
-                name: UserName::parse("Bulk Operator").unwrap(),
-                roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
-                password: Some("correct horse battery staple".into()),
-            },
-        )
-        .await
-        .unwrap();
-    let (_, token) = app.service.rotate_personal_token(&Actor::System, view.user.id).await.unwrap();
-    (token.expose().to_owned(), view.user.id.to_string())
-}
 
 async fn post(app: &TestApp, token: Option<&str>, body: Value) -> Response {
     let mut req = app.http.post(app.url(BULK)).json(&body);
@@ -143,7 +115,7 @@ on_both_backends!(
 
 async fn bulk_actions_report_each_client_once_in_the_order_given(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let (admin, admin_id) = bearer(&app, "admin", None).await;
+    let (admin_id, _, admin) = app.client_with_token(Some("admin"), None).await;
     let (_, a, _) = create(&app).await;
     let (_, b, _) = create(&app).await;
     let (_, off, _) = create(&app).await;
@@ -186,8 +158,8 @@ async fn bulk_actions_report_each_client_once_in_the_order_given(backend: Backen
 
 async fn each_client_changed_gets_its_own_event_naming_the_actor(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let (admin, admin_id) = bearer(&app, "admin", None).await;
-    let (operator, user_id) = user_token(&app, "ops@example.com", &["admin"]).await;
+    let (admin_id, _, admin) = app.client_with_token(Some("admin"), None).await;
+    let (operator, user_id) = app.user_token("ops@example.com", &["admin"]).await;
     let (_, a, _) = create(&app).await;
     let (_, b, _) = create(&app).await;
     let (_, off, _) = create(&app).await;
@@ -253,7 +225,7 @@ async fn each_client_changed_gets_its_own_event_naming_the_actor(backend: Backen
 
 async fn token_path_sees_a_bulk_disable_or_delete_at_once(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let (admin, _) = bearer(&app, "admin", None).await;
+    let (_, _, admin) = app.client_with_token(Some("admin"), None).await;
     let (_, a, a_secret) = create(&app).await;
     let (_, b, b_secret) = create(&app).await;
     // Warm every cache: token requests, and an admin call with b's own token.
@@ -290,7 +262,7 @@ async fn token_path_sees_a_bulk_disable_or_delete_at_once(backend: Backend) {
 
 async fn a_thousand_ids_are_accepted_and_a_thousand_and_one_refused(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let (admin, admin_id) = bearer(&app, "admin", None).await;
+    let (admin_id, _, admin) = app.client_with_token(Some("admin"), None).await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..1_000 {
         let service = app.service.clone();
@@ -346,9 +318,9 @@ async fn bulk_needs_clients_write(backend: Backend) {
         problem(post(&app, Some("not-a-token"), body.clone()).await, 401, "unauthorized").await;
     assert!(headers["www-authenticate"].to_str().unwrap().contains(r#"error="invalid_token""#));
 
-    let (viewer, _) = bearer(&app, "viewer", None).await;
-    let (narrowed, _) = bearer(&app, "admin", Some("clients:read")).await;
-    let (viewer_user, _) = user_token(&app, "viewer@example.com", &["viewer"]).await;
+    let (_, _, viewer) = app.client_with_token(Some("viewer"), None).await;
+    let (_, _, narrowed) = app.client_with_token(Some("admin"), Some("clients:read")).await;
+    let (viewer_user, _) = app.user_token("viewer@example.com", &["viewer"]).await;
     for token in [&viewer, &narrowed, &viewer_user] {
         let (problem_body, headers) =
             problem(post(&app, Some(token), body.clone()).await, 403, "insufficient-scope").await;
@@ -364,14 +336,14 @@ async fn bulk_needs_clients_write(backend: Backend) {
     assert_eq!(status_of(&app, &target).await, Some(ClientStatus::Enabled), "nothing changed");
     assert_eq!(changes(&app, "client.disabled").await.len(), 0);
 
-    let (writer, _) = bearer(&app, "admin", Some("clients:write")).await;
+    let (_, _, writer) = app.client_with_token(Some("admin"), Some("clients:write")).await;
     let done = bulk(&app, &writer, "disable", std::slice::from_ref(&target)).await;
     assert_eq!(results(&done), [pair(&target, "done")]);
 }
 
 async fn bad_input_gets_a_problem_naming_the_field_and_changes_nothing(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let (admin, admin_id) = bearer(&app, "admin", None).await;
+    let (admin_id, _, admin) = app.client_with_token(Some("admin"), None).await;
     let (_, target, _) = create(&app).await;
     let events_before = change_count(&app).await;
     let many: Vec<String> = (0..1_001).map(|_| Uuid::new_v4().to_string()).collect();

@@ -6,13 +6,6 @@ use portcullis_domain::{Event, EventId, now};
 use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
 use serde_json::{Value, json};
 
-async fn admin(app: &TestApp) -> (String, String, String) {
-    let (view, secret) = app.create_client(Some("admin")).await;
-    let id = view.client.id.to_string();
-    let body: Value = app.token_basic(&id, secret.expose(), None).await.json().await.unwrap();
-    (id, secret.expose().to_owned(), body["access_token"].as_str().unwrap().to_owned())
-}
-
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     let r = app.http.get(app.url(path)).bearer_auth(token).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
@@ -22,7 +15,7 @@ on_both_backends!(requests_are_recorded_redacted_and_readable, old_events_are_pu
 
 async fn requests_are_recorded_redacted_and_readable(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let (admin_id, admin_secret, token) = admin(&app).await;
+    let (admin_id, admin_secret, token) = app.client_with_token(Some("admin"), None).await;
     let (target, target_secret) = app.create_client(Some("viewer")).await;
     let target_id = target.client.id.to_string();
     // A failed token request of a known client, and a successful one.

@@ -4,20 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis_domain::{Email, RoleName, UserName};
-use portcullis_service::{
-    Actor, NewUser,
-    events::{ListEvents, redact},
-};
+use portcullis_service::events::{ListEvents, redact};
 use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
 use serde_json::{Value, json};
-
-async fn bearer(app: &TestApp, role: &str) -> String {
-    let (view, secret) = app.create_client(Some(role)).await;
-    let body: Value =
-        app.token_basic(&view.client.id.to_string(), secret.expose(), None).await.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
 
 async fn post(app: &TestApp, token: Option<&str>, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
     let mut request = app.http.post(app.url("/graphql")).json(&body);
@@ -65,7 +54,7 @@ async fn callers_are_authenticated_as_for_rest(backend: Backend) {
     assert!(headers["www-authenticate"].to_str().unwrap().contains("invalid_token"));
 
     // A viewer reads clients, not secrets, and cannot change anything.
-    let viewer = bearer(&app, "viewer").await;
+    let viewer = app.bearer("viewer", None).await;
     let body = gql(
         &app,
         &viewer,
@@ -113,19 +102,8 @@ async fn callers_are_authenticated_as_for_rest(backend: Backend) {
 
     // The console's session cookie works too, and changes need its CSRF token.
     let email = "graphql-session@example.com";
-    let password = "correct horse battery staple";
-    app.service
-        .create_user(
-            &Actor::System,
-            NewUser {
-                email: Email::parse(email).unwrap(),
-                name: UserName::parse("Session").unwrap(),
-                roles: vec![RoleName::parse("admin").unwrap()],
-                password: Some(password.into()),
-            },
-        )
-        .await
-        .unwrap();
+    let password = portcullis_testkit::PASSWORD;
+    app.create_user(email, &["admin"]).await;
     let response = app
         .http
         .post(app.url("/api/v1/session"))
@@ -151,7 +129,7 @@ async fn callers_are_authenticated_as_for_rest(backend: Backend) {
 
 async fn bad_input_is_a_coded_error_and_changes_nothing(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = bearer(&app, "admin").await;
+    let admin = app.bearer("admin", None).await;
     let (view, _) = app.create_client(Some("viewer")).await;
     let id = view.client.id.to_string();
 
@@ -274,7 +252,7 @@ async fn bad_input_is_a_coded_error_and_changes_nothing(backend: Backend) {
 
 async fn connections_page_forward_by_cursor(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = bearer(&app, "admin").await; // itself a client
+    let admin = app.bearer("admin", None).await; // itself a client
     for _ in 0..4 {
         app.create_client(None).await;
     }
@@ -319,7 +297,7 @@ async fn connections_page_forward_by_cursor(backend: Backend) {
 
 async fn graphql_calls_are_recorded_without_their_secrets(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = bearer(&app, "admin").await;
+    let admin = app.bearer("admin", None).await;
     let password = "inline horse battery staple";
     let body = gql(
         &app,
@@ -409,7 +387,7 @@ async fn graphql_calls_are_recorded_without_their_secrets(backend: Backend) {
 #[tokio::test]
 async fn hostile_queries_get_a_clear_error_quickly() {
     let app = spawn_app().await;
-    let admin = bearer(&app, "admin").await;
+    let admin = app.bearer("admin", None).await;
 
     // Standard introspection (what GraphiQL and client libraries send) fits the limits.
     let introspection = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name } \

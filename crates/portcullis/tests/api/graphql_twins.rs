@@ -7,10 +7,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use portcullis_domain::{
-    ClientName, Email, PermissionName, RoleName, TokenTtl, UserName, builtin_permissions,
-};
-use portcullis_service::{Actor, NewClient, NewRole, NewUser, events::ListEvents};
+use portcullis_domain::{ClientName, PermissionName, RoleName, TokenTtl, builtin_permissions};
+use portcullis_service::{Actor, NewClient, NewRole, events::ListEvents};
 use portcullis_testkit::{Backend, TestApp, spawn_app_on};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -687,19 +685,7 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         )
         .await
         .unwrap();
-    let (user, _) = s
-        .create_user(
-            &Actor::System,
-            NewUser {
-                email: Email::parse(&format!("fixture{n}@example.com")).unwrap(),
-                name: UserName::parse("Fixture").unwrap(),
-                roles: vec![RoleName::parse("viewer").unwrap()],
-                password: Some("correct horse battery staple".into()),
-            },
-        )
-        .await
-        .unwrap();
-    let (_, user_token) = s.rotate_personal_token(&Actor::System, user.user.id).await.unwrap();
+    let (user_token, user) = app.user_token(&format!("fixture{n}@example.com"), &["viewer"]).await;
     s.flush_events().await.unwrap();
     let events = s
         .list_events(ListEvents { client_id: Some(client.client.id), limit: Some(1), ..Default::default() })
@@ -710,9 +696,9 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         client: client.client.id.to_string(),
         role: role.id.to_string(),
         permission: permission.to_string(),
-        user: user.user.id.to_string(),
+        user,
         event: events.items[0].id.to_string(),
-        user_token: user_token.expose().to_owned(),
+        user_token,
     }
 }
 
@@ -790,21 +776,7 @@ async fn every_rest_operation_has_a_graphql_twin(backend: Backend) {
     assert_eq!(listed, openapi_operations(), "the twin table and the OpenAPI document differ");
 
     // The caller: an admin user, by personal access token.
-    let (admin, _) = app
-        .service
-        .create_user(
-            &Actor::System,
-            NewUser {
-                email: Email::parse("twins@example.com").unwrap(),
-                name: UserName::parse("Twins").unwrap(),
-                roles: vec![RoleName::parse("admin").unwrap()],
-                password: Some("correct horse battery staple".into()),
-            },
-        )
-        .await
-        .unwrap();
-    let (_, admin_token) = app.service.rotate_personal_token(&Actor::System, admin.user.id).await.unwrap();
-    let admin_token = admin_token.expose().to_owned();
+    let (admin_token, _) = app.user_token("twins@example.com", &["admin"]).await;
     let fields = schema_fields(&app, &admin_token).await;
     for twin in &twins {
         assert!(fields.contains(twin.graphql), "the schema has no `{}`", twin.graphql);

@@ -4,13 +4,6 @@ use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn bearer(app: &TestApp, role: &str) -> String {
-    let (view, secret) = app.create_client(Some(role)).await;
-    let body: Value =
-        app.token_basic(&view.client.id.to_string(), secret.expose(), None).await.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = app.http.request(method, app.url(path)).bearer_auth(token);
     if let Some(body) = body {
@@ -29,7 +22,7 @@ on_both_backends!(
 
 async fn custom_permissions_and_roles_lifecycle(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = bearer(&app, "admin").await;
+    let admin = app.bearer("admin", None).await;
     let (s, p) = call(
         &app,
         Method::POST,
@@ -154,7 +147,7 @@ async fn custom_permissions_and_roles_lifecycle(backend: Backend) {
 
 async fn role_changes_apply_to_the_next_token_only(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = bearer(&app, "admin").await;
+    let admin = app.bearer("admin", None).await;
     call(&app, Method::POST, "/api/v1/permissions", &admin, Some(json!({"name": "reports:read"}))).await;
     call(&app, Method::POST, "/api/v1/permissions", &admin, Some(json!({"name": "reports:write"}))).await;
     let (_, role) = call(
@@ -192,7 +185,7 @@ async fn role_changes_apply_to_the_next_token_only(backend: Backend) {
 
 async fn in_use_and_builtin_are_protected(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = bearer(&app, "admin").await;
+    let admin = app.bearer("admin", None).await;
     call(&app, Method::POST, "/api/v1/permissions", &admin, Some(json!({"name": "orders:read"}))).await;
     let (_, role) = call(
         &app,
@@ -256,7 +249,7 @@ async fn in_use_and_builtin_are_protected(backend: Backend) {
 #[tokio::test]
 async fn roles_need_their_permissions() {
     let app = spawn_app().await;
-    let viewer = bearer(&app, "viewer").await;
+    let viewer = app.bearer("viewer", None).await;
     assert_eq!(call(&app, Method::GET, "/api/v1/roles", &viewer, None).await.0, 200);
     assert_eq!(call(&app, Method::GET, "/api/v1/permissions", &viewer, None).await.0, 200);
     assert_eq!(call(&app, Method::POST, "/api/v1/roles", &viewer, Some(json!({"name": "x"}))).await.0, 403);
@@ -264,6 +257,6 @@ async fn roles_need_their_permissions() {
         call(&app, Method::POST, "/api/v1/permissions", &viewer, Some(json!({"name": "x:y"}))).await.0,
         403
     );
-    let rs = bearer(&app, "resource-server").await;
+    let rs = app.bearer("resource-server", None).await;
     assert_eq!(call(&app, Method::GET, "/api/v1/roles", &rs, None).await.0, 403);
 }

@@ -1,36 +1,8 @@
 //! Console users, sessions with CSRF, `/me`, and personal access tokens.
 
-use portcullis_domain::{Email, UserName};
-use portcullis_service::{Actor, NewUser};
-use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
+use portcullis_testkit::{Backend, PASSWORD, TestApp, spawn_app, spawn_app_on};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-async fn admin_token(app: &TestApp) -> String {
-    let (view, secret) = app.create_client(Some("admin")).await;
-    let body: Value =
-        app.token_basic(&view.client.id.to_string(), secret.expose(), None).await.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn user(app: &TestApp, email: &str, roles: &[&str]) -> String {
-    let (view, _) = app
-        .service
-        .create_user(
-            &Actor::System,
-            NewUser {
-                email: Email::parse(email).unwrap(),
-                name: UserName::parse("Test User").unwrap(),
-                roles: roles.iter().map(|r| portcullis_domain::RoleName::parse(r).unwrap()).collect(),
-                password: Some(PASSWORD.into()),
-            },
-        )
-        .await
-        .unwrap();
-    view.user.id.to_string()
-}
 
 async fn call(
     app: &TestApp,
@@ -108,7 +80,7 @@ on_both_backends!(
 
 async fn users_lifecycle_over_the_admin_api(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = admin_token(&app).await;
+    let admin = app.bearer("admin", None).await;
     let (s, created) = call(
         &app,
         Method::POST,
@@ -183,8 +155,8 @@ async fn users_lifecycle_over_the_admin_api(backend: Backend) {
 
 async fn sessions_need_csrf_for_changes_and_end_when_disabled(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = admin_token(&app).await;
-    let id = user(&app, "grace@example.com", &["admin"]).await;
+    let admin = app.bearer("admin", None).await;
+    let id = app.create_user("grace@example.com", &["admin"]).await.user.id.to_string();
 
     // A wrong e-mail and a wrong password get the same answer.
     let wrong_password = sign_in(&app, "grace@example.com", "not the password at all").await.err().unwrap();
@@ -234,8 +206,8 @@ async fn sessions_need_csrf_for_changes_and_end_when_disabled(backend: Backend) 
 
 async fn personal_access_token_rotation_leaves_exactly_one(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let admin = admin_token(&app).await;
-    let id = user(&app, "linus@example.com", &["viewer"]).await;
+    let admin = app.bearer("admin", None).await;
+    let id = app.create_user("linus@example.com", &["viewer"]).await.user.id.to_string();
     let b = sign_in(&app, "linus@example.com", PASSWORD).await.unwrap();
     assert_eq!(with_cookie(&app, &b, Method::GET, "/api/v1/me/token", false, None).await.0, 404);
 
@@ -342,7 +314,7 @@ async fn personal_access_token_rotation_leaves_exactly_one(backend: Backend) {
 #[tokio::test]
 async fn clients_have_no_personal_access_token() {
     let app = spawn_app().await;
-    let admin = admin_token(&app).await;
+    let admin = app.bearer("admin", None).await;
     let (s, p) = call(&app, Method::POST, "/api/v1/me/token", Some(&admin), None).await;
     assert_eq!((s, p["type"].as_str()), (403, Some("urn:portcullis:problem:not-a-user")));
     let (s, me) = call(&app, Method::GET, "/api/v1/me", Some(&admin), None).await;

@@ -15,7 +15,8 @@ mod time;
 mod user;
 
 pub use builtin::{
-    ADMIN_ROLE_ID, RESOURCE_SERVER_ROLE_ID, VIEWER_ROLE_ID, builtin_permissions, builtin_roles,
+    ADMIN_ROLE_ID, BuiltinPermission, RESOURCE_SERVER_ROLE_ID, VIEWER_ROLE_ID, builtin_permissions,
+    builtin_roles,
 };
 pub use client::{ApiClient, ClientId, ClientName, ClientStatus, Description, MAX_BULK_CLIENTS, TokenTtl};
 pub use error::DomainError;

@@ -29,6 +29,12 @@ impl PermissionName {
         }
     }
 
+    /// A built-in permission's name: well formed by construction (the
+    /// built-ins' unit test parses every one).
+    pub(crate) fn builtin(s: &'static str) -> Self {
+        Self(s.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

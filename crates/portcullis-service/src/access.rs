@@ -86,8 +86,8 @@ impl Service {
         caller_scope: &Scope,
         token: &str,
     ) -> Result<Option<Introspected>, ServiceError> {
-        let may_see_any = portcullis_domain::PermissionName::parse("tokens:introspect")
-            .is_ok_and(|p| caller_scope.contains(&p));
+        let may_see_any =
+            caller_scope.contains(&portcullis_domain::BuiltinPermission::TokensIntrospect.into());
         if token.starts_with("pat_") {
             if !may_see_any {
                 return Ok(None);

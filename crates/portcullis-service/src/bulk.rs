@@ -7,7 +7,7 @@ use std::fmt;
 use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, DomainError, MAX_BULK_CLIENTS, now};
 use portcullis_store::{BulkChange, BulkOutcome};
 
-use crate::{Actor, Result, Service, ServiceError};
+use crate::{Actor, Caller, Result, Service, ServiceError};
 
 /// What a bulk action does to every listed client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,15 +91,30 @@ impl Service {
     /// twice is acted on and reported once). Records one change event per
     /// client changed (`client.enabled`, `client.disabled`,
     /// `client.deleted`, as a single change would), none for the others.
+    ///
+    /// Enabling and deleting need every permission of every listed client's
+    /// role: else the whole action is refused, nothing changed, naming the
+    /// permissions the caller lacks. Disabling needs none.
     pub async fn bulk_clients(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         action: BulkAction,
         ids: &[ClientId],
     ) -> Result<Vec<BulkItem>> {
+        caller.may(crate::Operation::BulkClients)?;
         if ids.is_empty() || ids.len() > MAX_BULK_CLIENTS {
             return Err(ServiceError::Invalid { field: "client_ids", source: DomainError::InvalidBulkSize });
         }
+        if action != BulkAction::Disable && !caller.is_admin() {
+            let mut roles = Vec::new();
+            for id in ids {
+                if let Some(client) = self.inner.stores.clients.get_client(*id).await? {
+                    roles.extend(client.role_id);
+                }
+            }
+            caller.require_all(&self.roles_permissions(roles).await?)?;
+        }
+        let actor = &caller.actor;
         let clients = &self.inner.stores.clients;
         let changes = match action.status() {
             Some(status) => clients.set_clients_status(ids, status, now()).await?,

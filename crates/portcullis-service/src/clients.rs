@@ -8,7 +8,7 @@ use portcullis_store::{ClientCursor, ClientQuery};
 use serde_json::{Value, json};
 
 use crate::{
-    Actor, Result, Service, ServiceError,
+    Actor, Caller, Result, Service, ServiceError,
     audit::{ChangeKind, FieldChanges, Subject},
     paging,
 };
@@ -88,11 +88,15 @@ impl Service {
 
     /// Creates a client and returns it with its secret: the only time the
     /// secret exists outside the caller's hands.
-    pub async fn create_client(&self, actor: &Actor, new: NewClient) -> Result<(ClientView, ClientSecret)> {
+    /// The caller must hold every permission of the client's role.
+    pub async fn create_client(&self, caller: &Caller, new: NewClient) -> Result<(ClientView, ClientSecret)> {
+        caller.may(crate::Operation::CreateClient)?;
         let role_id = match &new.role {
             Some(name) => Some(self.resolve_role(name).await?),
             None => None,
         };
+        caller.require_all(&self.roles_permissions(role_id).await?)?;
+        let actor = &caller.actor;
         let secret = ClientSecret::generate();
         let at = now();
         let client = ApiClient {
@@ -209,17 +213,35 @@ impl Service {
 
     /// Changes what `update` names; a field set to its current value is no
     /// change, and an update that changes nothing writes and records nothing.
+    /// A change of role needs every permission of the old and the new role;
+    /// enabling, every permission of the role it acts with.
     pub async fn update_client(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         id: ClientId,
         update: ClientUpdate,
     ) -> Result<ClientView> {
+        caller.may(crate::Operation::UpdateClient)?;
         let role_id = match &update.role {
             Some(Some(name)) => Some(Some(self.resolve_role(name).await?)),
             Some(None) => Some(None),
             None => None,
         };
+        let enables = update.status == Some(ClientStatus::Enabled);
+        if role_id.is_some() || enables {
+            let current =
+                self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
+            let mut roles = Vec::new();
+            if role_id.is_some_and(|new| new != current.role_id) {
+                roles.extend(current.role_id);
+                roles.extend(role_id.flatten());
+            }
+            if enables {
+                roles.extend(role_id.unwrap_or(current.role_id));
+            }
+            caller.require_all(&self.roles_permissions(roles).await?)?;
+        }
+        let actor = &caller.actor;
         let new_role = update.role.clone().flatten();
         let (before, client) = self
             .modify(id, |c| {
@@ -249,12 +271,18 @@ impl Service {
 
     /// Disabled clients fail every authentication; their secret is kept.
     /// Setting the status a client already has changes and records nothing.
+    /// Enabling needs every permission of the client's role.
     pub async fn set_client_status(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         id: ClientId,
         status: ClientStatus,
     ) -> Result<ClientView> {
+        caller.may(crate::Operation::UpdateClient)?;
+        if status == ClientStatus::Enabled {
+            self.require_client_role(caller, id).await?;
+        }
+        let actor = &caller.actor;
         let (before, client) = self.modify(id, |c| c.status = status).await?;
         if before.status != client.status {
             self.audit_client_change(actor, &before, &client, None).await;
@@ -265,11 +293,15 @@ impl Service {
 
     /// Replaces the secret at once: the old one stops working on the next
     /// request; tokens already issued stay valid until they expire.
+    /// The new secret acts with the client's role: the caller must hold it.
     pub async fn regenerate_client_secret(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         id: ClientId,
     ) -> Result<(ClientView, ClientSecret)> {
+        caller.may(crate::Operation::RegenerateClientSecret)?;
+        self.require_client_role(caller, id).await?;
+        let actor = &caller.actor;
         let secret = ClientSecret::generate();
         let hash = self.inner.hasher.hash(&secret);
         let (_, client) = self.modify(id, |c| c.secret_hash = hash).await?;
@@ -278,13 +310,24 @@ impl Service {
         Ok((self.view(client).await?, secret))
     }
 
+    /// No escalation: the caller holds every permission of the client's
+    /// role. `ClientNotFound` for no such client.
+    pub(crate) async fn require_client_role(&self, caller: &Caller, id: ClientId) -> Result<()> {
+        let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
+        caller.require_all(&self.roles_permissions(client.role_id).await?)
+    }
+
     pub(crate) fn audit_client_deleted(&self, actor: &Actor, client: &ApiClient) {
         let details = json!({ "name": client.name.as_str() });
         self.audit(actor, ChangeKind::ClientDeleted, Subject::Client(client.id), Some(details));
     }
 
-    pub async fn delete_client(&self, actor: &Actor, id: ClientId) -> Result<()> {
+    /// Taking a role's permissions away needs them too.
+    pub async fn delete_client(&self, caller: &Caller, id: ClientId) -> Result<()> {
+        caller.may(crate::Operation::DeleteClient)?;
         let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
+        caller.require_all(&self.roles_permissions(client.role_id).await?)?;
+        let actor = &caller.actor;
         if !self.inner.stores.clients.delete_client(id).await? {
             return Err(ServiceError::ClientNotFound);
         }

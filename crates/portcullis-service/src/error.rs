@@ -15,6 +15,13 @@ pub enum ServiceError {
         #[source]
         source: DomainError,
     },
+    /// The caller's request does not carry the operation's own permission.
+    #[error("this operation needs the `{0}` permission")]
+    Forbidden(portcullis_domain::BuiltinPermission),
+    /// The operation would hand out, or act with, permissions the caller
+    /// does not hold (see [`crate::Caller::require_all`]).
+    #[error("the caller does not hold {}", missing.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "))]
+    Escalation { missing: Vec<portcullis_domain::PermissionName> },
     #[error("the cursor is not one this server handed out")]
     InvalidCursor,
     #[error("no client with that id")]

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 mod access;
 mod audit;
+mod authz;
 mod background;
 mod batches;
 mod bulk;
@@ -34,6 +35,7 @@ mod users;
 
 pub use access::{ActiveToken, Introspected, TokenRejected};
 pub use audit::{Actor, ChangeKind};
+pub use authz::{Caller, Operation};
 pub use background::{Background, BackgroundSettings};
 pub use bulk::{BulkAction, BulkItem, BulkResult, BulkSummary};
 pub use clients::{ClientPage, ClientUpdate, ClientView, ListClients, NewClient};
@@ -154,7 +156,9 @@ impl Service {
     /// Creates a new signing key; new tokens use it at once (on every
     /// instance, at its next request). The old keys stay published until
     /// every token they signed has expired (see `retire_signing_keys`).
-    pub async fn rotate_signing_key(&self, actor: &Actor) -> Result<String> {
+    pub async fn rotate_signing_key(&self, caller: &Caller) -> Result<String> {
+        caller.may(crate::Operation::RotateSigningKey)?;
+        let actor = &caller.actor;
         let kid = keys::generate(self.inner.stores.keys.as_ref(), &self.inner.master).await?;
         self.inner.cache.invalidate();
         let details = serde_json::json!({ "kid": kid });

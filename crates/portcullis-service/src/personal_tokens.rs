@@ -6,7 +6,7 @@ use std::sync::Arc;
 use portcullis_domain::{PersonalAccessToken, PersonalTokenSecret, Timestamp, UserId, UserStatus, now};
 
 use crate::{
-    Actor, Result, Service, ServiceError,
+    Actor, Caller, Result, Service, ServiceError,
     audit::{ChangeKind, Subject},
     sessions::ActiveUser,
 };
@@ -61,6 +61,16 @@ impl Service {
         self.audit(actor, ChangeKind::UserPersonalTokenRevoked, Subject::User(user_id), None);
         tracing::info!(%user_id, "personal access token revoked");
         Ok(())
+    }
+
+    /// Revokes another user's personal access token (`users:write`), e.g.
+    /// one that leaked; it acts with no permission, so there is no
+    /// escalation check. `UserNotFound` for no such user,
+    /// `PersonalTokenNotFound` when it has none.
+    pub async fn revoke_user_personal_token(&self, caller: &Caller, user_id: UserId) -> Result<()> {
+        caller.may(crate::Operation::RevokeUserPersonalToken)?;
+        self.inner.stores.users.get_user(user_id).await?.ok_or(ServiceError::UserNotFound)?;
+        self.revoke_personal_token(&caller.actor, user_id).await
     }
 
     /// The token's user and current permissions, if the token is the user's

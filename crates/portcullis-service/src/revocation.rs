@@ -5,7 +5,7 @@ use portcullis_domain::{ApiClient, ClientId, Timestamp, now};
 use uuid::Uuid;
 
 use crate::{
-    Actor, Result, Service, ServiceError,
+    Caller, Result, Service, ServiceError,
     audit::{ChangeKind, Subject},
     clients::ClientView,
     jwt,
@@ -54,7 +54,10 @@ impl Service {
 
     /// Revokes every token the client holds now, without touching its
     /// secret: tokens issued up to this second stop working; new ones work.
-    pub async fn revoke_client_tokens(&self, actor: &Actor, id: ClientId) -> Result<ClientView> {
+    /// Acts with no permission: only `clients:write` is needed.
+    pub async fn revoke_client_tokens(&self, caller: &Caller, id: ClientId) -> Result<ClientView> {
+        caller.may(crate::Operation::RevokeClientTokens)?;
+        let actor = &caller.actor;
         let (_, client) = self.modify(id, |c| c.tokens_valid_after = Some(now())).await?;
         self.audit(actor, ChangeKind::ClientTokensRevoked, Subject::Client(id), None);
         tracing::info!(client_id = %id, "every token of the client revoked");

@@ -9,7 +9,7 @@ use portcullis_store::RoleHolders;
 use serde_json::{Value, json};
 
 use crate::{
-    Actor, Result, Service, ServiceError,
+    Caller, Result, Service, ServiceError,
     audit::{ChangeKind, FieldChanges, Subject},
 };
 
@@ -92,10 +92,12 @@ impl Service {
 
     pub async fn create_permission(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         name: PermissionName,
         text: &str,
     ) -> Result<Permission> {
+        caller.may(crate::Operation::CreatePermission)?;
+        let actor = &caller.actor;
         let permission = Permission { name, description: description(text)?, builtin: false };
         self.inner.stores.roles.insert_permission(&permission).await?;
         self.inner.cache.invalidate();
@@ -109,10 +111,12 @@ impl Service {
     /// Setting the description it already has changes and records nothing.
     pub async fn update_permission(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         name: &PermissionName,
         text: &str,
     ) -> Result<Permission> {
+        caller.may(crate::Operation::UpdatePermission)?;
+        let actor = &caller.actor;
         let mut permission = self.permission(name).await?;
         if permission.builtin {
             return Err(ServiceError::Builtin("permission"));
@@ -133,12 +137,21 @@ impl Service {
     }
 
     /// Refused while a role uses it, naming the roles, unless `cascade`:
-    /// then it is removed from them first.
-    pub async fn delete_permission(&self, actor: &Actor, name: &PermissionName, cascade: bool) -> Result<()> {
+    /// then it is removed from them first. Taking it from roles needs it:
+    /// the caller must hold it.
+    pub async fn delete_permission(
+        &self,
+        caller: &Caller,
+        name: &PermissionName,
+        cascade: bool,
+    ) -> Result<()> {
+        caller.may(crate::Operation::DeletePermission)?;
         let permission = self.permission(name).await?;
         if permission.builtin {
             return Err(ServiceError::Builtin("permission"));
         }
+        caller.require_all([name])?;
+        let actor = &caller.actor;
         // With `cascade`, the roles it is removed from (as they are now).
         let roles = self.inner.stores.roles.roles_using_permission(name).await?;
         if !cascade && !roles.is_empty() {
@@ -180,8 +193,12 @@ impl Service {
         }
     }
 
-    pub async fn create_role(&self, actor: &Actor, new: NewRole) -> Result<Role> {
+    /// The caller must hold every permission of the new role.
+    pub async fn create_role(&self, caller: &Caller, new: NewRole) -> Result<Role> {
+        caller.may(crate::Operation::CreateRole)?;
         self.check_permissions_exist(&new.permissions).await?;
+        caller.require_all(&new.permissions)?;
+        let actor = &caller.actor;
         let mut permissions = new.permissions;
         permissions.sort();
         permissions.dedup();
@@ -206,12 +223,19 @@ impl Service {
 
     /// Changes take effect for new tokens at once; tokens already issued
     /// keep their scope until they expire. An update that changes nothing
-    /// writes and records nothing.
-    pub async fn update_role(&self, actor: &Actor, id: RoleId, update: RoleUpdate) -> Result<Role> {
+    /// writes and records nothing. Replacing the permissions needs every
+    /// one of the old and of the new set.
+    pub async fn update_role(&self, caller: &Caller, id: RoleId, update: RoleUpdate) -> Result<Role> {
+        caller.may(crate::Operation::UpdateRole)?;
         let mut role = self.get_role(id).await?;
         if role.builtin {
             return Err(ServiceError::Builtin("role"));
         }
+        if let Some(permissions) = &update.permissions {
+            self.check_permissions_exist(permissions).await?;
+            caller.require_all(role.permissions.iter().chain(permissions))?;
+        }
+        let actor = &caller.actor;
         // Permissions are a set: kept and compared in one order.
         role.permissions.sort();
         let before = role.clone();
@@ -247,12 +271,15 @@ impl Service {
     }
 
     /// Refused for built-in roles, and while clients or users hold it (the
-    /// error lists them).
-    pub async fn delete_role(&self, actor: &Actor, id: RoleId) -> Result<()> {
+    /// error lists them). The caller must hold every permission of it.
+    pub async fn delete_role(&self, caller: &Caller, id: RoleId) -> Result<()> {
+        caller.may(crate::Operation::DeleteRole)?;
         let role = self.get_role(id).await?;
         if role.builtin {
             return Err(ServiceError::Builtin("role"));
         }
+        caller.require_all(&role.permissions)?;
+        let actor = &caller.actor;
         let holders = self.inner.stores.roles.role_holders(id).await?;
         if holders != RoleHolders::default() {
             return Err(ServiceError::RoleInUse { clients: holders.clients, users: holders.users });

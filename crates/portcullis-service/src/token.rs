@@ -139,12 +139,18 @@ impl Service {
     /// Issues a token for a client without its secret, for an operator who
     /// holds `tokens:issue` (the console's "Generate access token"). A
     /// disabled client gets none: its tokens would be inactive anyway.
+    ///
+    /// The token acts with the client's role: the caller must hold every
+    /// permission of it.
     pub async fn issue_token_for_client(
         &self,
+        caller: &crate::Caller,
         id: ClientId,
         scope: Option<&str>,
     ) -> Result<IssuedToken, ServiceError> {
+        caller.may(crate::Operation::IssueClientToken)?;
         let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
+        caller.require_all(&self.roles_permissions(client.role_id).await?)?;
         if !client.is_enabled() {
             return Err(ServiceError::ClientDisabled);
         }

@@ -7,7 +7,7 @@ use portcullis_store::{UserCursor, UserQuery};
 use serde_json::json;
 
 use crate::{
-    Actor, Result, Service, ServiceError,
+    Caller, Result, Service, ServiceError,
     audit::{ChangeKind, FieldChanges, Subject},
     passwords,
 };
@@ -112,9 +112,12 @@ impl Service {
     }
 
     /// Creates a user; returns the generated password when none was given
-    /// (shown once).
-    pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<(UserView, Option<String>)> {
+    /// (shown once). The caller must hold every permission of its roles.
+    pub async fn create_user(&self, caller: &Caller, new: NewUser) -> Result<(UserView, Option<String>)> {
+        caller.may(crate::Operation::CreateUser)?;
         let roles = self.role_ids(&new.roles).await?;
+        caller.require_all(&self.roles_permissions(roles.iter().copied()).await?)?;
+        let actor = &caller.actor;
         let (password, generated) = match new.password {
             Some(p) => (p, None),
             None => {
@@ -178,8 +181,15 @@ impl Service {
     /// Disabling signs the user out everywhere and stops its personal access
     /// token at once. An update that changes nothing writes and records
     /// nothing; a password given is always a change (it ends every session).
-    pub async fn update_user(&self, actor: &Actor, id: UserId, update: UserUpdate) -> Result<UserView> {
+    ///
+    /// Changing the roles needs every permission of the old and the new
+    /// ones; setting the password or enabling, every permission of the
+    /// user's roles (before and after). Renaming and disabling need none.
+    pub async fn update_user(&self, caller: &Caller, id: UserId, update: UserUpdate) -> Result<UserView> {
+        caller.may(crate::Operation::UpdateUser)?;
         let before = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
+        self.check_user_update(caller, &before, &update).await?;
+        let actor = &caller.actor;
         let mut user = before.clone();
         if let Some(name) = update.name {
             user.name = name;
@@ -237,8 +247,12 @@ impl Service {
         self.user_view(user).await
     }
 
-    pub async fn delete_user(&self, actor: &Actor, id: UserId) -> Result<()> {
+    /// The caller must hold every permission of the user's roles.
+    pub async fn delete_user(&self, caller: &Caller, id: UserId) -> Result<()> {
+        caller.may(crate::Operation::DeleteUser)?;
         let user = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
+        caller.require_all(&self.roles_permissions(user.roles.iter().copied()).await?)?;
+        let actor = &caller.actor;
         if !self.inner.stores.users.delete_user(id).await? {
             return Err(ServiceError::UserNotFound);
         }
@@ -249,11 +263,29 @@ impl Service {
         Ok(())
     }
 
+    /// No escalation in `update`: see [`Service::update_user`].
+    async fn check_user_update(&self, caller: &Caller, before: &User, update: &UserUpdate) -> Result<()> {
+        let new_roles = match &update.roles {
+            Some(names) => Some(self.role_ids(names).await?),
+            None => None,
+        };
+        let mut current = before.roles.clone();
+        current.sort();
+        current.dedup();
+        let roles_change = new_roles.as_ref().is_some_and(|ids| *ids != current);
+        let acts = update.password.is_some() || update.status == Some(UserStatus::Enabled);
+        if !roles_change && !acts {
+            return Ok(());
+        }
+        let involved = current.into_iter().chain(new_roles.into_iter().flatten());
+        caller.require_all(&self.roles_permissions(involved).await?)
+    }
+
     /// The first administrator: only while there are no users at all.
     /// Returns the generated password when none was given.
     pub async fn create_first_admin(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         email: Email,
         password: Option<String>,
     ) -> Result<(UserView, Option<String>)> {
@@ -263,6 +295,6 @@ impl Service {
         let name = UserName::parse(email.as_str().split('@').next().unwrap_or("admin"))
             .map_err(ServiceError::invalid("name"))?;
         let admin = RoleName::parse("admin").map_err(ServiceError::invalid("roles"))?;
-        self.create_user(actor, NewUser { email, name, roles: vec![admin], password }).await
+        self.create_user(caller, NewUser { email, name, roles: vec![admin], password }).await
     }
 }

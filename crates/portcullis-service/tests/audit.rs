@@ -8,8 +8,8 @@ use portcullis_domain::{
     UserId, UserName,
 };
 use portcullis_service::{
-    Actor, BulkAction, BulkResult, BulkSummary, ChangeKind, ClientUpdate, MasterKey, NewClient, NewRole,
-    NewUser, RoleUpdate, Service, ServiceConfig, ServiceError, UserUpdate,
+    Actor, BulkAction, BulkResult, BulkSummary, Caller, ChangeKind, ClientUpdate, MasterKey, NewClient,
+    NewRole, NewUser, RoleUpdate, Service, ServiceConfig, ServiceError, UserUpdate,
 };
 use portcullis_store_sqlite::SqliteStore;
 
@@ -51,7 +51,7 @@ fn new_client(name: &str) -> NewClient {
 async fn failed_and_empty_changes_record_nothing() {
     let (service, _dir) = service().await;
     let actor = Actor::User(UserId::generate());
-    let (view, _) = service.create_client(&actor, new_client("crm")).await.unwrap();
+    let (view, _) = service.create_client(&Caller::admin(actor), new_client("crm")).await.unwrap();
     let id = view.client.id;
     let created = written(&service).await;
     assert_eq!(created.len(), 1);
@@ -61,35 +61,38 @@ async fn failed_and_empty_changes_record_nothing() {
 
     // Nothing changes: nothing is written, nothing recorded.
     let same = ClientUpdate { name: Some(ClientName::parse("crm").unwrap()), ..Default::default() };
-    let after = service.update_client(&actor, id, same).await.unwrap();
+    let after = service.update_client(&Caller::admin(actor), id, same).await.unwrap();
     assert_eq!(after.client.updated_at, view.client.updated_at, "not even written");
-    service.set_client_status(&actor, id, ClientStatus::Enabled).await.unwrap();
-    service.update_client(&actor, id, ClientUpdate::default()).await.unwrap();
+    service.set_client_status(&Caller::admin(actor), id, ClientStatus::Enabled).await.unwrap();
+    service.update_client(&Caller::admin(actor), id, ClientUpdate::default()).await.unwrap();
 
     // Failures record nothing.
     let missing = ClientId::generate();
-    assert!(service.set_client_status(&actor, missing, ClientStatus::Disabled).await.is_err());
-    assert!(service.delete_client(&actor, missing).await.is_err());
-    assert!(service.regenerate_client_secret(&actor, missing).await.is_err());
-    assert!(service.revoke_client_tokens(&actor, missing).await.is_err());
+    assert!(service.set_client_status(&Caller::admin(actor), missing, ClientStatus::Disabled).await.is_err());
+    assert!(service.delete_client(&Caller::admin(actor), missing).await.is_err());
+    assert!(service.regenerate_client_secret(&Caller::admin(actor), missing).await.is_err());
+    assert!(service.revoke_client_tokens(&Caller::admin(actor), missing).await.is_err());
     let bad_role =
         ClientUpdate { role: Some(Some(RoleName::parse("nosuch").unwrap())), ..Default::default() };
-    assert!(service.update_client(&actor, id, bad_role).await.is_err());
+    assert!(service.update_client(&Caller::admin(actor), id, bad_role).await.is_err());
     let admin_role = service.roles().await.unwrap().into_iter().find(|r| r.name.as_str() == "admin").unwrap();
-    assert!(service.delete_role(&actor, admin_role.id).await.is_err(), "built-in");
-    assert!(service.update_role(&actor, admin_role.id, RoleUpdate::default()).await.is_err(), "built-in");
+    assert!(service.delete_role(&Caller::admin(actor), admin_role.id).await.is_err(), "built-in");
+    assert!(
+        service.update_role(&Caller::admin(actor), admin_role.id, RoleUpdate::default()).await.is_err(),
+        "built-in"
+    );
     let weak = NewUser {
         email: Email::parse("ada@example.com").unwrap(),
         name: UserName::parse("Ada").unwrap(),
         roles: vec![RoleName::parse("viewer").unwrap()],
         password: Some("password1234".into()),
     };
-    assert!(service.create_user(&actor, weak).await.is_err());
-    assert!(service.delete_user(&actor, UserId::generate()).await.is_err());
+    assert!(service.create_user(&Caller::admin(actor), weak).await.is_err());
+    assert!(service.delete_user(&Caller::admin(actor), UserId::generate()).await.is_err());
     assert!(service.revoke_personal_token(&actor, UserId::generate()).await.is_err());
     assert!(service.rotate_personal_token(&actor, UserId::generate()).await.is_err());
     let unknown = PermissionName::parse("nosuch:thing").unwrap();
-    assert!(service.delete_permission(&Actor::Cli, &unknown, true).await.is_err());
+    assert!(service.delete_permission(&Caller::cli(), &unknown, true).await.is_err());
     assert_eq!(service.queued_events(), 0);
     assert_eq!(written(&service).await.len(), 1, "only the creation");
 }
@@ -97,25 +100,25 @@ async fn failed_and_empty_changes_record_nothing() {
 #[tokio::test]
 async fn each_change_records_one_event_naming_its_actor() {
     let (service, _dir) = service().await;
-    let (client, _) = service.create_client(&Actor::Cli, new_client("crm")).await.unwrap();
+    let (client, _) = service.create_client(&Caller::cli(), new_client("crm")).await.unwrap();
     let id = client.client.id;
     let by_client = Actor::Client(id);
-    service.set_client_status(&by_client, id, ClientStatus::Disabled).await.unwrap();
-    service.set_client_status(&by_client, id, ClientStatus::Disabled).await.unwrap();
+    service.set_client_status(&Caller::admin(by_client), id, ClientStatus::Disabled).await.unwrap();
+    service.set_client_status(&Caller::admin(by_client), id, ClientStatus::Disabled).await.unwrap();
     // Several fields at once, the status among them: one event, named after the status.
     let update = ClientUpdate {
         name: Some(ClientName::parse("crm sync").unwrap()),
         status: Some(ClientStatus::Enabled),
         ..Default::default()
     };
-    service.update_client(&by_client, id, update).await.unwrap();
+    service.update_client(&Caller::admin(by_client), id, update).await.unwrap();
 
     let permission = PermissionName::parse("invoices:read").unwrap();
-    service.create_permission(&Actor::System, permission.clone(), "Read invoices").await.unwrap();
-    service.update_permission(&Actor::System, &permission, "Read invoices").await.unwrap();
+    service.create_permission(&Caller::system(), permission.clone(), "Read invoices").await.unwrap();
+    service.update_permission(&Caller::system(), &permission, "Read invoices").await.unwrap();
     let role = service
         .create_role(
-            &Actor::System,
+            &Caller::system(),
             NewRole {
                 name: RoleName::parse("billing").unwrap(),
                 description: String::new(),
@@ -125,16 +128,16 @@ async fn each_change_records_one_event_naming_its_actor() {
         .await
         .unwrap();
     let same = RoleUpdate { permissions: Some(vec![permission.clone(), permission]), ..Default::default() };
-    service.update_role(&Actor::System, role.id, same).await.unwrap();
+    service.update_role(&Caller::system(), role.id, same).await.unwrap();
 
     let (user, _) = service
-        .create_first_admin(&Actor::System, Email::parse("root@example.com").unwrap(), None)
+        .create_first_admin(&Caller::system(), Email::parse("root@example.com").unwrap(), None)
         .await
         .unwrap();
     let by_user = Actor::User(user.user.id);
     let same = UserUpdate { roles: Some(vec![RoleName::parse("admin").unwrap()]), ..Default::default() };
-    service.update_user(&by_user, user.user.id, same).await.unwrap();
-    service.rotate_signing_key(&Actor::Cli).await.unwrap();
+    service.update_user(&Caller::admin(by_user), user.user.id, same).await.unwrap();
+    service.rotate_signing_key(&Caller::cli()).await.unwrap();
 
     let events = written(&service).await;
     let seen: Vec<(&str, Option<&str>)> =
@@ -169,15 +172,18 @@ async fn bulk_actions_record_one_event_per_changed_client_and_none_for_the_rest(
     let (service, _dir) = service().await;
     let mut ids = Vec::new();
     for name in ["a", "b", "c"] {
-        ids.push(service.create_client(&Actor::Cli, new_client(name)).await.unwrap().0.client.id);
+        ids.push(service.create_client(&Caller::cli(), new_client(name)).await.unwrap().0.client.id);
     }
     let (a, b, c) = (ids[0], ids[1], ids[2]);
-    service.set_client_status(&Actor::Cli, c, ClientStatus::Disabled).await.unwrap();
+    service.set_client_status(&Caller::cli(), c, ClientStatus::Disabled).await.unwrap();
     let mut count = written(&service).await.len();
     let by_user = Actor::User(UserId::generate());
     let missing = ClientId::generate();
 
-    let items = service.bulk_clients(&by_user, BulkAction::Disable, &[a, missing, c, b, a]).await.unwrap();
+    let items = service
+        .bulk_clients(&Caller::admin(by_user), BulkAction::Disable, &[a, missing, c, b, a])
+        .await
+        .unwrap();
     let results: Vec<(ClientId, BulkResult)> = items.iter().map(|i| (i.client_id, i.result)).collect();
     assert_eq!(
         results,
@@ -206,13 +212,13 @@ async fn bulk_actions_record_one_event_per_changed_client_and_none_for_the_rest(
     let details: serde_json::Value = serde_json::from_str(events[0].details.as_deref().unwrap()).unwrap();
     assert_eq!(details, serde_json::json!({"status": {"from": "enabled", "to": "disabled"}}));
 
-    service.bulk_clients(&Actor::Cli, BulkAction::Enable, &[c, a]).await.unwrap();
+    service.bulk_clients(&Caller::cli(), BulkAction::Enable, &[c, a]).await.unwrap();
     let events = written_since(&service, &mut count).await;
     let kinds: Vec<(&str, Option<ClientId>)> =
         events.iter().map(|e| (e.kind.as_str(), e.client_id)).collect();
     assert_eq!(kinds, [("client.enabled", Some(c)), ("client.enabled", Some(a))]);
 
-    let items = service.bulk_clients(&Actor::Cli, BulkAction::Delete, &[b, missing]).await.unwrap();
+    let items = service.bulk_clients(&Caller::cli(), BulkAction::Delete, &[b, missing]).await.unwrap();
     assert_eq!(items[0].result, BulkResult::Done);
     assert_eq!(items[1].result, BulkResult::NotFound);
     let events = written_since(&service, &mut count).await;
@@ -224,7 +230,7 @@ async fn bulk_actions_record_one_event_per_changed_client_and_none_for_the_rest(
     assert_eq!(details, serde_json::json!({"name": "b"}));
 
     // Nothing to change: nothing recorded.
-    let items = service.bulk_clients(&Actor::Cli, BulkAction::Enable, &[a, c, missing]).await.unwrap();
+    let items = service.bulk_clients(&Caller::cli(), BulkAction::Enable, &[a, c, missing]).await.unwrap();
     assert_eq!(BulkSummary::of(&items), BulkSummary { done: 0, not_found: 1, already_in_state: 2 });
     assert_eq!(service.queued_events(), 0);
 }
@@ -232,7 +238,7 @@ async fn bulk_actions_record_one_event_per_changed_client_and_none_for_the_rest(
 #[tokio::test]
 async fn bulk_actions_need_one_to_a_thousand_ids_and_refuse_others_untouched() {
     let (service, _dir) = service().await;
-    let (view, _) = service.create_client(&Actor::Cli, new_client("kept")).await.unwrap();
+    let (view, _) = service.create_client(&Caller::cli(), new_client("kept")).await.unwrap();
     let id = view.client.id;
     written(&service).await;
     let too_many: Vec<ClientId> =
@@ -240,7 +246,7 @@ async fn bulk_actions_need_one_to_a_thousand_ids_and_refuse_others_untouched() {
     assert_eq!(too_many.len(), MAX_BULK_CLIENTS + 1);
     for action in [BulkAction::Enable, BulkAction::Disable, BulkAction::Delete] {
         for ids in [&[][..], &too_many[..]] {
-            let err = service.bulk_clients(&Actor::Cli, action, ids).await.unwrap_err();
+            let err = service.bulk_clients(&Caller::cli(), action, ids).await.unwrap_err();
             assert!(
                 matches!(err, ServiceError::Invalid { field: "client_ids", .. }),
                 "{action} of {} ids: {err}",
@@ -254,7 +260,7 @@ async fn bulk_actions_need_one_to_a_thousand_ids_and_refuse_others_untouched() {
     // Exactly the limit is fine, whatever the duplicates among them.
     let mut thousand = too_many[..MAX_BULK_CLIENTS].to_vec();
     thousand[MAX_BULK_CLIENTS - 1] = id;
-    let items = service.bulk_clients(&Actor::Cli, BulkAction::Disable, &thousand).await.unwrap();
+    let items = service.bulk_clients(&Caller::cli(), BulkAction::Disable, &thousand).await.unwrap();
     assert_eq!(items.len(), MAX_BULK_CLIENTS - 1, "the id listed twice is reported once");
     assert_eq!(items[0].client_id, id);
     assert_eq!(items[0].result, BulkResult::Done);

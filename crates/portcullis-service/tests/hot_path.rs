@@ -10,7 +10,7 @@ use std::sync::{
 
 use async_trait::async_trait;
 use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, RoleName, TokenTtl};
-use portcullis_service::{Actor, BulkAction, GrantError, MasterKey, NewClient, Service, ServiceConfig};
+use portcullis_service::{BulkAction, Caller, GrantError, MasterKey, NewClient, Service, ServiceConfig};
 use portcullis_store::{BulkChange, ClientQuery, ClientStore, Result, Stores};
 use portcullis_store_sqlite::SqliteStore;
 
@@ -94,7 +94,7 @@ impl Fixture {
 #[tokio::test]
 async fn malformed_secrets_and_ids_are_refused_before_any_lookup() {
     let f = fixture().await;
-    let (view, secret) = f.service.create_client(&Actor::System, new_client(None)).await.unwrap();
+    let (view, secret) = f.service.create_client(&Caller::system(), new_client(None)).await.unwrap();
     let id = view.client.id.to_string();
     let mut typo = secret.expose().to_owned();
     typo.replace_range(8..9, if &typo[8..9] == "a" { "b" } else { "a" });
@@ -110,7 +110,7 @@ async fn malformed_secrets_and_ids_are_refused_before_any_lookup() {
 #[tokio::test]
 async fn repeated_token_requests_are_answered_from_memory() {
     let f = fixture().await;
-    let (view, secret) = f.service.create_client(&Actor::System, new_client(Some("admin"))).await.unwrap();
+    let (view, secret) = f.service.create_client(&Caller::system(), new_client(Some("admin"))).await.unwrap();
     let id = view.client.id.to_string();
     for _ in 0..50 {
         f.service.client_credentials(&id, secret.expose(), Some("clients:read")).await.unwrap();
@@ -127,7 +127,8 @@ async fn repeated_token_requests_are_answered_from_memory() {
 #[tokio::test]
 async fn a_change_committed_by_another_connection_is_seen_on_the_next_request() {
     let f = fixture().await;
-    let (view, secret) = f.service.create_client(&Actor::System, new_client(Some("viewer"))).await.unwrap();
+    let (view, secret) =
+        f.service.create_client(&Caller::system(), new_client(Some("viewer"))).await.unwrap();
     let id = view.client.id.to_string();
     f.service.client_credentials(&id, secret.expose(), None).await.unwrap();
 
@@ -135,26 +136,26 @@ async fn a_change_committed_by_another_connection_is_seen_on_the_next_request() 
     let other = SqliteStore::connect(&f.url).await.unwrap();
     let config = ServiceConfig { issuer: "x://".into(), audience: "x://".into() };
     let other = Service::start(other.stores(), config, &f.master).await.unwrap();
-    other.set_client_status(&Actor::System, view.client.id, ClientStatus::Disabled).await.unwrap();
+    other.set_client_status(&Caller::system(), view.client.id, ClientStatus::Disabled).await.unwrap();
     assert!(matches!(
         f.service.client_credentials(&id, secret.expose(), None).await,
         Err(GrantError::InvalidClient)
     ));
-    other.set_client_status(&Actor::System, view.client.id, ClientStatus::Enabled).await.unwrap();
+    other.set_client_status(&Caller::system(), view.client.id, ClientStatus::Enabled).await.unwrap();
     f.service.client_credentials(&id, secret.expose(), None).await.unwrap();
 }
 
 #[tokio::test]
 async fn own_changes_hold_at_once() {
     let f = fixture().await;
-    let (view, secret) = f.service.create_client(&Actor::System, new_client(Some("admin"))).await.unwrap();
+    let (view, secret) = f.service.create_client(&Caller::system(), new_client(Some("admin"))).await.unwrap();
     let id = view.client.id.to_string();
     f.service.client_credentials(&id, secret.expose(), Some("clients:write")).await.unwrap();
     let update = portcullis_service::ClientUpdate {
         role: Some(Some(RoleName::parse("viewer").unwrap())),
         ..Default::default()
     };
-    f.service.update_client(&Actor::System, view.client.id, update).await.unwrap();
+    f.service.update_client(&Caller::system(), view.client.id, update).await.unwrap();
     assert!(matches!(
         f.service.client_credentials(&id, secret.expose(), Some("clients:write")).await,
         Err(GrantError::InvalidScope)
@@ -179,35 +180,35 @@ async fn a_wrong_master_key_cannot_open_the_stored_keys() {
 #[tokio::test]
 async fn a_bulk_disable_or_delete_holds_at_once_here_and_for_another_connection() {
     let f = fixture().await;
-    let (a, a_secret) = f.service.create_client(&Actor::System, new_client(None)).await.unwrap();
-    let (b, b_secret) = f.service.create_client(&Actor::System, new_client(None)).await.unwrap();
+    let (a, a_secret) = f.service.create_client(&Caller::system(), new_client(None)).await.unwrap();
+    let (b, b_secret) = f.service.create_client(&Caller::system(), new_client(None)).await.unwrap();
     let (a_id, b_id) = (a.client.id.to_string(), b.client.id.to_string());
     // Warm the cache.
     f.service.client_credentials(&a_id, a_secret.expose(), None).await.unwrap();
     f.service.client_credentials(&b_id, b_secret.expose(), None).await.unwrap();
 
     let ids = [a.client.id, b.client.id];
-    f.service.bulk_clients(&Actor::System, BulkAction::Disable, &ids).await.unwrap();
+    f.service.bulk_clients(&Caller::system(), BulkAction::Disable, &ids).await.unwrap();
     for (id, secret) in [(&a_id, &a_secret), (&b_id, &b_secret)] {
         assert!(matches!(
             f.service.client_credentials(id, secret.expose(), None).await,
             Err(GrantError::InvalidClient)
         ));
     }
-    f.service.bulk_clients(&Actor::System, BulkAction::Enable, &ids).await.unwrap();
+    f.service.bulk_clients(&Caller::system(), BulkAction::Enable, &ids).await.unwrap();
     f.service.client_credentials(&a_id, a_secret.expose(), None).await.unwrap();
 
     // Another process on the same file.
     let other = SqliteStore::connect(&f.url).await.unwrap();
     let config = ServiceConfig { issuer: "x://".into(), audience: "x://".into() };
     let other = Service::start(other.stores(), config, &f.master).await.unwrap();
-    other.bulk_clients(&Actor::Cli, BulkAction::Disable, &[a.client.id]).await.unwrap();
+    other.bulk_clients(&Caller::cli(), BulkAction::Disable, &[a.client.id]).await.unwrap();
     assert!(matches!(
         f.service.client_credentials(&a_id, a_secret.expose(), None).await,
         Err(GrantError::InvalidClient)
     ));
     f.service.client_credentials(&b_id, b_secret.expose(), None).await.unwrap();
-    other.bulk_clients(&Actor::Cli, BulkAction::Delete, &[b.client.id]).await.unwrap();
+    other.bulk_clients(&Caller::cli(), BulkAction::Delete, &[b.client.id]).await.unwrap();
     assert!(matches!(
         f.service.client_credentials(&b_id, b_secret.expose(), None).await,
         Err(GrantError::InvalidClient)

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use portcullis_domain::{Email, RoleName, UserName};
-use portcullis_service::{Actor, MasterKey, NewUser, Service, ServiceConfig};
+use portcullis_service::{Caller, MasterKey, NewUser, Service, ServiceConfig};
 use portcullis_store_sqlite::SqliteStore;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -17,7 +17,7 @@ async fn service() -> (Service, String, tempfile::TempDir) {
     let service = Service::start(store.stores(), config, &MasterKey::generate()).await.unwrap();
     service
         .create_user(
-            &Actor::System,
+            &Caller::system(),
             NewUser {
                 email: Email::parse("ada@example.com").unwrap(),
                 name: UserName::parse("Ada").unwrap(),

@@ -5,7 +5,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use portcullis_domain::{ClientName, ClientSecret, Email, RoleName, TokenTtl, UserName};
 use portcullis_service::{
-    Actor, ClientView, MasterKey, NewClient, NewUser, Service, ServiceConfig, UserView,
+    Actor, Caller, ClientView, MasterKey, NewClient, NewUser, Service, ServiceConfig, UserView,
 };
 use portcullis_store::Stores;
 use portcullis_store_postgres::PgStore;
@@ -123,7 +123,7 @@ impl TestApp {
     pub async fn create_client_with(&self, role: Option<&str>, ttl: TokenTtl) -> (ClientView, ClientSecret) {
         self.service
             .create_client(
-                &Actor::System,
+                &Caller::system(),
                 NewClient {
                     name: ClientName::parse("test client").unwrap(),
                     description: None,
@@ -162,7 +162,7 @@ impl TestApp {
             roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
             password: Some(PASSWORD.into()),
         };
-        self.service.create_user(&Actor::System, new).await.unwrap().0
+        self.service.create_user(&Caller::system(), new).await.unwrap().0
     }
 
     /// A console user with `roles` and its personal access token: the

@@ -79,7 +79,9 @@ async fn first_admin(service: &portcullis_service::Service, serve: &ServeConfig)
             "PORTCULLIS_ADMIN_EMAIL needs PORTCULLIS_ADMIN_PASSWORD (or run `portcullis users create-admin`)"
         )
     };
-    match service.create_first_admin(&portcullis_service::Actor::System, email, Some(password.clone())).await
+    match service
+        .create_first_admin(&portcullis_service::Caller::system(), email, Some(password.clone()))
+        .await
     {
         Ok((view, _)) => {
             tracing::info!(user_id = %view.user.id, "created the first administrator from PORTCULLIS_ADMIN_EMAIL");

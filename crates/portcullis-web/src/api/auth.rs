@@ -4,7 +4,9 @@
 //! * the console's session cookie, with `X-CSRF-Token` on every request
 //!   that changes something.
 //!
-//! Handlers take a [`Caller`] and call `require` first.
+//! Handlers take a [`Caller`] and hand the service its
+//! [`Caller::service`] form: the service decides what the caller may do
+//! (its own permission first, then no escalation).
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, Method, header, request::Parts},
 };
-use portcullis_domain::{ApiClient, PermissionName, Scope, User};
+use portcullis_domain::{ApiClient, BuiltinPermission, Scope, User};
 use portcullis_service::{ActiveUser, Actor, TokenRejected};
 
 use super::problem::Problem;
@@ -44,15 +46,22 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The permission must be in the caller's scope (RFC 6750 §3.1).
-    pub fn require(&self, permission: &str) -> Result<(), Problem> {
-        let granted = PermissionName::parse(permission).is_ok_and(|p| self.scope.contains(&p));
-        if granted {
-            Ok(())
-        } else {
-            tracing::info!(permission, "admin API: permission refused");
-            Err(Problem::forbidden(permission))
-        }
+    /// The permission must be in the caller's scope (RFC 6750 §3.1): for
+    /// the reads the service does not check yet.
+    pub fn require(&self, permission: BuiltinPermission) -> Result<(), Problem> {
+        Ok(self.service().require(permission)?)
+    }
+
+    /// Refuses, before the body is read, a caller without the operation's
+    /// own permission; the service checks it again (and the escalation rule).
+    pub fn may(&self, operation: portcullis_service::Operation) -> Result<(), Problem> {
+        Ok(self.service().may(operation)?)
+    }
+
+    /// The caller as the service sees it: who, and the permissions this
+    /// request carries.
+    pub fn service(&self) -> portcullis_service::Caller {
+        portcullis_service::Caller::new(self.actor(), self.scope.clone())
     }
 
     /// Who the change events of this request name: the client or the user.

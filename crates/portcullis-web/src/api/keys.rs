@@ -1,6 +1,7 @@
 //! `/api/v1/keys`: signing-key rotation.
 
 use axum::{Json, Router, extract::State, routing::post};
+use portcullis_service::Operation;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -26,7 +27,7 @@ pub struct RotatedKey {
     security(("bearer" = ["keys:write"])),
     responses((status = 200, body = RotatedKey), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
 async fn rotate(State(state): State<AppState>, caller: Caller) -> Result<Json<RotatedKey>, Problem> {
-    caller.require("keys:write")?;
-    let kid = state.service.rotate_signing_key(&caller.actor()).await?;
+    caller.may(Operation::RotateSigningKey)?;
+    let kid = state.service.rotate_signing_key(&caller.service()).await?;
     Ok(Json(RotatedKey { kid }))
 }

@@ -31,11 +31,14 @@ use crate::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portcullis admin API", description = "Manage the API clients of a Portcullis authorization server. \
-        Authenticate with `Authorization: Bearer <access token from this server>`; each operation needs the permission named in its security requirement."),
+        Authenticate with `Authorization: Bearer <access token from this server>`; each operation needs the permission named in its security requirement \
+        (else 403 `urn:portcullis:problem:insufficient-scope`). No escalation: an operation that creates, assigns, edits or acts with \
+        a role's permissions (a client's or user's role, a role's permission set, a secret, a token, a password) also needs every one of them \
+        (else 403 `urn:portcullis:problem:escalation`, listing `missing_permissions`)."),
     paths(clients::create, clients::list, clients::read, clients::update, clients::remove, clients::regenerate_secret, clients::issue_token,
         clients::revoke_tokens, clients::bulk::bulk_clients, keys::rotate, roles::list_permissions, roles::create_permission, roles::update_permission,
         roles::delete_permission, roles::list_roles, roles::create_role, roles::read_role, roles::update_role, roles::delete_role,
-        roles::client_permissions, users::create, users::list, users::read, users::update, users::remove,
+        roles::client_permissions, users::create, users::list, users::read, users::update, users::remove, users::revoke_token,
         me::sign_in, me::sign_out, me::me, me::rotate_token, me::read_token, me::revoke_token,
         events::list, events::list_for_client, events::read),
     modifiers(&BearerAuth),

@@ -28,6 +28,9 @@ pub struct ProblemDetails {
     /// The permission that was missing, for `forbidden`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub required_permission: Option<String>,
+    /// The permissions the caller lacks, for `escalation`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_permissions: Option<Vec<String>>,
     /// What holds the role or permission that could not be deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -45,6 +48,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             required_permission: None,
+            missing_permissions: None,
             in_use_by: None,
             challenge: None,
         }))
@@ -83,6 +87,24 @@ impl Problem {
         p.0.required_permission = Some(permission.to_owned());
         p.0.challenge =
             Some(format!(r#"Bearer realm="portcullis", error="insufficient_scope", scope="{permission}""#));
+        p
+    }
+
+    /// The change would hand out, or act with, permissions the caller does
+    /// not hold itself (no escalation).
+    pub fn escalation(missing: &[portcullis_domain::PermissionName]) -> Self {
+        let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let mut p = Self::new(
+            StatusCode::FORBIDDEN,
+            "escalation",
+            "Escalation refused",
+            format!(
+                "this change needs every permission it hands out or acts with; the caller lacks {}",
+                quoted.join(", ")
+            ),
+        );
+        p.0.missing_permissions = Some(names);
         p
     }
 
@@ -180,6 +202,8 @@ impl From<ServiceError> for Problem {
             ServiceError::Invalid { field, source } => {
                 Self::invalid_field(field, format!("{field}: {source}"))
             }
+            ServiceError::Forbidden(permission) => Self::forbidden(permission.as_str()),
+            ServiceError::Escalation { missing } => Self::escalation(&missing),
             ServiceError::InvalidCursor => {
                 let mut p = Self::invalid_query("the cursor is not one this server handed out");
                 p.0.field = Some("cursor".into());

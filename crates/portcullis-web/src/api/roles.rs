@@ -8,8 +8,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, patch},
 };
-use portcullis_domain::{Permission, PermissionName, Role, RoleId, RoleName};
-use portcullis_service::{NewRole, PermissionGroup, RoleUpdate, ServiceError};
+use portcullis_domain::{BuiltinPermission, Permission, PermissionName, Role, RoleId, RoleName};
+use portcullis_service::{NewRole, Operation, PermissionGroup, RoleUpdate, ServiceError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -192,40 +192,40 @@ async fn list_permissions(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<PermissionsByCategory>, Problem> {
-    caller.require("roles:read")?;
+    caller.require(BuiltinPermission::RolesRead)?;
     Ok(Json(by_category(&state.service.permissions_by_category().await?)))
 }
 
 /// Define a permission for an API you protect.
 #[utoipa::path(post, path = "/api/v1/permissions", tag = "roles", request_body = CreatePermissionRequest,
     security(("bearer" = ["roles:write"])),
-    responses((status = 201, body = PermissionResponse), (status = 400, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 201, body = PermissionResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn create_permission(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<ApiJson<CreatePermissionRequest>, Problem>,
 ) -> Result<Response, Problem> {
-    caller.require("roles:write")?;
+    caller.may(Operation::CreatePermission)?;
     let ApiJson(body) = body?;
     let name = permission_name("name", &body.name)?;
-    let created = state.service.create_permission(&caller.actor(), name, &body.description).await?;
+    let created = state.service.create_permission(&caller.service(), name, &body.description).await?;
     Ok((StatusCode::CREATED, Json(PermissionResponse::from(&created))).into_response())
 }
 
 /// Change a permission's description (built-ins cannot be changed).
 #[utoipa::path(patch, path = "/api/v1/permissions/{name}", tag = "roles", request_body = UpdatePermissionRequest,
     params(("name" = String, Path)), security(("bearer" = ["roles:write"])),
-    responses((status = 200, body = PermissionResponse), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 200, body = PermissionResponse), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn update_permission(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     body: Result<ApiJson<UpdatePermissionRequest>, Problem>,
 ) -> Result<Json<PermissionResponse>, Problem> {
-    caller.require("roles:write")?;
+    caller.may(Operation::UpdatePermission)?;
     let name = permission_name("name", &name)?;
     let ApiJson(body) = body?;
-    let updated = state.service.update_permission(&caller.actor(), &name, &body.description).await?;
+    let updated = state.service.update_permission(&caller.service(), &name, &body.description).await?;
     Ok(Json((&updated).into()))
 }
 
@@ -233,17 +233,17 @@ async fn update_permission(
 /// unless `cascade=true` removes it from them too.
 #[utoipa::path(delete, path = "/api/v1/permissions/{name}", tag = "roles",
     params(("name" = String, Path), DeletePermissionParams), security(("bearer" = ["roles:write"])),
-    responses((status = 204), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 204), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn delete_permission(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     params: Result<Query<DeletePermissionParams>, QueryRejection>,
 ) -> Result<StatusCode, Problem> {
-    caller.require("roles:write")?;
+    caller.may(Operation::DeletePermission)?;
     let name = permission_name("name", &name)?;
     let Query(params) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
-    state.service.delete_permission(&caller.actor(), &name, params.cascade).await?;
+    state.service.delete_permission(&caller.service(), &name, params.cascade).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -251,7 +251,7 @@ async fn delete_permission(
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles", security(("bearer" = ["roles:read"])),
     responses((status = 200, body = RoleList), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
 async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Json<RoleList>, Problem> {
-    caller.require("roles:read")?;
+    caller.require(BuiltinPermission::RolesRead)?;
     let roles = state.service.roles().await?;
     Ok(Json(RoleList { items: roles.iter().map(Into::into).collect() }))
 }
@@ -259,16 +259,16 @@ async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Jso
 /// Create a role from existing permissions.
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = CreateRoleRequest,
     security(("bearer" = ["roles:write"])),
-    responses((status = 201, body = RoleResponse), (status = 400, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 201, body = RoleResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn create_role(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<ApiJson<CreateRoleRequest>, Problem>,
 ) -> Result<Response, Problem> {
-    caller.require("roles:write")?;
+    caller.may(Operation::CreateRole)?;
     let ApiJson(body) = body?;
     let new = body.into_new()?;
-    let role = state.service.create_role(&caller.actor(), new).await?;
+    let role = state.service.create_role(&caller.service(), new).await?;
     Ok((StatusCode::CREATED, Json(RoleResponse::from(&role))).into_response())
 }
 
@@ -280,7 +280,7 @@ async fn read_role(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RoleResponse>, Problem> {
-    caller.require("roles:read")?;
+    caller.require(BuiltinPermission::RolesRead)?;
     Ok(Json((&state.service.get_role(role_id(&id)?).await?).into()))
 }
 
@@ -289,18 +289,18 @@ async fn read_role(
 /// issued keep their scope until they expire.
 #[utoipa::path(patch, path = "/api/v1/roles/{role_id}", tag = "roles", request_body = UpdateRoleRequest,
     params(("role_id" = Uuid, Path)), security(("bearer" = ["roles:write"])),
-    responses((status = 200, body = RoleResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 200, body = RoleResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn update_role(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Result<ApiJson<UpdateRoleRequest>, Problem>,
 ) -> Result<Json<RoleResponse>, Problem> {
-    caller.require("roles:write")?;
+    caller.may(Operation::UpdateRole)?;
     let id = role_id(&id)?;
     let ApiJson(body) = body?;
     let update = body.into_update()?;
-    let role = state.service.update_role(&caller.actor(), id, update).await?;
+    let role = state.service.update_role(&caller.service(), id, update).await?;
     Ok(Json((&role).into()))
 }
 
@@ -308,14 +308,14 @@ async fn update_role(
 /// (the answer lists them).
 #[utoipa::path(delete, path = "/api/v1/roles/{role_id}", tag = "roles", params(("role_id" = Uuid, Path)),
     security(("bearer" = ["roles:write"])),
-    responses((status = 204), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 204), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn delete_role(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    caller.require("roles:write")?;
-    state.service.delete_role(&caller.actor(), role_id(&id)?).await?;
+    caller.may(Operation::DeleteRole)?;
+    state.service.delete_role(&caller.service(), role_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -328,7 +328,7 @@ async fn client_permissions(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PermissionsByCategory>, Problem> {
-    caller.require("clients:read")?;
+    caller.require(BuiltinPermission::ClientsRead)?;
     let id = super::problem::path_id("client_id", &id)?;
     Ok(Json(by_category(&state.service.client_permissions(id).await?)))
 }

@@ -8,8 +8,8 @@ use axum::{
     routing::{get, post},
 };
 use chrono::SecondsFormat;
-use portcullis_domain::{Email, RoleName, UserId, UserName};
-use portcullis_service::{ListUsers, NewUser, ServiceError, UserUpdate, UserView};
+use portcullis_domain::{BuiltinPermission, Email, RoleName, UserId, UserName};
+use portcullis_service::{ListUsers, NewUser, Operation, ServiceError, UserUpdate, UserView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/users", post(create).get(list))
         .route("/users/{user_id}", get(read).patch(update).delete(remove))
+        .route("/users/{user_id}/token", axum::routing::delete(revoke_token))
 }
 
 /// A console user. Never its password or its hash.
@@ -145,16 +146,16 @@ impl UpdateUserRequest {
 /// Create a console user.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
     security(("bearer" = ["users:write"])),
-    responses((status = 201, body = CreatedUser), (status = 400, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 201, body = CreatedUser), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<ApiJson<CreateUserRequest>, Problem>,
 ) -> Result<Response, Problem> {
-    caller.require("users:write")?;
+    caller.may(Operation::CreateUser)?;
     let ApiJson(body) = body?;
     let new = body.into_new()?;
-    let (view, password) = state.service.create_user(&caller.actor(), new).await?;
+    let (view, password) = state.service.create_user(&caller.service(), new).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user: (&view).into(), password })).into_response())
 }
 
@@ -166,7 +167,7 @@ async fn list(
     caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<UserList>, Problem> {
-    caller.require("users:read")?;
+    caller.require(BuiltinPermission::UsersRead)?;
     let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
     let page = state
         .service
@@ -187,35 +188,50 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<UserResponse>, Problem> {
-    caller.require("users:read")?;
+    caller.require(BuiltinPermission::UsersRead)?;
     Ok(Json((&state.service.get_user(user_id(&id)?).await?).into()))
 }
 
 /// Change a user's name, roles, status or password.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UpdateUserRequest,
     params(("user_id" = Uuid, Path)), security(("bearer" = ["users:write"])),
-    responses((status = 200, body = UserResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = UserResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Result<ApiJson<UpdateUserRequest>, Problem>,
 ) -> Result<Json<UserResponse>, Problem> {
-    caller.require("users:write")?;
+    caller.may(Operation::UpdateUser)?;
     let id = user_id(&id)?;
     let ApiJson(body) = body?;
     let update = body.into_update()?;
-    Ok(Json((&state.service.update_user(&caller.actor(), id, update).await?).into()))
+    Ok(Json((&state.service.update_user(&caller.service(), id, update).await?).into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "users", params(("user_id" = Uuid, Path)),
-    security(("bearer" = ["users:write"])), responses((status = 204), (status = 404, body = ProblemDetails)))]
+    security(("bearer" = ["users:write"])), responses((status = 204), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    caller.require("users:write")?;
-    state.service.delete_user(&caller.actor(), user_id(&id)?).await?;
+    caller.may(Operation::DeleteUser)?;
+    state.service.delete_user(&caller.service(), user_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revoke a user's personal access token (e.g. one that leaked), without a
+/// replacement; 404 when the user does not exist or has none.
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}/token", tag = "users", params(("user_id" = Uuid, Path)),
+    security(("bearer" = ["users:write"])),
+    responses((status = 204), (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.may(Operation::RevokeUserPersonalToken)?;
+    state.service.revoke_user_personal_token(&caller.service(), user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -55,6 +55,9 @@ fn extensions(problem: &Problem) -> ErrorExtensionValues {
     if let Some(permission) = &d.required_permission {
         ext.set("requiredPermission", permission.as_str());
     }
+    if let Some(missing) = &d.missing_permissions {
+        ext.set("missingPermissions", Value::List(missing.iter().map(|p| Value::from(p.as_str())).collect()));
+    }
     if let Some(in_use_by) = &d.in_use_by {
         ext.set("inUseBy", Value::from_json(in_use_by.clone()).unwrap_or(Value::Null));
     }

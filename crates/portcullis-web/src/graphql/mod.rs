@@ -112,7 +112,10 @@ pub(crate) fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Servic
 }
 
 /// The caller, if its scope holds `permission`; else `INSUFFICIENT_SCOPE`.
-pub(crate) fn require<'a>(ctx: &Context<'a>, permission: &str) -> async_graphql::Result<&'a Caller> {
+pub(crate) fn require<'a>(
+    ctx: &Context<'a>,
+    permission: portcullis_domain::BuiltinPermission,
+) -> async_graphql::Result<&'a Caller> {
     let caller = caller(ctx)?;
     caller.require(permission)?;
     Ok(caller)

@@ -3,11 +3,11 @@
 //! a field is refused for the same reason in both.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
-use portcullis_service::{BulkAction, BulkSummary};
+use portcullis_service::{BulkAction, BulkSummary, Operation};
 
 use super::{
     errors::OrGraphql,
-    issued, parse_id, require, service,
+    issued, parse_id, service,
     types::{Client, PersonalAccessToken, Role, User},
 };
 use crate::api::{
@@ -92,9 +92,10 @@ pub struct RotatePersonalAccessTokenPayload {
 }
 
 async fn bulk(ctx: &Context<'_>, action: Action, ids: &[ID]) -> Result<BulkPayload> {
-    let caller = require(ctx, "clients:write")?;
+    let caller = super::caller(ctx)?;
+    caller.may(Operation::BulkClients)?;
     let ids = client_ids(ids).gql()?;
-    let items = service(ctx)?.bulk_clients(&caller.actor(), BulkAction::from(action), &ids).await.gql()?;
+    let items = service(ctx)?.bulk_clients(&caller.service(), BulkAction::from(action), &ids).await.gql()?;
     Ok(BulkPayload {
         action,
         results: items
@@ -116,9 +117,10 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateClientRequest,
     ) -> Result<Option<CreateClientPayload>> {
-        let caller = require(ctx, "clients:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::CreateClient)?;
         let new = input.into_new().gql()?;
-        let (view, secret) = service(ctx)?.create_client(&caller.actor(), new).await.gql()?;
+        let (view, secret) = service(ctx)?.create_client(&caller.service(), new).await.gql()?;
         issued(ctx, secret.expose());
         Ok(Some(CreateClientPayload {
             client: Client::from(view),
@@ -133,7 +135,8 @@ impl Mutation {
         id: ID,
         input: UpdateClientInput,
     ) -> Result<Option<Client>> {
-        let caller = require(ctx, "clients:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::UpdateClient)?;
         let id = parse_id("id", &id)?;
         let update = UpdateClientRequest {
             name: input.name.into(),
@@ -144,13 +147,14 @@ impl Mutation {
         }
         .into_update()
         .gql()?;
-        Ok(Some(Client::from(service(ctx)?.update_client(&caller.actor(), id, update).await.gql()?)))
+        Ok(Some(Client::from(service(ctx)?.update_client(&caller.service(), id, update).await.gql()?)))
     }
 
     /// Delete a client for good (`clients:write`); answers its id.
     async fn delete_client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
-        let caller = require(ctx, "clients:write")?;
-        service(ctx)?.delete_client(&caller.actor(), parse_id("id", &id)?).await.gql()?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::DeleteClient)?;
+        service(ctx)?.delete_client(&caller.service(), parse_id("id", &id)?).await.gql()?;
         Ok(Some(id))
     }
 
@@ -177,9 +181,10 @@ impl Mutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> Result<Option<RegenerateClientSecretPayload>> {
-        let caller = require(ctx, "clients:secrets")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::RegenerateClientSecret)?;
         let id = parse_id("id", &id)?;
-        let (view, secret) = service(ctx)?.regenerate_client_secret(&caller.actor(), id).await.gql()?;
+        let (view, secret) = service(ctx)?.regenerate_client_secret(&caller.service(), id).await.gql()?;
         issued(ctx, secret.expose());
         Ok(Some(RegenerateClientSecretPayload {
             client: Client::from(view),
@@ -196,9 +201,11 @@ impl Mutation {
         client_id: ID,
         scope: Option<String>,
     ) -> Result<Option<AccessToken>> {
-        require(ctx, "tokens:issue")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::IssueClientToken)?;
         let id = parse_id("clientId", &client_id)?;
-        let token = service(ctx)?.issue_token_for_client(id, scope.as_deref()).await.gql()?;
+        let token =
+            service(ctx)?.issue_token_for_client(&caller.service(), id, scope.as_deref()).await.gql()?;
         issued(ctx, &token.access_token);
         Ok(Some(AccessToken {
             access_token: token.access_token,
@@ -210,15 +217,17 @@ impl Mutation {
 
     /// Revoke every token the client holds now, keeping its secret (`clients:write`).
     async fn revoke_client_tokens(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
-        let caller = require(ctx, "clients:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::RevokeClientTokens)?;
         let id = parse_id("id", &id)?;
-        Ok(Some(Client::from(service(ctx)?.revoke_client_tokens(&caller.actor(), id).await.gql()?)))
+        Ok(Some(Client::from(service(ctx)?.revoke_client_tokens(&caller.service(), id).await.gql()?)))
     }
 
     /// Create a new token signing key (`keys:write`).
     async fn rotate_signing_key(&self, ctx: &Context<'_>) -> Result<Option<RotatedKey>> {
-        let caller = require(ctx, "keys:write")?;
-        Ok(Some(RotatedKey { kid: service(ctx)?.rotate_signing_key(&caller.actor()).await.gql()? }))
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::RotateSigningKey)?;
+        Ok(Some(RotatedKey { kid: service(ctx)?.rotate_signing_key(&caller.service()).await.gql()? }))
     }
 
     /// Define a permission for an API you protect (`roles:write`).
@@ -227,10 +236,11 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreatePermissionRequest,
     ) -> Result<Option<super::types::Permission>> {
-        let caller = require(ctx, "roles:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::CreatePermission)?;
         let name = permission_name("name", &input.name).gql()?;
         let created =
-            service(ctx)?.create_permission(&caller.actor(), name, &input.description).await.gql()?;
+            service(ctx)?.create_permission(&caller.service(), name, &input.description).await.gql()?;
         Ok(Some(super::types::Permission(created)))
     }
 
@@ -241,9 +251,10 @@ impl Mutation {
         name: String,
         description: String,
     ) -> Result<Option<super::types::Permission>> {
-        let caller = require(ctx, "roles:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::UpdatePermission)?;
         let name = permission_name("name", &name).gql()?;
-        let updated = service(ctx)?.update_permission(&caller.actor(), &name, &description).await.gql()?;
+        let updated = service(ctx)?.update_permission(&caller.service(), &name, &description).await.gql()?;
         Ok(Some(super::types::Permission(updated)))
     }
 
@@ -256,32 +267,36 @@ impl Mutation {
         name: String,
         #[graphql(default)] cascade: bool,
     ) -> Result<Option<String>> {
-        let caller = require(ctx, "roles:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::DeletePermission)?;
         let parsed = permission_name("name", &name).gql()?;
-        service(ctx)?.delete_permission(&caller.actor(), &parsed, cascade).await.gql()?;
+        service(ctx)?.delete_permission(&caller.service(), &parsed, cascade).await.gql()?;
         Ok(Some(name))
     }
 
     /// Create a role from existing permissions (`roles:write`).
     async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleRequest) -> Result<Option<Role>> {
-        let caller = require(ctx, "roles:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::CreateRole)?;
         let new = input.into_new().gql()?;
-        Ok(Some(Role(service(ctx)?.create_role(&caller.actor(), new).await.gql()?)))
+        Ok(Some(Role(service(ctx)?.create_role(&caller.service(), new).await.gql()?)))
     }
 
     /// Rename a role, change its description or replace its permissions (`roles:write`).
     async fn update_role(&self, ctx: &Context<'_>, id: ID, input: UpdateRoleRequest) -> Result<Option<Role>> {
-        let caller = require(ctx, "roles:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::UpdateRole)?;
         let id = parse_id("id", &id)?;
         let update = input.into_update().gql()?;
-        Ok(Some(Role(service(ctx)?.update_role(&caller.actor(), id, update).await.gql()?)))
+        Ok(Some(Role(service(ctx)?.update_role(&caller.service(), id, update).await.gql()?)))
     }
 
     /// Delete a role (`roles:write`): refused for built-ins and while
     /// clients or users hold it. Answers its id.
     async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
-        let caller = require(ctx, "roles:write")?;
-        service(ctx)?.delete_role(&caller.actor(), parse_id("id", &id)?).await.gql()?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::DeleteRole)?;
+        service(ctx)?.delete_role(&caller.service(), parse_id("id", &id)?).await.gql()?;
         Ok(Some(id))
     }
 
@@ -291,9 +306,10 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateUserRequest,
     ) -> Result<Option<CreateUserPayload>> {
-        let caller = require(ctx, "users:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::CreateUser)?;
         let new = input.into_new().gql()?;
-        let (view, password) = service(ctx)?.create_user(&caller.actor(), new).await.gql()?;
+        let (view, password) = service(ctx)?.create_user(&caller.service(), new).await.gql()?;
         if let Some(password) = &password {
             issued(ctx, password);
         }
@@ -302,16 +318,28 @@ impl Mutation {
 
     /// Change a user's name, roles, status or password (`users:write`).
     async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserRequest) -> Result<Option<User>> {
-        let caller = require(ctx, "users:write")?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::UpdateUser)?;
         let id = parse_id("id", &id)?;
         let update = input.into_update().gql()?;
-        Ok(Some(User(service(ctx)?.update_user(&caller.actor(), id, update).await.gql()?)))
+        Ok(Some(User(service(ctx)?.update_user(&caller.service(), id, update).await.gql()?)))
     }
 
     /// Delete a console user (`users:write`). Answers its id.
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
-        let caller = require(ctx, "users:write")?;
-        service(ctx)?.delete_user(&caller.actor(), parse_id("id", &id)?).await.gql()?;
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::DeleteUser)?;
+        service(ctx)?.delete_user(&caller.service(), parse_id("id", &id)?).await.gql()?;
+        Ok(Some(id))
+    }
+
+    /// Revoke a user's personal access token without a replacement
+    /// (`users:write`); `NOT_FOUND` when the user does not exist or has none.
+    /// Answers the user's id.
+    async fn revoke_user_personal_access_token(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::RevokeUserPersonalToken)?;
+        service(ctx)?.revoke_user_personal_token(&caller.service(), parse_id("id", &id)?).await.gql()?;
         Ok(Some(id))
     }
 

@@ -1,6 +1,7 @@
 //! What can be read: each field needs the permission its REST twin needs.
 
 use async_graphql::{Context, ID, InputObject, Object, Result, connection::Connection};
+use portcullis_domain::BuiltinPermission;
 use portcullis_service::{ListClients, ListUsers};
 
 use super::{
@@ -43,7 +44,7 @@ impl Query {
         after: Option<String>,
         filter: Option<ClientFilter>,
     ) -> Result<Option<Connection<String, Client>>> {
-        require(ctx, "clients:read")?;
+        require(ctx, BuiltinPermission::ClientsRead)?;
         let filter = filter.unwrap_or_default();
         let request = ListClients {
             cursor: after.clone(),
@@ -57,25 +58,25 @@ impl Query {
 
     /// One client (`clients:read`).
     async fn client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
-        require(ctx, "clients:read")?;
+        require(ctx, BuiltinPermission::ClientsRead)?;
         Ok(Some(Client::from(service(ctx)?.get_client(parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Every role, by name (`roles:read`).
     async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>> {
-        require(ctx, "roles:read")?;
+        require(ctx, BuiltinPermission::RolesRead)?;
         Ok(Some(service(ctx)?.roles().await.gql()?.into_iter().map(Role).collect()))
     }
 
     /// One role (`roles:read`).
     async fn role(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Role>> {
-        require(ctx, "roles:read")?;
+        require(ctx, BuiltinPermission::RolesRead)?;
         Ok(Some(Role(service(ctx)?.get_role(parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Every permission, grouped by category (`roles:read`).
     async fn permissions(&self, ctx: &Context<'_>) -> Result<Option<Vec<PermissionCategory>>> {
-        require(ctx, "roles:read")?;
+        require(ctx, BuiltinPermission::RolesRead)?;
         Ok(Some(
             service(ctx)?
                 .permissions_by_category()
@@ -96,7 +97,7 @@ impl Query {
         after: Option<String>,
         filter: Option<UserFilter>,
     ) -> Result<Option<Connection<String, User>>> {
-        require(ctx, "users:read")?;
+        require(ctx, BuiltinPermission::UsersRead)?;
         let filter = filter.unwrap_or_default();
         let request = ListUsers {
             cursor: after.clone(),
@@ -110,7 +111,7 @@ impl Query {
 
     /// One console user (`users:read`).
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        require(ctx, "users:read")?;
+        require(ctx, BuiltinPermission::UsersRead)?;
         Ok(Some(User(service(ctx)?.get_user(parse_id("id", &id)?).await.gql()?)))
     }
 
@@ -128,7 +129,7 @@ impl Query {
 
     /// One event with its redacted bodies (`events:read`).
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>> {
-        require(ctx, "events:read")?;
+        require(ctx, BuiltinPermission::EventsRead)?;
         let id = parse_id("id", &id)?;
         Ok(Some(Event(service(ctx)?.get_event(id).await.gql()?)))
     }

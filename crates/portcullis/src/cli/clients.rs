@@ -6,7 +6,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use portcullis_domain::{ClientId, ClientName, ClientSecret, Description, RoleName, TokenTtl};
-use portcullis_service::{Actor, BulkAction, BulkResult, ClientView, ListClients, NewClient, Service};
+use portcullis_service::{BulkAction, BulkResult, Caller, ClientView, ListClients, NewClient, Service};
 use portcullis_web::api::clients::ClientResponse;
 use serde_json::json;
 
@@ -83,7 +83,7 @@ async fn execute(service: &Service, command: ClientsCommand) -> anyhow::Result<(
                     .context("--token-ttl")?
                     .unwrap_or_default(),
             };
-            let (view, secret) = service.create_client(&Actor::Cli, new).await?;
+            let (view, secret) = service.create_client(&Caller::cli(), new).await?;
             print_credentials("Created", &view, &secret, json);
         }
         ClientsCommand::List { json } => list(service, json).await?,
@@ -91,7 +91,7 @@ async fn execute(service: &Service, command: ClientsCommand) -> anyhow::Result<(
         ClientsCommand::Enable { ids } => bulk(service, BulkAction::Enable, &ids).await?,
         ClientsCommand::Delete { ids } => bulk(service, BulkAction::Delete, &ids).await?,
         ClientsCommand::RegenerateSecret { id, json } => {
-            let (view, secret) = service.regenerate_client_secret(&Actor::Cli, parse_id(&id)?).await?;
+            let (view, secret) = service.regenerate_client_secret(&Caller::cli(), parse_id(&id)?).await?;
             print_credentials("Regenerated the secret of", &view, &secret, json);
         }
     }
@@ -103,7 +103,7 @@ async fn execute(service: &Service, command: ClientsCommand) -> anyhow::Result<(
 /// changing the others, when an id names no client, as a typo should.
 async fn bulk(service: &Service, action: BulkAction, ids: &[String]) -> anyhow::Result<()> {
     let ids = ids.iter().map(|id| parse_id(id)).collect::<anyhow::Result<Vec<ClientId>>>()?;
-    let items = service.bulk_clients(&Actor::Cli, action, &ids).await?;
+    let items = service.bulk_clients(&Caller::cli(), action, &ids).await?;
     let (done, already) = match action {
         BulkAction::Enable => ("Enabled", "enabled"),
         BulkAction::Disable => ("Disabled", "disabled"),

@@ -93,7 +93,7 @@ pub enum KeysCommand {
 
 async fn rotate_keys(global: &GlobalConfig) -> anyhow::Result<()> {
     let service = startup::open_cli_service(global).await?;
-    let kid = service.rotate_signing_key(&portcullis_service::Actor::Cli).await?;
+    let kid = service.rotate_signing_key(&portcullis_service::Caller::cli()).await?;
     print_stdout(&format!("New signing key {kid}: new tokens use it from now on."));
     write_change_events(&service).await
 }

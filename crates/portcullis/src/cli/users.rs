@@ -6,7 +6,7 @@ use std::io::Read;
 use anyhow::Context;
 use clap::Subcommand;
 use portcullis_domain::Email;
-use portcullis_service::Actor;
+use portcullis_service::Caller;
 
 use crate::{config::GlobalConfig, startup};
 
@@ -35,7 +35,7 @@ pub async fn run(global: &GlobalConfig, command: UsersCommand) -> anyhow::Result
     };
     let service = startup::open_cli_service(global).await?;
     let (view, generated) =
-        service.create_first_admin(&Actor::Cli, email, password).await.map_err(|e| match e {
+        service.create_first_admin(&Caller::cli(), email, password).await.map_err(|e| match e {
             portcullis_service::ServiceError::UsersExist => {
                 anyhow::anyhow!(
                     "there are users already: create more with the admin API (POST /api/v1/users)"

@@ -1,7 +1,7 @@
 //! The admin REST API for clients: authentication, permissions, every
 //! operation, and bad input.
 
-use portcullis_service::Actor;
+use portcullis_service::Caller;
 use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
@@ -187,7 +187,7 @@ async fn tokens_of_disabled_or_deleted_clients_are_refused_at_once(backend: Back
     assert_eq!(call(&app, Method::GET, "/api/v1/clients", Some(token), None).await.status(), 200);
 
     app.service
-        .set_client_status(&Actor::System, view.client.id, portcullis_domain::ClientStatus::Disabled)
+        .set_client_status(&Caller::system(), view.client.id, portcullis_domain::ClientStatus::Disabled)
         .await
         .unwrap();
     let refused = call(&app, Method::GET, "/api/v1/clients", Some(token), None).await;
@@ -195,11 +195,11 @@ async fn tokens_of_disabled_or_deleted_clients_are_refused_at_once(backend: Back
     problem(refused, 401, "unauthorized").await;
 
     app.service
-        .set_client_status(&Actor::System, view.client.id, portcullis_domain::ClientStatus::Enabled)
+        .set_client_status(&Caller::system(), view.client.id, portcullis_domain::ClientStatus::Enabled)
         .await
         .unwrap();
     assert_eq!(call(&app, Method::GET, "/api/v1/clients", Some(token), None).await.status(), 200);
-    app.service.delete_client(&Actor::System, view.client.id).await.unwrap();
+    app.service.delete_client(&Caller::system(), view.client.id).await.unwrap();
     problem(call(&app, Method::GET, "/api/v1/clients", Some(token), None).await, 401, "unauthorized").await;
 }
 

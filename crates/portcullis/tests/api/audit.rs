@@ -3,7 +3,7 @@
 //! the fields that changed; never a secret, token or password.
 
 use portcullis_domain::{Email, Event, RoleName, UserName};
-use portcullis_service::{Actor, NewUser, events::ListEvents};
+use portcullis_service::{Caller, NewUser, events::ListEvents};
 use portcullis_testkit::{Backend, PASSWORD, TestApp, spawn_app_on};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -295,7 +295,7 @@ async fn role_permission_and_key_changes_are_recorded_with_the_user_who_made_the
     let (view, _) = app
         .service
         .create_user(
-            &Actor::System,
+            &Caller::system(),
             NewUser {
                 email: Email::parse("ops@example.com").unwrap(),
                 name: UserName::parse("Ops").unwrap(),

@@ -3,7 +3,7 @@
 //! token path seeing it at once, and bad input changing nothing.
 
 use portcullis_domain::{ClientStatus, Event};
-use portcullis_service::{Actor, ClientView, events::ListEvents};
+use portcullis_service::{Caller, ClientView, events::ListEvents};
 use portcullis_testkit::{Backend, TestApp, spawn_app_on};
 use reqwest::{Response, header::HeaderMap};
 use serde_json::{Value, json};
@@ -120,7 +120,7 @@ async fn bulk_actions_report_each_client_once_in_the_order_given(backend: Backen
     let (_, b, _) = create(&app).await;
     let (_, off, _) = create(&app).await;
     app.service
-        .set_client_status(&Actor::System, off.parse().unwrap(), ClientStatus::Disabled)
+        .set_client_status(&Caller::system(), off.parse().unwrap(), ClientStatus::Disabled)
         .await
         .unwrap();
     let unknown = Uuid::new_v4().to_string();
@@ -164,7 +164,7 @@ async fn each_client_changed_gets_its_own_event_naming_the_actor(backend: Backen
     let (_, b, _) = create(&app).await;
     let (_, off, _) = create(&app).await;
     app.service
-        .set_client_status(&Actor::System, off.parse().unwrap(), ClientStatus::Disabled)
+        .set_client_status(&Caller::system(), off.parse().unwrap(), ClientStatus::Disabled)
         .await
         .unwrap();
     let unknown = Uuid::new_v4().to_string();
@@ -273,7 +273,7 @@ async fn a_thousand_ids_are_accepted_and_a_thousand_and_one_refused(backend: Bac
                 role: None,
                 token_ttl: portcullis_domain::TokenTtl::DEFAULT,
             };
-            let (view, secret) = service.create_client(&Actor::System, new).await.unwrap();
+            let (view, secret) = service.create_client(&Caller::system(), new).await.unwrap();
             (view.client.id.to_string(), secret.expose().to_owned())
         });
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use portcullis_domain::ClientStatus;
-use portcullis_service::{Actor, Service, ServiceConfig};
+use portcullis_service::{Caller, Service, ServiceConfig};
 use portcullis_store_postgres::PgStore;
 use portcullis_store_sqlite::SqliteStore;
 use portcullis_testkit::{Backend, TestApp, spawn_app_on};
@@ -45,17 +45,17 @@ async fn changes_from_another_process_are_seen_on_the_next_request(backend: Back
     assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 200);
 
     let cli = second_process(&app).await;
-    cli.set_client_status(&Actor::Cli, view.client.id, ClientStatus::Disabled).await.unwrap();
+    cli.set_client_status(&Caller::cli(), view.client.id, ClientStatus::Disabled).await.unwrap();
     assert_eq!(status_after_change(&app, &id, secret.expose(), 401).await, 401, "disable seen");
 
-    cli.set_client_status(&Actor::Cli, view.client.id, ClientStatus::Enabled).await.unwrap();
+    cli.set_client_status(&Caller::cli(), view.client.id, ClientStatus::Enabled).await.unwrap();
     assert_eq!(status_after_change(&app, &id, secret.expose(), 200).await, 200, "enable seen");
 
-    let (_, new_secret) = cli.regenerate_client_secret(&Actor::Cli, view.client.id).await.unwrap();
+    let (_, new_secret) = cli.regenerate_client_secret(&Caller::cli(), view.client.id).await.unwrap();
     assert_eq!(status_after_change(&app, &id, secret.expose(), 401).await, 401, "old secret refused");
     assert_eq!(app.token_basic(&id, new_secret.expose(), None).await.status(), 200);
 
-    cli.delete_client(&Actor::Cli, view.client.id).await.unwrap();
+    cli.delete_client(&Caller::cli(), view.client.id).await.unwrap();
     assert_eq!(status_after_change(&app, &id, new_secret.expose(), 401).await, 401, "delete seen");
 }
 
@@ -74,7 +74,7 @@ async fn revocations_and_rotations_by_another_instance_are_seen(backend: Backend
 
     let other = second_process(&app).await;
     // The other instance rotates the signing key: this one signs with it next.
-    let new_kid = other.rotate_signing_key(&Actor::Cli).await.unwrap();
+    let new_kid = other.rotate_signing_key(&Caller::cli()).await.unwrap();
     let mut seen = false;
     for _ in 0..40 {
         let body: serde_json::Value = app.token_basic(&id, secret.expose(), None).await.json().await.unwrap();
@@ -89,7 +89,7 @@ async fn revocations_and_rotations_by_another_instance_are_seen(backend: Backend
     assert!(seen, "the rotation was seen");
 
     // The other instance revokes every token of the client: this one refuses them.
-    other.revoke_client_tokens(&Actor::Cli, view.client.id).await.unwrap();
+    other.revoke_client_tokens(&Caller::cli(), view.client.id).await.unwrap();
     let mut status = 0;
     for _ in 0..40 {
         status = admin_api().await.as_u16();

@@ -1,7 +1,7 @@
 //! The client lifecycle through the service layer, seen at the token endpoint.
 
 use portcullis_domain::{ClientName, ClientStatus, Description, RoleName, TokenTtl};
-use portcullis_service::{Actor, ClientUpdate, ListClients, NewClient, ServiceError};
+use portcullis_service::{Caller, ClientUpdate, ListClients, NewClient, ServiceError};
 use portcullis_testkit::{Backend, spawn_app_on};
 
 use crate::token::verify;
@@ -20,7 +20,7 @@ async fn create_get_update_and_delete(backend: Backend) {
     let (created, secret) = app
         .service
         .create_client(
-            &Actor::System,
+            &Caller::system(),
             NewClient {
                 name: ClientName::parse("Nightly export").unwrap(),
                 description: Some(Description::parse("exports invoices").unwrap()),
@@ -39,7 +39,7 @@ async fn create_get_update_and_delete(backend: Backend) {
     let updated = app
         .service
         .update_client(
-            &Actor::System,
+            &Caller::system(),
             id,
             ClientUpdate {
                 name: Some(ClientName::parse("Nightly export v2").unwrap()),
@@ -58,9 +58,12 @@ async fn create_get_update_and_delete(backend: Backend) {
     assert_eq!(updated.client.secret_hash, created.client.secret_hash, "an update keeps the secret");
     assert_eq!(app.service.get_client(id).await.unwrap(), updated);
 
-    app.service.delete_client(&Actor::System, id).await.unwrap();
+    app.service.delete_client(&Caller::system(), id).await.unwrap();
     assert!(matches!(app.service.get_client(id).await, Err(ServiceError::ClientNotFound)));
-    assert!(matches!(app.service.delete_client(&Actor::System, id).await, Err(ServiceError::ClientNotFound)));
+    assert!(matches!(
+        app.service.delete_client(&Caller::system(), id).await,
+        Err(ServiceError::ClientNotFound)
+    ));
 }
 
 async fn list_pages_newest_first_without_gaps(backend: Backend) {
@@ -97,12 +100,12 @@ async fn disabled_client_is_refused_and_enabling_restores_the_old_secret(backend
     let id = view.client.id.to_string();
     assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 200);
 
-    app.service.set_client_status(&Actor::System, view.client.id, ClientStatus::Disabled).await.unwrap();
+    app.service.set_client_status(&Caller::system(), view.client.id, ClientStatus::Disabled).await.unwrap();
     let refused = app.token_basic(&id, secret.expose(), None).await;
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"], "invalid_client");
 
-    app.service.set_client_status(&Actor::System, view.client.id, ClientStatus::Enabled).await.unwrap();
+    app.service.set_client_status(&Caller::system(), view.client.id, ClientStatus::Enabled).await.unwrap();
     assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 200);
 }
 
@@ -112,7 +115,7 @@ async fn regenerated_secret_invalidates_the_old_one_but_not_issued_tokens(backen
     let id = view.client.id.to_string();
     let before: serde_json::Value = app.token_basic(&id, old.expose(), None).await.json().await.unwrap();
 
-    let (_, new) = app.service.regenerate_client_secret(&Actor::System, view.client.id).await.unwrap();
+    let (_, new) = app.service.regenerate_client_secret(&Caller::system(), view.client.id).await.unwrap();
     assert_ne!(new, old);
     assert_eq!(app.token_basic(&id, old.expose(), None).await.status(), 401);
     assert_eq!(app.token_basic(&id, new.expose(), None).await.status(), 200);
@@ -125,7 +128,7 @@ async fn deleted_client_is_refused(backend: Backend) {
     let (view, secret) = app.create_client(None).await;
     let id = view.client.id.to_string();
     assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 200);
-    app.service.delete_client(&Actor::System, view.client.id).await.unwrap();
+    app.service.delete_client(&Caller::system(), view.client.id).await.unwrap();
     assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 401);
 }
 
@@ -134,7 +137,7 @@ async fn unknown_role_is_refused_and_nothing_is_stored(backend: Backend) {
     let result = app
         .service
         .create_client(
-            &Actor::System,
+            &Caller::system(),
             NewClient {
                 name: ClientName::parse("x").unwrap(),
                 description: None,

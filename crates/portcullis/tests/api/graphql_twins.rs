@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use portcullis_domain::{ClientName, PermissionName, RoleName, TokenTtl, builtin_permissions};
-use portcullis_service::{Actor, NewClient, NewRole, events::ListEvents};
+use portcullis_service::{Caller, NewClient, NewRole, events::ListEvents};
 use portcullis_testkit::{Backend, TestApp, spawn_app_on};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -558,6 +558,16 @@ fn twins() -> Vec<Twin> {
             same: &[],
         },
         Twin {
+            rest: ("delete", "/api/v1/users/{user_id}/token"),
+            graphql: "revokeUserPersonalAccessToken",
+            permission: Permission("users:write"),
+            rest_call: |f| (Method::DELETE, format!("/api/v1/users/{}/token", f.user), None),
+            graphql_call: |f| {
+                q("mutation($id: ID!) { revokeUserPersonalAccessToken(id: $id) }", json!({"id": f.user}))
+            },
+            same: &[],
+        },
+        Twin {
             rest: ("get", "/api/v1/me"),
             graphql: "me",
             permission: AnyCaller,
@@ -661,10 +671,10 @@ async fn graphql(app: &TestApp, token: &str, (query, variables): (String, Value)
 async fn fixture(app: &TestApp, n: usize) -> Fixture {
     let s = &app.service;
     let permission = PermissionName::parse(&format!("twin{n}:read")).unwrap();
-    s.create_permission(&Actor::System, permission.clone(), "fixture").await.unwrap();
+    s.create_permission(&Caller::system(), permission.clone(), "fixture").await.unwrap();
     let role = s
         .create_role(
-            &Actor::System,
+            &Caller::system(),
             NewRole {
                 name: RoleName::parse(&format!("fixture-{n}")).unwrap(),
                 description: "fixture".into(),
@@ -675,7 +685,7 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         .unwrap();
     let (client, _) = s
         .create_client(
-            &Actor::System,
+            &Caller::system(),
             NewClient {
                 name: ClientName::parse(&format!("fixture client {n}")).unwrap(),
                 description: Some(portcullis_domain::Description::parse("about it").unwrap()),

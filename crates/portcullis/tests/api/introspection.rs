@@ -1,7 +1,7 @@
 //! Introspection (RFC 7662), revocation (RFC 7009), "revoke every token",
 //! last-used times and signing-key rotation.
 
-use portcullis_service::Actor;
+use portcullis_service::Caller;
 use std::time::Duration;
 
 use portcullis_domain::ClientStatus;
@@ -117,13 +117,13 @@ async fn introspection_of_tokens_that_are_not_active(backend: Backend) {
     assert_eq!(introspect(&app, &rs, &token(&stranger, &s).await).await, inactive());
 
     let id = victim.id.parse().unwrap();
-    app.service.set_client_status(&Actor::System, id, ClientStatus::Disabled).await.unwrap();
+    app.service.set_client_status(&Caller::system(), id, ClientStatus::Disabled).await.unwrap();
     assert_eq!(introspect(&app, &rs, &t).await, inactive(), "disabled client");
-    app.service.set_client_status(&Actor::System, id, ClientStatus::Enabled).await.unwrap();
+    app.service.set_client_status(&Caller::system(), id, ClientStatus::Enabled).await.unwrap();
     assert_eq!(introspect(&app, &rs, &t).await["active"], true, "enabled again");
-    app.service.regenerate_client_secret(&Actor::System, id).await.unwrap();
+    app.service.regenerate_client_secret(&Caller::system(), id).await.unwrap();
     assert_eq!(introspect(&app, &rs, &t).await["active"], true, "a new secret leaves issued tokens valid");
-    app.service.delete_client(&Actor::System, id).await.unwrap();
+    app.service.delete_client(&Caller::system(), id).await.unwrap();
     assert_eq!(introspect(&app, &rs, &t).await, inactive(), "deleted client");
 
     // Bad callers and bad requests.

@@ -320,3 +320,40 @@ async fn clients_have_no_personal_access_token() {
     let (s, me) = call(&app, Method::GET, "/api/v1/me", Some(&admin), None).await;
     assert_eq!((s, me["kind"].as_str()), (200, Some("client")));
 }
+
+on_both_backends!(an_admin_revokes_another_users_personal_access_token);
+
+async fn an_admin_revokes_another_users_personal_access_token(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let admin = app.bearer("admin", None).await;
+    let viewer = app.bearer("viewer", None).await;
+    let (token, id) = app.user_token("leaky@example.com", &["viewer"]).await;
+    let path = format!("/api/v1/users/{id}/token");
+    assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(&token), None).await.0, 200);
+
+    let (s, p) = call(&app, Method::DELETE, &path, Some(&viewer), None).await;
+    assert_eq!((s, p["required_permission"].as_str()), (403, Some("users:write")), "{p}");
+    assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(&token), None).await.0, 200, "still valid");
+
+    let since = portcullis_domain::now();
+    assert_eq!(call(&app, Method::DELETE, &path, Some(&admin), None).await.0, 204);
+    assert_eq!(call(&app, Method::GET, "/api/v1/me", Some(&token), None).await.0, 401, "revoked at once");
+    let (s, p) = call(&app, Method::DELETE, &path, Some(&admin), None).await;
+    assert_eq!((s, p["type"].as_str()), (404, Some("urn:portcullis:problem:not-found")), "none left");
+    let unknown = format!("/api/v1/users/{}/token", uuid::Uuid::new_v4());
+    assert_eq!(call(&app, Method::DELETE, &unknown, Some(&admin), None).await.0, 404, "no such user");
+
+    app.service.flush_events().await.unwrap();
+    let events = app
+        .service
+        .list_events(portcullis_service::events::ListEvents {
+            kind: Some("user.personal_token_revoked".into()),
+            since: Some(since),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.items.len(), 1, "one change event");
+    assert_eq!(events.items[0].user_id.map(|u| u.to_string()), Some(id));
+    assert!(events.items[0].actor.as_deref().is_some_and(|a| a.starts_with("client:")), "names the admin");
+}

@@ -3,7 +3,7 @@
 
 use axum::{Json, Router, extract::State, routing::post};
 use portcullis_domain::ClientId;
-use portcullis_service::{BulkAction, BulkItem, BulkResult, BulkSummary};
+use portcullis_service::{BulkAction, BulkItem, BulkResult, BulkSummary, Operation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -145,11 +145,11 @@ async fn bulk_clients(
     caller: Caller,
     body: Result<ApiJson<BulkRequest>, Problem>,
 ) -> Result<Json<BulkResponse>, Problem> {
-    caller.require("clients:write")?;
+    caller.may(Operation::BulkClients)?;
     let ApiJson(body) = body?;
     let action = Action::parse(&body.action)?;
     let ids = client_ids(&body.client_ids)?;
-    let items: Vec<BulkItem> = state.service.bulk_clients(&caller.actor(), action.into(), &ids).await?;
+    let items: Vec<BulkItem> = state.service.bulk_clients(&caller.service(), action.into(), &ids).await?;
     Ok(Json(BulkResponse {
         action,
         results: items

@@ -11,8 +11,10 @@ use axum::{
     routing::{get, post},
 };
 use chrono::SecondsFormat;
-use portcullis_domain::{ClientId, ClientName, ClientStatus, Description, RoleName, Timestamp, TokenTtl};
-use portcullis_service::{ClientUpdate, ClientView, ListClients, NewClient, ServiceError};
+use portcullis_domain::{
+    BuiltinPermission, ClientId, ClientName, ClientStatus, Description, RoleName, Timestamp, TokenTtl,
+};
+use portcullis_service::{ClientUpdate, ClientView, ListClients, NewClient, Operation, ServiceError};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -269,10 +271,10 @@ async fn create(
     caller: Caller,
     body: Result<ApiJson<CreateClientRequest>, Problem>,
 ) -> Result<Response, Problem> {
-    caller.require("clients:write")?;
+    caller.may(Operation::CreateClient)?;
     let ApiJson(body) = body?;
     let new = body.into_new()?;
-    let (view, secret) = state.service.create_client(&caller.actor(), new).await?;
+    let (view, secret) = state.service.create_client(&caller.service(), new).await?;
     let created = CreatedClient { client: (&view).into(), client_secret: secret.expose().to_owned() };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -286,7 +288,7 @@ async fn list(
     caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<ClientList>, Problem> {
-    caller.require("clients:read")?;
+    caller.require(BuiltinPermission::ClientsRead)?;
     let Query(params) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
     let page = state
         .service
@@ -309,7 +311,7 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ClientResponse>, Problem> {
-    caller.require("clients:read")?;
+    caller.require(BuiltinPermission::ClientsRead)?;
     let view = state.service.get_client(client_id(&id)?).await?;
     Ok(Json((&view).into()))
 }
@@ -318,32 +320,32 @@ async fn read(
 /// (`{"status": "disabled"}` disables it at once).
 #[utoipa::path(patch, path = "/api/v1/clients/{client_id}", tag = "clients", request_body = UpdateClientRequest,
     params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:write"])),
-    responses((status = 200, body = ClientResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = ClientResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Result<ApiJson<UpdateClientRequest>, Problem>,
 ) -> Result<Json<ClientResponse>, Problem> {
-    caller.require("clients:write")?;
+    caller.may(Operation::UpdateClient)?;
     let id = client_id(&id)?;
     let ApiJson(body) = body?;
     let update = body.into_update()?;
-    let view = state.service.update_client(&caller.actor(), id, update).await?;
+    let view = state.service.update_client(&caller.service(), id, update).await?;
     Ok(Json((&view).into()))
 }
 
 /// Delete a client for good.
 #[utoipa::path(delete, path = "/api/v1/clients/{client_id}", tag = "clients",
     params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:write"])),
-    responses((status = 204), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 204), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    caller.require("clients:write")?;
-    state.service.delete_client(&caller.actor(), client_id(&id)?).await?;
+    caller.may(Operation::DeleteClient)?;
+    state.service.delete_client(&caller.service(), client_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -351,14 +353,14 @@ async fn remove(
 /// already issued stay valid until they expire.
 #[utoipa::path(post, path = "/api/v1/clients/{client_id}/secret", tag = "clients",
     params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:secrets"])),
-    responses((status = 200, body = RegeneratedSecret), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = RegeneratedSecret), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn regenerate_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RegeneratedSecret>, Problem> {
-    caller.require("clients:secrets")?;
-    let (view, secret) = state.service.regenerate_client_secret(&caller.actor(), client_id(&id)?).await?;
+    caller.may(Operation::RegenerateClientSecret)?;
+    let (view, secret) = state.service.regenerate_client_secret(&caller.service(), client_id(&id)?).await?;
     Ok(Json(RegeneratedSecret {
         client_id: view.client.id.as_uuid(),
         client_secret: secret.expose().to_owned(),
@@ -369,17 +371,17 @@ async fn regenerate_secret(
 /// token" button does; the same response as `/oauth2/token`.
 #[utoipa::path(post, path = "/api/v1/clients/{client_id}/token", tag = "clients", request_body = IssueTokenRequest,
     params(("client_id" = Uuid, Path)), security(("bearer" = ["tokens:issue"])),
-    responses((status = 200, body = TokenResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 200, body = TokenResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
 async fn issue_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Result<ApiJson<IssueTokenRequest>, Problem>,
 ) -> Result<Json<TokenResponse>, Problem> {
-    caller.require("tokens:issue")?;
+    caller.may(Operation::IssueClientToken)?;
     let id = client_id(&id)?;
     let ApiJson(body) = body?;
-    let token = state.service.issue_token_for_client(id, body.scope.as_deref()).await?;
+    let token = state.service.issue_token_for_client(&caller.service(), id, body.scope.as_deref()).await?;
     Ok(Json(TokenResponse {
         access_token: token.access_token,
         token_type: "Bearer",
@@ -393,13 +395,13 @@ async fn issue_token(
 /// (introspection answers `active: false`); new tokens work.
 #[utoipa::path(post, path = "/api/v1/clients/{client_id}/revoke-tokens", tag = "clients",
     params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:write"])),
-    responses((status = 200, body = ClientResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = ClientResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn revoke_tokens(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ClientResponse>, Problem> {
-    caller.require("clients:write")?;
-    let view = state.service.revoke_client_tokens(&caller.actor(), client_id(&id)?).await?;
+    caller.may(Operation::RevokeClientTokens)?;
+    let view = state.service.revoke_client_tokens(&caller.service(), client_id(&id)?).await?;
     Ok(Json((&view).into()))
 }

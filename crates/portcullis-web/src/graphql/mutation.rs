@@ -111,7 +111,8 @@ async fn bulk(ctx: &Context<'_>, action: Action, ids: &[ID]) -> Result<BulkPaylo
 
 #[Object]
 impl Mutation {
-    /// Create a client (`clients:write`); the payload holds its secret, shown this once.
+    /// Create a client (`clients:write`, and every permission of its role:
+    /// else `ESCALATION`); the payload holds its secret, shown this once.
     async fn create_client(
         &self,
         ctx: &Context<'_>,
@@ -128,7 +129,9 @@ impl Mutation {
         }))
     }
 
-    /// Change a client's name, description, role, token lifetime or status (`clients:write`).
+    /// Change a client's name, description, role, token lifetime or status
+    /// (`clients:write`; a new role or enabling also needs every permission
+    /// of the roles involved: else `ESCALATION`).
     async fn update_client(
         &self,
         ctx: &Context<'_>,
@@ -150,7 +153,8 @@ impl Mutation {
         Ok(Some(Client::from(service(ctx)?.update_client(&caller.service(), id, update).await.gql()?)))
     }
 
-    /// Delete a client for good (`clients:write`); answers its id.
+    /// Delete a client for good (`clients:write`, and every permission of its
+    /// role); answers its id.
     async fn delete_client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::DeleteClient)?;
@@ -158,12 +162,15 @@ impl Mutation {
         Ok(Some(id))
     }
 
-    /// Delete up to 1,000 clients in one transaction (`clients:write`).
+    /// Delete up to 1,000 clients in one transaction (`clients:write`, and
+    /// every permission of every listed client's role: else nothing changes).
     async fn delete_clients(&self, ctx: &Context<'_>, client_ids: Vec<ID>) -> Result<Option<BulkPayload>> {
         bulk(ctx, Action::Delete, &client_ids).await.map(Some)
     }
 
-    /// Enable or disable up to 1,000 clients in one transaction (`clients:write`).
+    /// Enable or disable up to 1,000 clients in one transaction
+    /// (`clients:write`; enabling also needs every permission of every listed
+    /// client's role: else nothing changes).
     async fn set_clients_enabled(
         &self,
         ctx: &Context<'_>,
@@ -174,7 +181,8 @@ impl Mutation {
         bulk(ctx, action, &client_ids).await.map(Some)
     }
 
-    /// Replace a client's secret (`clients:secrets`): the old one stops
+    /// Replace a client's secret (`clients:secrets`, and every permission of
+    /// its role): the old one stops
     /// working at once; tokens already issued stay valid until they expire.
     async fn regenerate_client_secret(
         &self,
@@ -192,7 +200,8 @@ impl Mutation {
         }))
     }
 
-    /// Issue an access token for a client (`tokens:issue`), as the console's
+    /// Issue an access token for a client (`tokens:issue`, and every
+    /// permission of its role), as the console's
     /// "Generate access token" button does. `scope`: space-separated
     /// permissions, a subset of the client's role; all of them when absent.
     async fn issue_access_token(
@@ -274,7 +283,8 @@ impl Mutation {
         Ok(Some(name))
     }
 
-    /// Create a role from existing permissions (`roles:write`).
+    /// Create a role from existing permissions (`roles:write`, and every one
+    /// of them: else `ESCALATION`).
     async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleRequest) -> Result<Option<Role>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::CreateRole)?;
@@ -282,7 +292,9 @@ impl Mutation {
         Ok(Some(Role(service(ctx)?.create_role(&caller.service(), new).await.gql()?)))
     }
 
-    /// Rename a role, change its description or replace its permissions (`roles:write`).
+    /// Rename a role, change its description or replace its permissions
+    /// (`roles:write`; replacing them needs every permission of the old and
+    /// the new set).
     async fn update_role(&self, ctx: &Context<'_>, id: ID, input: UpdateRoleRequest) -> Result<Option<Role>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::UpdateRole)?;
@@ -300,7 +312,7 @@ impl Mutation {
         Ok(Some(id))
     }
 
-    /// Create a console user (`users:write`).
+    /// Create a console user (`users:write`, and every permission of its roles).
     async fn create_user(
         &self,
         ctx: &Context<'_>,
@@ -316,7 +328,9 @@ impl Mutation {
         Ok(Some(CreateUserPayload { user: User(view), password }))
     }
 
-    /// Change a user's name, roles, status or password (`users:write`).
+    /// Change a user's name, roles, status or password (`users:write`; new
+    /// roles, a password or enabling also need every permission of the roles
+    /// involved).
     async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserRequest) -> Result<Option<User>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::UpdateUser)?;

@@ -25,6 +25,12 @@ use crate::{Actor, Result, Service, ServiceError};
 /// operation itself checks again, then applies the escalation rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
+    /// Read or list clients, and a client's permissions.
+    ReadClients,
+    /// Read roles and permissions.
+    ReadRoles,
+    ReadUsers,
+    ReadEvents,
     CreateClient,
     UpdateClient,
     DeleteClient,
@@ -50,6 +56,10 @@ impl Operation {
     pub fn permission(self) -> BuiltinPermission {
         use BuiltinPermission::*;
         match self {
+            Self::ReadClients => ClientsRead,
+            Self::ReadRoles => RolesRead,
+            Self::ReadUsers => UsersRead,
+            Self::ReadEvents => EventsRead,
             Self::CreateClient
             | Self::UpdateClient
             | Self::DeleteClient

@@ -124,12 +124,27 @@ impl Service {
         Ok((ClientView { client, role: new.role }, secret))
     }
 
-    pub async fn get_client(&self, id: ClientId) -> Result<ClientView> {
+    pub async fn get_client(&self, caller: &Caller, id: ClientId) -> Result<ClientView> {
+        caller.may(crate::Operation::ReadClients)?;
+        self.client_view(id).await
+    }
+
+    /// The calling client itself (`/me`): no permission needed.
+    /// `ClientNotFound` when the caller is not a client.
+    pub async fn caller_client(&self, caller: &Caller) -> Result<ClientView> {
+        match caller.actor {
+            Actor::Client(id) => self.client_view(id).await,
+            _ => Err(ServiceError::ClientNotFound),
+        }
+    }
+
+    async fn client_view(&self, id: ClientId) -> Result<ClientView> {
         let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
         self.view(client).await
     }
 
-    pub async fn list_clients(&self, req: ListClients) -> Result<ClientPage> {
+    pub async fn list_clients(&self, caller: &Caller, req: ListClients) -> Result<ClientPage> {
+        caller.may(crate::Operation::ReadClients)?;
         let limit = paging::page_size(req.limit);
         let after = req.cursor.as_deref().map(paging::decode_cursor).transpose()?;
         let query = ClientQuery {

@@ -171,7 +171,8 @@ impl Service {
         Ok(self.inner.stores.roles.list_permissions().await?)
     }
 
-    pub async fn roles(&self) -> Result<Vec<Role>> {
+    pub async fn roles(&self, caller: &Caller) -> Result<Vec<Role>> {
+        caller.may(Operation::ReadRoles)?;
         Ok(self.inner.stores.roles.list_roles().await?)
     }
 

@@ -75,7 +75,8 @@ pub struct RoleUpdate {
 
 impl Service {
     /// Every permission, grouped by category.
-    pub async fn permissions_by_category(&self) -> Result<Vec<PermissionGroup>> {
+    pub async fn permissions_by_category(&self, caller: &Caller) -> Result<Vec<PermissionGroup>> {
+        caller.may(crate::Operation::ReadRoles)?;
         Ok(group_by_category(self.inner.stores.roles.list_permissions().await?))
     }
 
@@ -181,7 +182,12 @@ impl Service {
         Ok(())
     }
 
-    pub async fn get_role(&self, id: RoleId) -> Result<Role> {
+    pub async fn get_role(&self, caller: &Caller, id: RoleId) -> Result<Role> {
+        caller.may(crate::Operation::ReadRoles)?;
+        self.role(id).await
+    }
+
+    async fn role(&self, id: RoleId) -> Result<Role> {
         self.inner.stores.roles.get_role(id).await?.ok_or(ServiceError::RoleIdNotFound)
     }
 
@@ -227,7 +233,7 @@ impl Service {
     /// one of the old and of the new set.
     pub async fn update_role(&self, caller: &Caller, id: RoleId, update: RoleUpdate) -> Result<Role> {
         caller.may(crate::Operation::UpdateRole)?;
-        let mut role = self.get_role(id).await?;
+        let mut role = self.role(id).await?;
         if role.builtin {
             return Err(ServiceError::Builtin("role"));
         }
@@ -274,7 +280,7 @@ impl Service {
     /// error lists them). The caller must hold every permission of it.
     pub async fn delete_role(&self, caller: &Caller, id: RoleId) -> Result<()> {
         caller.may(crate::Operation::DeleteRole)?;
-        let role = self.get_role(id).await?;
+        let role = self.role(id).await?;
         if role.builtin {
             return Err(ServiceError::Builtin("role"));
         }
@@ -302,7 +308,8 @@ impl Service {
 
     /// The permissions a client's tokens may carry now, grouped by category,
     /// each with its description.
-    pub async fn client_permissions(&self, id: ClientId) -> Result<Vec<PermissionGroup>> {
+    pub async fn client_permissions(&self, caller: &Caller, id: ClientId) -> Result<Vec<PermissionGroup>> {
+        caller.may(crate::Operation::ReadClients)?;
         let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
         let Some(role_id) = client.role_id else { return Ok(Vec::new()) };
         let Some(role) = self.inner.stores.roles.get_role(role_id).await? else { return Ok(Vec::new()) };

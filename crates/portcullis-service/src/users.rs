@@ -151,12 +151,27 @@ impl Service {
         Ok((self.user_view(user).await?, generated))
     }
 
-    pub async fn get_user(&self, id: UserId) -> Result<UserView> {
+    pub async fn get_user(&self, caller: &Caller, id: UserId) -> Result<UserView> {
+        caller.may(crate::Operation::ReadUsers)?;
+        self.user_by_id(id).await
+    }
+
+    /// The calling user itself (`me`): no permission needed. `UserNotFound`
+    /// when the caller is not a user.
+    pub async fn caller_user(&self, caller: &Caller) -> Result<UserView> {
+        match caller.actor {
+            crate::Actor::User(id) => self.user_by_id(id).await,
+            _ => Err(ServiceError::UserNotFound),
+        }
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<UserView> {
         let user = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
         self.user_view(user).await
     }
 
-    pub async fn list_users(&self, req: ListUsers) -> Result<UserPage> {
+    pub async fn list_users(&self, caller: &Caller, req: ListUsers) -> Result<UserPage> {
+        caller.may(crate::Operation::ReadUsers)?;
         let limit = crate::paging::page_size(req.limit);
         let query = UserQuery {
             after: req

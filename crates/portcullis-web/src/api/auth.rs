@@ -14,7 +14,7 @@ use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, Method, header, request::Parts},
 };
-use portcullis_domain::{ApiClient, BuiltinPermission, Scope, User};
+use portcullis_domain::{ApiClient, Scope, User};
 use portcullis_service::{ActiveUser, Actor, TokenRejected};
 
 use super::problem::Problem;
@@ -46,12 +46,6 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The permission must be in the caller's scope (RFC 6750 §3.1): for
-    /// the reads the service does not check yet.
-    pub fn require(&self, permission: BuiltinPermission) -> Result<(), Problem> {
-        Ok(self.service().require(permission)?)
-    }
-
     /// Refuses, before the body is read, a caller without the operation's
     /// own permission; the service checks it again (and the escalation rule).
     pub fn may(&self, operation: portcullis_service::Operation) -> Result<(), Problem> {

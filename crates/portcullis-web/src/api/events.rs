@@ -7,8 +7,8 @@ use axum::{
     routing::get,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
-use portcullis_domain::{BuiltinPermission, ClientId, Event, EventId};
-use portcullis_service::events::ListEvents;
+use portcullis_domain::{ClientId, Event, EventId};
+use portcullis_service::{Operation, events::ListEvents};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -138,7 +138,7 @@ async fn list(
     caller: Caller,
     params: Result<Query<EventParams>, QueryRejection>,
 ) -> Result<Json<EventList>, Problem> {
-    caller.require(BuiltinPermission::EventsRead)?;
+    caller.may(Operation::ReadEvents)?;
     let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
     page(&state, None, p).await
 }
@@ -153,7 +153,7 @@ async fn list_for_client(
     Path(id): Path<String>,
     params: Result<Query<EventParams>, QueryRejection>,
 ) -> Result<Json<EventList>, Problem> {
-    caller.require(BuiltinPermission::EventsRead)?;
+    caller.may(Operation::ReadEvents)?;
     let id = super::problem::path_id("client_id", &id)?;
     let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
     page(&state, Some(id), p).await
@@ -168,7 +168,7 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, Problem> {
-    caller.require(BuiltinPermission::EventsRead)?;
+    caller.may(Operation::ReadEvents)?;
     let id: EventId = super::problem::path_id("event_id", &id)?;
     let event = state.service.get_event(id).await?;
     Ok(Json(EventDetail {

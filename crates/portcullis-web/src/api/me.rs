@@ -145,8 +145,8 @@ async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<Respo
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeResponse>, Problem> {
     let permissions = caller.scope.iter().map(ToString::to_string).collect();
     Ok(Json(match &caller.principal {
-        Principal::Client(client) => {
-            let view = state.service.get_client(client.id).await?;
+        Principal::Client(_) => {
+            let view = state.service.caller_client(&caller.service()).await?;
             MeResponse { kind: "client", client: Some((&view).into()), user: None, permissions }
         }
         Principal::User { user, .. } => MeResponse {

@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, patch},
 };
-use portcullis_domain::{BuiltinPermission, Permission, PermissionName, Role, RoleId, RoleName};
+use portcullis_domain::{Permission, PermissionName, Role, RoleId, RoleName};
 use portcullis_service::{NewRole, Operation, PermissionGroup, RoleUpdate, ServiceError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -192,8 +192,8 @@ async fn list_permissions(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<PermissionsByCategory>, Problem> {
-    caller.require(BuiltinPermission::RolesRead)?;
-    Ok(Json(by_category(&state.service.permissions_by_category().await?)))
+    caller.may(Operation::ReadRoles)?;
+    Ok(Json(by_category(&state.service.permissions_by_category(&caller.service()).await?)))
 }
 
 /// Define a permission for an API you protect.
@@ -251,8 +251,8 @@ async fn delete_permission(
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles", security(("bearer" = ["roles:read"])),
     responses((status = 200, body = RoleList), (status = 401, body = ProblemDetails), (status = 403, body = ProblemDetails)))]
 async fn list_roles(State(state): State<AppState>, caller: Caller) -> Result<Json<RoleList>, Problem> {
-    caller.require(BuiltinPermission::RolesRead)?;
-    let roles = state.service.roles().await?;
+    caller.may(Operation::ReadRoles)?;
+    let roles = state.service.roles(&caller.service()).await?;
     Ok(Json(RoleList { items: roles.iter().map(Into::into).collect() }))
 }
 
@@ -280,8 +280,8 @@ async fn read_role(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<RoleResponse>, Problem> {
-    caller.require(BuiltinPermission::RolesRead)?;
-    Ok(Json((&state.service.get_role(role_id(&id)?).await?).into()))
+    caller.may(Operation::ReadRoles)?;
+    Ok(Json((&state.service.get_role(&caller.service(), role_id(&id)?).await?).into()))
 }
 
 /// Rename a role, change its description or replace its permissions.
@@ -328,7 +328,7 @@ async fn client_permissions(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PermissionsByCategory>, Problem> {
-    caller.require(BuiltinPermission::ClientsRead)?;
+    caller.may(Operation::ReadClients)?;
     let id = super::problem::path_id("client_id", &id)?;
-    Ok(Json(by_category(&state.service.client_permissions(id).await?)))
+    Ok(Json(by_category(&state.service.client_permissions(&caller.service(), id).await?)))
 }

@@ -8,7 +8,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::SecondsFormat;
-use portcullis_domain::{BuiltinPermission, Email, RoleName, UserId, UserName};
+use portcullis_domain::{Email, RoleName, UserId, UserName};
 use portcullis_service::{ListUsers, NewUser, Operation, ServiceError, UserUpdate, UserView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -167,16 +167,14 @@ async fn list(
     caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<UserList>, Problem> {
-    caller.require(BuiltinPermission::UsersRead)?;
+    caller.may(Operation::ReadUsers)?;
     let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
     let page = state
         .service
-        .list_users(ListUsers {
-            cursor: p.cursor,
-            limit: p.limit,
-            status: p.status.map(Into::into),
-            text: p.q,
-        })
+        .list_users(
+            &caller.service(),
+            ListUsers { cursor: p.cursor, limit: p.limit, status: p.status.map(Into::into), text: p.q },
+        )
         .await?;
     Ok(Json(UserList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
 }
@@ -188,8 +186,8 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<UserResponse>, Problem> {
-    caller.require(BuiltinPermission::UsersRead)?;
-    Ok(Json((&state.service.get_user(user_id(&id)?).await?).into()))
+    caller.may(Operation::ReadUsers)?;
+    Ok(Json((&state.service.get_user(&caller.service(), user_id(&id)?).await?).into()))
 }
 
 /// Change a user's name, roles, status or password.

@@ -114,10 +114,10 @@ pub(crate) fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Servic
 /// The caller, if its scope holds `permission`; else `INSUFFICIENT_SCOPE`.
 pub(crate) fn require<'a>(
     ctx: &Context<'a>,
-    permission: portcullis_domain::BuiltinPermission,
+    operation: portcullis_service::Operation,
 ) -> async_graphql::Result<&'a Caller> {
     let caller = caller(ctx)?;
-    caller.require(permission)?;
+    caller.may(operation)?;
     Ok(caller)
 }
 

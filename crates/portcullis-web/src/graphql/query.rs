@@ -1,8 +1,7 @@
 //! What can be read: each field needs the permission its REST twin needs.
 
 use async_graphql::{Context, ID, InputObject, Object, Result, connection::Connection};
-use portcullis_domain::BuiltinPermission;
-use portcullis_service::{ListClients, ListUsers};
+use portcullis_service::{ListClients, ListUsers, Operation};
 
 use super::{
     errors::{NullOnError, OrGraphql},
@@ -44,7 +43,7 @@ impl Query {
         after: Option<String>,
         filter: Option<ClientFilter>,
     ) -> Result<Option<Connection<String, Client>>> {
-        require(ctx, BuiltinPermission::ClientsRead)?;
+        let caller = require(ctx, Operation::ReadClients)?;
         let filter = filter.unwrap_or_default();
         let request = ListClients {
             cursor: after.clone(),
@@ -52,34 +51,34 @@ impl Query {
             status: filter.status.map(Into::into),
             name_contains: filter.search,
         };
-        let page = service(ctx)?.list_clients(request).await.map_err(page_error)?;
+        let page = service(ctx)?.list_clients(&caller.service(), request).await.map_err(page_error)?;
         Ok(Some(connection(page.items, page.next_cursor, after.is_some(), Client::from)))
     }
 
     /// One client (`clients:read`).
     async fn client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
-        require(ctx, BuiltinPermission::ClientsRead)?;
-        Ok(Some(Client::from(service(ctx)?.get_client(parse_id("id", &id)?).await.gql()?)))
+        let caller = require(ctx, Operation::ReadClients)?;
+        Ok(Some(Client::from(service(ctx)?.get_client(&caller.service(), parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Every role, by name (`roles:read`).
     async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>> {
-        require(ctx, BuiltinPermission::RolesRead)?;
-        Ok(Some(service(ctx)?.roles().await.gql()?.into_iter().map(Role).collect()))
+        let caller = require(ctx, Operation::ReadRoles)?;
+        Ok(Some(service(ctx)?.roles(&caller.service()).await.gql()?.into_iter().map(Role).collect()))
     }
 
     /// One role (`roles:read`).
     async fn role(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Role>> {
-        require(ctx, BuiltinPermission::RolesRead)?;
-        Ok(Some(Role(service(ctx)?.get_role(parse_id("id", &id)?).await.gql()?)))
+        let caller = require(ctx, Operation::ReadRoles)?;
+        Ok(Some(Role(service(ctx)?.get_role(&caller.service(), parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Every permission, grouped by category (`roles:read`).
     async fn permissions(&self, ctx: &Context<'_>) -> Result<Option<Vec<PermissionCategory>>> {
-        require(ctx, BuiltinPermission::RolesRead)?;
+        let caller = require(ctx, Operation::ReadRoles)?;
         Ok(Some(
             service(ctx)?
-                .permissions_by_category()
+                .permissions_by_category(&caller.service())
                 .await
                 .gql()?
                 .into_iter()
@@ -97,7 +96,7 @@ impl Query {
         after: Option<String>,
         filter: Option<UserFilter>,
     ) -> Result<Option<Connection<String, User>>> {
-        require(ctx, BuiltinPermission::UsersRead)?;
+        let caller = require(ctx, Operation::ReadUsers)?;
         let filter = filter.unwrap_or_default();
         let request = ListUsers {
             cursor: after.clone(),
@@ -105,14 +104,14 @@ impl Query {
             status: filter.status.map(Into::into),
             text: filter.search,
         };
-        let page = service(ctx)?.list_users(request).await.map_err(page_error)?;
+        let page = service(ctx)?.list_users(&caller.service(), request).await.map_err(page_error)?;
         Ok(Some(connection(page.items, page.next_cursor, after.is_some(), User)))
     }
 
     /// One console user (`users:read`).
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        require(ctx, BuiltinPermission::UsersRead)?;
-        Ok(Some(User(service(ctx)?.get_user(parse_id("id", &id)?).await.gql()?)))
+        let caller = require(ctx, Operation::ReadUsers)?;
+        Ok(Some(User(service(ctx)?.get_user(&caller.service(), parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Request and change events, newest first (`events:read`).
@@ -129,7 +128,7 @@ impl Query {
 
     /// One event with its redacted bodies (`events:read`).
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>> {
-        require(ctx, BuiltinPermission::EventsRead)?;
+        require(ctx, Operation::ReadEvents)?;
         let id = parse_id("id", &id)?;
         Ok(Some(Event(service(ctx)?.get_event(id).await.gql()?)))
     }
@@ -158,8 +157,8 @@ impl Me {
     /// The calling client; null for a user.
     async fn client(&self, ctx: &Context<'_>) -> Result<Option<Client>> {
         match &self.0.principal {
-            Principal::Client(client) => {
-                Ok(Some(Client::from(service(ctx)?.get_client(client.id).await.gql()?)))
+            Principal::Client(_) => {
+                Ok(Some(Client::from(service(ctx)?.caller_client(&self.0.service()).await.gql()?)))
             }
             Principal::User { .. } => Ok(None),
         }
@@ -167,7 +166,9 @@ impl Me {
     /// The calling user; null for a client.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         match &self.0.principal {
-            Principal::User { user, .. } => Ok(Some(User(service(ctx)?.get_user(user.id).await.gql()?))),
+            Principal::User { .. } => {
+                Ok(Some(User(service(ctx)?.caller_user(&self.0.service()).await.gql()?)))
+            }
             Principal::Client(_) => Ok(None),
         }
     }

@@ -8,9 +8,9 @@ use async_graphql::{
     connection::{Connection, Edge},
 };
 use chrono::{SecondsFormat, Utc};
-use portcullis_domain::{BuiltinPermission, Permission as DomainPermission, Role as DomainRole};
+use portcullis_domain::{Permission as DomainPermission, Role as DomainRole};
 use portcullis_service::{
-    ClientView, PageItem, PermissionGroup, PersonalTokenInfo, UserView, events::ListEvents,
+    ClientView, Operation, PageItem, PermissionGroup, PersonalTokenInfo, UserView, events::ListEvents,
 };
 
 use super::{
@@ -107,8 +107,8 @@ impl ClientFields {
     }
     /// The permissions its tokens may carry now, by category (`clients:read`).
     async fn permissions(&self, ctx: &Context<'_>) -> Result<Option<Vec<PermissionCategory>>> {
-        require(ctx, BuiltinPermission::ClientsRead)?;
-        let groups = service(ctx)?.client_permissions(self.0.client.id).await.gql()?;
+        let caller = require(ctx, Operation::ReadClients)?;
+        let groups = service(ctx)?.client_permissions(&caller.service(), self.0.client.id).await.gql()?;
         Ok(Some(groups.into_iter().map(PermissionCategory).collect()))
     }
     /// Its request and change events, newest first (`events:read`).
@@ -132,7 +132,7 @@ pub(crate) async fn events(
     after: Option<String>,
     filter: Option<EventFilter>,
 ) -> Result<Connection<String, Event>> {
-    require(ctx, BuiltinPermission::EventsRead)?;
+    require(ctx, Operation::ReadEvents)?;
     let filter = filter.unwrap_or_default();
     let request = ListEvents {
         limit: Some(super::page_limit(first)?),

@@ -155,8 +155,9 @@ async fn list(service: &Service, json: bool) -> anyhow::Result<()> {
     let mut all = Vec::new();
     let mut cursor = None;
     loop {
-        let page =
-            service.list_clients(ListClients { cursor, limit: Some(200), ..Default::default() }).await?;
+        let page = service
+            .list_clients(&Caller::cli(), ListClients { cursor, limit: Some(200), ..Default::default() })
+            .await?;
         all.extend(page.items);
         match page.next_cursor {
             Some(next) => cursor = Some(next),

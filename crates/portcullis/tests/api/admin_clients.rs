@@ -423,8 +423,8 @@ async fn bad_input_gets_a_problem_and_changes_nothing(backend: Backend) {
     problem(response, 413, "payload-too-large").await;
 
     // Nothing stored changed: the target as it was, and only two clients exist.
-    assert_eq!(app.service.get_client(id).await.unwrap(), target);
-    let all = app.service.list_clients(Default::default()).await.unwrap();
+    assert_eq!(app.service.get_client(&Caller::system(), id).await.unwrap(), target);
+    let all = app.service.list_clients(&Caller::system(), Default::default()).await.unwrap();
     assert_eq!(all.items.len(), 2);
 }
 

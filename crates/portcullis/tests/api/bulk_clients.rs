@@ -64,7 +64,7 @@ async fn create(app: &TestApp) -> (ClientView, String, String) {
 }
 
 async fn status_of(app: &TestApp, id: &str) -> Option<ClientStatus> {
-    match app.service.get_client(id.parse().unwrap()).await {
+    match app.service.get_client(&Caller::system(), id.parse().unwrap()).await {
         Ok(view) => Some(view.client.status),
         Err(_) => None,
     }

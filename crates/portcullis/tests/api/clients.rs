@@ -34,7 +34,7 @@ async fn create_get_update_and_delete(backend: Backend) {
     assert_eq!(created.role.as_ref().map(|r| r.as_str()), Some("viewer"));
     assert_eq!(created.client.status, ClientStatus::Enabled);
     let id = created.client.id;
-    assert_eq!(app.service.get_client(id).await.unwrap(), created);
+    assert_eq!(app.service.get_client(&Caller::system(), id).await.unwrap(), created);
 
     let updated = app
         .service
@@ -56,10 +56,10 @@ async fn create_get_update_and_delete(backend: Backend) {
     assert_eq!(updated.role.as_ref().map(|r| r.as_str()), Some("admin"));
     assert_eq!(updated.client.token_ttl.as_secs(), 120);
     assert_eq!(updated.client.secret_hash, created.client.secret_hash, "an update keeps the secret");
-    assert_eq!(app.service.get_client(id).await.unwrap(), updated);
+    assert_eq!(app.service.get_client(&Caller::system(), id).await.unwrap(), updated);
 
     app.service.delete_client(&Caller::system(), id).await.unwrap();
-    assert!(matches!(app.service.get_client(id).await, Err(ServiceError::ClientNotFound)));
+    assert!(matches!(app.service.get_client(&Caller::system(), id).await, Err(ServiceError::ClientNotFound)));
     assert!(matches!(
         app.service.delete_client(&Caller::system(), id).await,
         Err(ServiceError::ClientNotFound)
@@ -78,7 +78,7 @@ async fn list_pages_newest_first_without_gaps(backend: Backend) {
     loop {
         let page = app
             .service
-            .list_clients(ListClients { cursor, limit: Some(3), ..Default::default() })
+            .list_clients(&Caller::system(), ListClients { cursor, limit: Some(3), ..Default::default() })
             .await
             .unwrap();
         assert!(page.items.len() <= 3);
@@ -89,8 +89,10 @@ async fn list_pages_newest_first_without_gaps(backend: Backend) {
         }
     }
     assert_eq!(seen, ids);
-    let bad =
-        app.service.list_clients(ListClients { cursor: Some("garbage".into()), ..Default::default() }).await;
+    let bad = app
+        .service
+        .list_clients(&Caller::system(), ListClients { cursor: Some("garbage".into()), ..Default::default() })
+        .await;
     assert!(matches!(bad, Err(ServiceError::InvalidCursor)));
 }
 
@@ -147,6 +149,6 @@ async fn unknown_role_is_refused_and_nothing_is_stored(backend: Backend) {
         )
         .await;
     assert!(matches!(result, Err(ServiceError::RoleNotFound(_))));
-    let page = app.service.list_clients(ListClients::default()).await.unwrap();
+    let page = app.service.list_clients(&Caller::system(), ListClients::default()).await.unwrap();
     assert!(page.items.is_empty());
 }

@@ -299,8 +299,13 @@ async fn prepare(app: &TestApp, op: Op, target: Target, n: usize) -> Prepared {
             // The admin case edits the caller's own role, adding `keys:write`.
             let (id, permissions) = match target {
                 Target::Admin => {
-                    let own_role =
-                        app.service.roles().await.unwrap().into_iter().find(|r| r.name.as_str() == own);
+                    let own_role = app
+                        .service
+                        .roles(&Caller::system())
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .find(|r| r.name.as_str() == own);
                     (own_role.unwrap().id, vec![p.as_str(), "keys:write"])
                 }
                 Target::Held => (make_role(app, &format!("edited-{n}"), &[]).await.id, vec![p.as_str()]),
@@ -399,7 +404,8 @@ async fn prepare(app: &TestApp, op: Op, target: Target, n: usize) -> Prepared {
 
 async fn seen(app: &TestApp, watch: &Watch) -> Seen {
     let s = &app.service;
-    let stores_client = |id: ClientId| async move { s.get_client(id).await.ok().map(|v| v.client) };
+    let stores_client =
+        |id: ClientId| async move { s.get_client(&Caller::system(), id).await.ok().map(|v| v.client) };
     match watch {
         Watch::Clients(ids) => {
             let mut found = Vec::new();
@@ -410,19 +416,24 @@ async fn seen(app: &TestApp, watch: &Watch) -> Seen {
         }
         Watch::ClientNamed(name) => {
             let page = s
-                .list_clients(ListClients { name_contains: Some(name.clone()), ..Default::default() })
+                .list_clients(
+                    &Caller::system(),
+                    ListClients { name_contains: Some(name.clone()), ..Default::default() },
+                )
                 .await
                 .unwrap();
             Seen::Count(page.items.len())
         }
-        Watch::Role(id) => Seen::Role(s.get_role(*id).await.ok()),
-        Watch::RoleNamed(name) => {
-            Seen::Count(s.roles().await.unwrap().iter().filter(|r| r.name.as_str() == name).count())
-        }
-        Watch::User(id) => Seen::User(s.get_user(*id).await.ok().map(|v| v.user)),
+        Watch::Role(id) => Seen::Role(s.get_role(&Caller::system(), *id).await.ok()),
+        Watch::RoleNamed(name) => Seen::Count(
+            s.roles(&Caller::system()).await.unwrap().iter().filter(|r| r.name.as_str() == name).count(),
+        ),
+        Watch::User(id) => Seen::User(s.get_user(&Caller::system(), *id).await.ok().map(|v| v.user)),
         Watch::UserEmail(email) => {
-            let page =
-                s.list_users(ListUsers { text: Some(email.clone()), ..Default::default() }).await.unwrap();
+            let page = s
+                .list_users(&Caller::system(), ListUsers { text: Some(email.clone()), ..Default::default() })
+                .await
+                .unwrap();
             Seen::Count(page.items.len())
         }
     }
@@ -531,7 +542,7 @@ async fn a_client_cannot_make_itself_admin(backend: Backend) {
     let app = spawn_app_on(backend).await;
     held_roles(&app).await;
     let (id, _, token) = app.client_with_token(Some("only-clients-write"), None).await;
-    let before = app.service.get_client(id.parse().unwrap()).await.unwrap();
+    let before = app.service.get_client(&Caller::system(), id.parse().unwrap()).await.unwrap();
     let response = app
         .http
         .patch(app.url(&format!("/api/v1/clients/{id}")))
@@ -544,7 +555,7 @@ async fn a_client_cannot_make_itself_admin(backend: Backend) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["type"], "urn:portcullis:problem:escalation");
     assert_eq!(body["missing_permissions"], json!(all_but(BuiltinPermission::ClientsWrite)));
-    assert_eq!(app.service.get_client(id.parse().unwrap()).await.unwrap(), before);
+    assert_eq!(app.service.get_client(&Caller::system(), id.parse().unwrap()).await.unwrap(), before);
     // Renaming itself acts with no permission: allowed.
     let response = app
         .http
@@ -603,4 +614,34 @@ async fn a_narrowed_token_acts_only_within_its_scope(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 201, "admins lose nothing");
+}
+
+/// Reads are decided in the service too: a caller without the read
+/// permission gets nothing, whichever adapter it comes through.
+#[tokio::test]
+async fn reads_need_their_permission_in_the_service() {
+    let app = portcullis_testkit::spawn_app().await;
+    let id = app.create_client(Some("viewer")).await.0.client.id;
+    let writer = Caller::new(
+        portcullis_service::Actor::Client(id),
+        portcullis_domain::Scope::parse("clients:write").unwrap(),
+    );
+    let forbidden = |r: Result<(), portcullis_service::ServiceError>, p: BuiltinPermission| {
+        assert!(matches!(r, Err(portcullis_service::ServiceError::Forbidden(q)) if q == p), "{r:?}");
+    };
+    forbidden(app.service.get_client(&writer, id).await.map(drop), BuiltinPermission::ClientsRead);
+    forbidden(
+        app.service.list_clients(&writer, ListClients::default()).await.map(drop),
+        BuiltinPermission::ClientsRead,
+    );
+    forbidden(app.service.client_permissions(&writer, id).await.map(drop), BuiltinPermission::ClientsRead);
+    forbidden(app.service.roles(&writer).await.map(drop), BuiltinPermission::RolesRead);
+    forbidden(app.service.permissions_by_category(&writer).await.map(drop), BuiltinPermission::RolesRead);
+    forbidden(
+        app.service.list_users(&writer, ListUsers::default()).await.map(drop),
+        BuiltinPermission::UsersRead,
+    );
+    // Itself it may always read (`/me`).
+    assert_eq!(app.service.caller_client(&writer).await.unwrap().client.id, id);
+    assert!(app.service.get_client(&Caller::cli(), id).await.is_ok(), "the CLI holds everything");
 }

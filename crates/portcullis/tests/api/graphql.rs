@@ -2,6 +2,7 @@
 //! queries, pagination, events of GraphQL calls, the page for people and
 //! the committed schema.
 
+use portcullis_service::Caller;
 use std::time::{Duration, Instant};
 
 use portcullis_service::events::{ListEvents, redact};
@@ -219,7 +220,7 @@ async fn bad_input_is_a_coded_error_and_changes_nothing(backend: Backend) {
         }
     }
     // The one client is as it was.
-    let after = app.service.get_client(view.client.id).await.unwrap();
+    let after = app.service.get_client(&Caller::system(), view.client.id).await.unwrap();
     assert_eq!(after, view);
 
     // Requests that are not GraphQL requests at all.
@@ -285,7 +286,7 @@ async fn connections_page_forward_by_cursor(backend: Backend) {
         after = page["pageInfo"]["endCursor"].clone();
     }
     assert_eq!((seen.len(), pages), (5, 3));
-    let listed = app.service.list_clients(Default::default()).await.unwrap();
+    let listed = app.service.list_clients(&Caller::system(), Default::default()).await.unwrap();
     let newest_first: Vec<String> = listed.items.iter().map(|c| c.client.id.to_string()).collect();
     assert_eq!(seen, newest_first);
     // Continuing from the first edge of page one skips just that client.

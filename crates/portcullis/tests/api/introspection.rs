@@ -233,17 +233,17 @@ async fn last_used_is_recorded_when_flushed(backend: Backend) {
     let app = spawn_app_on(backend).await;
     let c = client(&app, None).await;
     let id = c.id.parse().unwrap();
-    assert_eq!(app.service.get_client(id).await.unwrap().client.last_used_at, None);
+    assert_eq!(app.service.get_client(&Caller::system(), id).await.unwrap().client.last_used_at, None);
     let before = portcullis_domain::now();
     token(&app, &c).await;
     token(&app, &c).await;
     assert_eq!(
-        app.service.get_client(id).await.unwrap().client.last_used_at,
+        app.service.get_client(&Caller::system(), id).await.unwrap().client.last_used_at,
         None,
         "nothing written on the hot path"
     );
     assert_eq!(app.service.flush_last_used().await.unwrap(), 1, "two uses, one write");
-    let used = app.service.get_client(id).await.unwrap().client.last_used_at.unwrap();
+    let used = app.service.get_client(&Caller::system(), id).await.unwrap().client.last_used_at.unwrap();
     assert!(used >= before && used <= portcullis_domain::now());
     assert_eq!(app.service.flush_last_used().await.unwrap(), 0);
     // A failed authentication is not a use.

@@ -3,6 +3,7 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use portcullis_domain::ClientSecret;
+use portcullis_service::Caller;
 use portcullis_testkit::{Backend, TestApp, basic, spawn_app, spawn_app_on};
 use serde_json::Value;
 
@@ -239,7 +240,7 @@ async fn bad_input_gets_the_rfc_error_and_changes_nothing(backend: Backend) {
         assert_error(send(&app, &case).await, case.status, case.error, case.name).await;
     }
     // Nothing stored changed: the client is as it was and still works.
-    assert_eq!(app.service.get_client(view.client.id).await.unwrap(), view);
+    assert_eq!(app.service.get_client(&Caller::system(), view.client.id).await.unwrap(), view);
     assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 200);
 }
 

@@ -11,9 +11,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::SecondsFormat;
-use portcullis_domain::{
-    BuiltinPermission, ClientId, ClientName, ClientStatus, Description, RoleName, Timestamp, TokenTtl,
-};
+use portcullis_domain::{ClientId, ClientName, ClientStatus, Description, RoleName, Timestamp, TokenTtl};
 use portcullis_service::{ClientUpdate, ClientView, ListClients, NewClient, Operation, ServiceError};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -288,16 +286,19 @@ async fn list(
     caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<ClientList>, Problem> {
-    caller.require(BuiltinPermission::ClientsRead)?;
+    caller.may(Operation::ReadClients)?;
     let Query(params) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
     let page = state
         .service
-        .list_clients(ListClients {
-            cursor: params.cursor,
-            limit: params.limit,
-            status: params.status.map(Into::into),
-            name_contains: params.q,
-        })
+        .list_clients(
+            &caller.service(),
+            ListClients {
+                cursor: params.cursor,
+                limit: params.limit,
+                status: params.status.map(Into::into),
+                name_contains: params.q,
+            },
+        )
         .await?;
     Ok(Json(ClientList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
 }
@@ -311,8 +312,8 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ClientResponse>, Problem> {
-    caller.require(BuiltinPermission::ClientsRead)?;
-    let view = state.service.get_client(client_id(&id)?).await?;
+    caller.may(Operation::ReadClients)?;
+    let view = state.service.get_client(&caller.service(), client_id(&id)?).await?;
     Ok(Json((&view).into()))
 }
 

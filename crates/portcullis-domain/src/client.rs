@@ -175,6 +175,9 @@ pub struct ApiClient {
     /// Tokens issued at or before this instant (to the second) are revoked:
     /// the "revoke every token of this client" button.
     pub tokens_valid_after: Option<Timestamp>,
+    /// 1 when created, one more after every change of a field above (not
+    /// `last_used_at`): what an `ETag` / `If-Match` compares.
+    pub version: u64,
 }
 
 impl ApiClient {

@@ -1,7 +1,10 @@
 //! Audit events: one per change to a client, role, permission, user or
-//! signing key, naming who made it. They are recorded only after the store
-//! write succeeded, go through the same queue as request events, and are
-//! always on (`PORTCULLIS_EVENTS` gates request events only).
+//! signing key, naming who made it, and always on (`PORTCULLIS_EVENTS`
+//! gates request events only). Changes of clients hand theirs to the store,
+//! which writes them in the transaction of the change ([`Service::change_event`]):
+//! an acknowledged change always has its event. The others are still
+//! recorded after the write succeeded, through the request events' queue
+//! ([`Service::audit`]).
 //!
 //! `details` holds what changed, never a secret, hash, token or password:
 //! updates list only the fields that changed (`{"name": {"from": "a", "to":
@@ -197,12 +200,24 @@ pub(crate) fn storable(details: &Value) -> Option<String> {
 impl Service {
     /// Queues the change event of a write that has just succeeded.
     pub(crate) fn audit(&self, actor: &Actor, kind: ChangeKind, subject: Subject, details: Option<Value>) {
-        let (client_id, user_id) = match subject {
-            Subject::Client(id) => (Some(id), None),
-            Subject::User(id) => (None, Some(id)),
-            Subject::None => (None, None),
-        };
-        self.record(Event {
+        self.record(change_event(actor, kind, subject, details));
+    }
+}
+
+/// The change event of a change, for the store to write with it.
+pub(crate) fn change_event(
+    actor: &Actor,
+    kind: ChangeKind,
+    subject: Subject,
+    details: Option<Value>,
+) -> Event {
+    let (client_id, user_id) = match subject {
+        Subject::Client(id) => (Some(id), None),
+        Subject::User(id) => (None, Some(id)),
+        Subject::None => (None, None),
+    };
+    {
+        Event {
             id: EventId::generate(),
             occurred_at: now(),
             kind: kind.as_str().to_owned(),
@@ -218,7 +233,7 @@ impl Service {
             request_body: None,
             response_body: None,
             details: details.as_ref().and_then(storable),
-        });
+        }
     }
 }
 

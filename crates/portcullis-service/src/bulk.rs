@@ -7,7 +7,10 @@ use std::fmt;
 use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, DomainError, MAX_BULK_CLIENTS, now};
 use portcullis_store::{BulkChange, BulkOutcome};
 
-use crate::{Actor, Caller, Result, Service, ServiceError};
+use crate::{
+    Caller, Result, Service, ServiceError,
+    clients::{RoleLabels, client_change_events, client_deleted_event},
+};
 
 /// What a bulk action does to every listed client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +91,8 @@ impl Service {
     /// Applies `action` to every client in `ids` (1 to [`MAX_BULK_CLIENTS`]
     /// entries), in one transaction: on error nothing changed. Answers one
     /// item per distinct id, in the order of first appearance (an id listed
-    /// twice is acted on and reported once). Records one change event per
-    /// client changed (`client.enabled`, `client.disabled`,
+    /// twice is acted on and reported once). Writes one change event per
+    /// client changed, in the transaction of the change (`client.enabled`, `client.disabled`,
     /// `client.deleted`, as a single change would), none for the others.
     ///
     /// Enabling and deleting need every permission of every listed client's
@@ -116,14 +119,16 @@ impl Service {
         }
         let actor = &caller.actor;
         let clients = &self.inner.stores.clients;
+        // Status changes name no role: the labels are never read.
+        let roles = RoleLabels::default();
+        let changed =
+            |before: &ApiClient, after: &ApiClient| client_change_events(actor, before, after, None, &roles);
+        let deleted = |client: &ApiClient| vec![client_deleted_event(actor, client)];
         let changes = match action.status() {
-            Some(status) => clients.set_clients_status(ids, status, now()).await?,
-            None => clients.delete_clients(ids).await?,
+            Some(status) => clients.set_clients_status(ids, status, now(), &changed).await?,
+            None => clients.delete_clients(ids, &deleted).await?,
         };
-        let mut items = Vec::with_capacity(changes.len());
-        for change in changes {
-            items.push(self.note_bulk(actor, action, change).await);
-        }
+        let items: Vec<BulkItem> = changes.into_iter().map(item).collect();
         let summary = BulkSummary::of(&items);
         if summary.done > 0 {
             self.inner.cache.invalidate();
@@ -137,24 +142,14 @@ impl Service {
         );
         Ok(items)
     }
+}
 
-    /// The item for one outcome, recording the change event of a client
-    /// that was changed: the same kinds and details as a single change.
-    async fn note_bulk(&self, actor: &Actor, action: BulkAction, change: BulkChange) -> BulkItem {
-        let (result, name) = match change.outcome {
-            BulkOutcome::NotFound => (BulkResult::NotFound, None),
-            BulkOutcome::AlreadyInState(client) => (BulkResult::AlreadyInState, Some(client.name)),
-            BulkOutcome::Done(before) => {
-                match action.status() {
-                    None => self.audit_client_deleted(actor, &before),
-                    Some(status) => {
-                        let after = ApiClient { status, ..before.clone() };
-                        self.audit_client_change(actor, &before, &after, None).await;
-                    }
-                }
-                (BulkResult::Done, Some(before.name))
-            }
-        };
-        BulkItem { client_id: change.id, result, name }
-    }
+/// The item for one outcome (the events were written with the change).
+fn item(change: BulkChange) -> BulkItem {
+    let (result, name) = match change.outcome {
+        BulkOutcome::NotFound => (BulkResult::NotFound, None),
+        BulkOutcome::AlreadyInState(client) => (BulkResult::AlreadyInState, Some(client.name)),
+        BulkOutcome::Done(before) => (BulkResult::Done, Some(before.name)),
+    };
+    BulkItem { client_id: change.id, result, name }
 }

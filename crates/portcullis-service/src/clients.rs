@@ -2,16 +2,75 @@
 //! regenerate the secret, delete.
 
 use portcullis_domain::{
-    ApiClient, ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleId, RoleName, TokenTtl, now,
+    ApiClient, ClientId, ClientName, ClientSecret, ClientStatus, Description, Event, Role, RoleId, RoleName,
+    TokenTtl, now,
 };
-use portcullis_store::{ClientCursor, ClientQuery};
+use portcullis_store::{ChangeEvents, ClientCursor, ClientPatch, ClientQuery, Deletion, Update};
 use serde_json::{Value, json};
 
 use crate::{
     Actor, Caller, Result, Service, ServiceError,
-    audit::{ChangeKind, FieldChanges, Subject},
+    audit::{ChangeKind, FieldChanges, Subject, change_event},
     paging,
 };
+
+/// Roles' names by id, read before a change for its event's details; a
+/// role that is gone by then is named by its id.
+#[derive(Debug, Default)]
+pub(crate) struct RoleLabels(Vec<Role>);
+
+impl RoleLabels {
+    fn label(&self, id: Option<RoleId>) -> Value {
+        let Some(id) = id else { return Value::Null };
+        match self.0.iter().find(|r| r.id == id) {
+            Some(role) => role.name.as_str().into(),
+            None => id.to_string().into(),
+        }
+    }
+}
+
+/// The event of a change from `before` to `after`, if there is one:
+/// `client.enabled` / `client.disabled` when the status changed, else
+/// `client.updated`; the details list every field that changed.
+pub(crate) fn client_change_events(
+    actor: &Actor,
+    before: &ApiClient,
+    after: &ApiClient,
+    new_role: Option<&RoleName>,
+    roles: &RoleLabels,
+) -> Vec<Event> {
+    let mut changes = FieldChanges::default();
+    changes.field("name", before.name.as_str(), after.name.as_str());
+    changes.field(
+        "description",
+        before.description.as_ref().map(|d| d.as_str()),
+        after.description.as_ref().map(|d| d.as_str()),
+    );
+    if before.role_id != after.role_id {
+        let to = match (after.role_id, new_role) {
+            (Some(_), Some(name)) => name.as_str().into(),
+            (id, _) => roles.label(id),
+        };
+        changes.field("role", roles.label(before.role_id), to);
+    }
+    changes.field("access_token_ttl_seconds", before.token_ttl.as_secs(), after.token_ttl.as_secs());
+    changes.field("status", before.status.as_str(), after.status.as_str());
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let kind = match (before.status == after.status, after.status) {
+        (true, _) => ChangeKind::ClientUpdated,
+        (false, ClientStatus::Enabled) => ChangeKind::ClientEnabled,
+        (false, ClientStatus::Disabled) => ChangeKind::ClientDisabled,
+    };
+    vec![change_event(actor, kind, Subject::Client(after.id), Some(changes.into_details([])))]
+}
+
+/// The event of a client's deletion.
+pub(crate) fn client_deleted_event(actor: &Actor, client: &ApiClient) -> Event {
+    let details = json!({ "name": client.name.as_str() });
+    change_event(actor, ChangeKind::ClientDeleted, Subject::Client(client.id), Some(details))
+}
 
 /// What a caller supplies to create a client; the id, secret and times are
 /// the server's to choose.
@@ -76,14 +135,8 @@ impl Service {
         Ok(ClientView { client, role })
     }
 
-    /// A role's name for an event's details: its id when the role cannot be
-    /// read now, since the change it describes is already made.
-    pub(crate) async fn role_label(&self, id: Option<RoleId>) -> Value {
-        let Some(id) = id else { return Value::Null };
-        match self.inner.stores.roles.get_role(id).await {
-            Ok(Some(role)) => role.name.as_str().into(),
-            _ => id.to_string().into(),
-        }
+    pub(crate) async fn role_labels(&self) -> Result<RoleLabels> {
+        Ok(RoleLabels(self.inner.stores.roles.list_roles().await?))
     }
 
     /// Creates a client and returns it with its secret: the only time the
@@ -111,15 +164,17 @@ impl Service {
             updated_at: at,
             last_used_at: None,
             tokens_valid_after: None,
+            version: 1,
         };
-        self.inner.stores.clients.insert_client(&client).await?;
         let details = json!({
             "name": client.name.as_str(),
             "description": client.description.as_ref().map(|d| d.as_str()),
             "role": new.role.as_ref().map(|r| r.as_str()),
             "access_token_ttl_seconds": client.token_ttl.as_secs(),
         });
-        self.audit(actor, ChangeKind::ClientCreated, Subject::Client(client.id), Some(details));
+        let event = change_event(actor, ChangeKind::ClientCreated, Subject::Client(client.id), Some(details));
+        self.inner.stores.clients.insert_client(&client, &[event]).await?;
+        self.inner.cache.invalidate();
         tracing::info!(client_id = %client.id, "client created");
         Ok((ClientView { client, role: new.role }, secret))
     }
@@ -168,62 +223,29 @@ impl Service {
         Ok(ClientPage { items, next_cursor })
     }
 
-    /// Applies `change` to the stored client and writes it, unless it changed
-    /// nothing. Returns the client before and after.
-    pub(crate) async fn modify(
+    /// Writes `patch` to the stored client (only what it changes, with the
+    /// events `events` builds, in one transaction), unless it changes
+    /// nothing; refused when `if_version` is given and not the stored
+    /// version. Returns the client before and after.
+    pub(crate) async fn change_client(
         &self,
         id: ClientId,
-        change: impl FnOnce(&mut ApiClient),
+        patch: &ClientPatch,
+        if_version: Option<u64>,
+        events: ChangeEvents<'_, ApiClient>,
     ) -> Result<(ApiClient, ApiClient)> {
-        let before = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
-        let mut client = before.clone();
-        change(&mut client);
-        if client == before {
-            return Ok((before, client));
+        match self.inner.stores.clients.update_client(id, patch, if_version, now(), events).await? {
+            Update::Changed { before, after } => {
+                self.inner.cache.invalidate();
+                Ok((before, after))
+            }
+            Update::Unchanged(client) => Ok((client.clone(), client)),
+            Update::NotFound => Err(ServiceError::ClientNotFound),
+            Update::Stale(current) => Err(ServiceError::Stale {
+                expected: if_version.unwrap_or_default(),
+                current: current.version,
+            }),
         }
-        client.updated_at = now();
-        if !self.inner.stores.clients.update_client(&client).await? {
-            return Err(ServiceError::ClientNotFound);
-        }
-        self.inner.cache.invalidate();
-        Ok((before, client))
-    }
-
-    /// Records the change from `before` to `after`, if there is one:
-    /// `client.enabled` / `client.disabled` when the status changed, else
-    /// `client.updated`; the details list every field that changed.
-    pub(crate) async fn audit_client_change(
-        &self,
-        actor: &Actor,
-        before: &ApiClient,
-        after: &ApiClient,
-        new_role: Option<&RoleName>,
-    ) {
-        let mut changes = FieldChanges::default();
-        changes.field("name", before.name.as_str(), after.name.as_str());
-        changes.field(
-            "description",
-            before.description.as_ref().map(|d| d.as_str()),
-            after.description.as_ref().map(|d| d.as_str()),
-        );
-        if before.role_id != after.role_id {
-            let to = match (after.role_id, new_role) {
-                (Some(_), Some(name)) => name.as_str().into(),
-                (id, _) => self.role_label(id).await,
-            };
-            changes.field("role", self.role_label(before.role_id).await, to);
-        }
-        changes.field("access_token_ttl_seconds", before.token_ttl.as_secs(), after.token_ttl.as_secs());
-        changes.field("status", before.status.as_str(), after.status.as_str());
-        if changes.is_empty() {
-            return;
-        }
-        let kind = match (before.status == after.status, after.status) {
-            (true, _) => ChangeKind::ClientUpdated,
-            (false, ClientStatus::Enabled) => ChangeKind::ClientEnabled,
-            (false, ClientStatus::Disabled) => ChangeKind::ClientDisabled,
-        };
-        self.audit(actor, kind, Subject::Client(after.id), Some(changes.into_details([])));
     }
 
     /// Changes what `update` names; a field set to its current value is no
@@ -235,6 +257,19 @@ impl Service {
         caller: &Caller,
         id: ClientId,
         update: ClientUpdate,
+    ) -> Result<ClientView> {
+        self.update_client_if(caller, id, update, None).await
+    }
+
+    /// [`update_client`](Self::update_client), refused with
+    /// [`ServiceError::Stale`] (and nothing changed) unless the client is at
+    /// `if_version`, when given (REST `If-Match`).
+    pub async fn update_client_if(
+        &self,
+        caller: &Caller,
+        id: ClientId,
+        update: ClientUpdate,
+        if_version: Option<u64>,
     ) -> Result<ClientView> {
         caller.may(crate::Operation::UpdateClient)?;
         let role_id = match &update.role {
@@ -258,27 +293,20 @@ impl Service {
         }
         let actor = &caller.actor;
         let new_role = update.role.clone().flatten();
-        let (before, client) = self
-            .modify(id, |c| {
-                if let Some(name) = update.name {
-                    c.name = name;
-                }
-                if let Some(description) = update.description {
-                    c.description = description;
-                }
-                if let Some(role_id) = role_id {
-                    c.role_id = role_id;
-                }
-                if let Some(ttl) = update.token_ttl {
-                    c.token_ttl = ttl;
-                }
-                if let Some(status) = update.status {
-                    c.status = status;
-                }
-            })
-            .await?;
+        let roles = self.role_labels().await?;
+        let patch = ClientPatch {
+            name: update.name,
+            description: update.description,
+            status: update.status,
+            role_id,
+            token_ttl: update.token_ttl,
+            ..ClientPatch::default()
+        };
+        let events = |before: &ApiClient, after: &ApiClient| {
+            client_change_events(actor, before, after, new_role.as_ref(), &roles)
+        };
+        let (before, client) = self.change_client(id, &patch, if_version, &events).await?;
         if before != client {
-            self.audit_client_change(actor, &before, &client, new_role.as_ref()).await;
             tracing::info!(client_id = %id, "client updated");
         }
         self.view(client).await
@@ -298,9 +326,12 @@ impl Service {
             self.require_client_role(caller, id).await?;
         }
         let actor = &caller.actor;
-        let (before, client) = self.modify(id, |c| c.status = status).await?;
+        let patch = ClientPatch { status: Some(status), ..ClientPatch::default() };
+        let roles = RoleLabels::default();
+        let events =
+            |before: &ApiClient, after: &ApiClient| client_change_events(actor, before, after, None, &roles);
+        let (before, client) = self.change_client(id, &patch, None, &events).await?;
         if before.status != client.status {
-            self.audit_client_change(actor, &before, &client, None).await;
             tracing::info!(client_id = %id, %status, "client status set");
         }
         self.view(client).await
@@ -319,8 +350,11 @@ impl Service {
         let actor = &caller.actor;
         let secret = ClientSecret::generate();
         let hash = self.inner.hasher.hash(&secret);
-        let (_, client) = self.modify(id, |c| c.secret_hash = hash).await?;
-        self.audit(actor, ChangeKind::ClientSecretRegenerated, Subject::Client(id), None);
+        let patch = ClientPatch { secret_hash: Some(hash), ..ClientPatch::default() };
+        let events = |_: &ApiClient, _: &ApiClient| {
+            vec![change_event(actor, ChangeKind::ClientSecretRegenerated, Subject::Client(id), None)]
+        };
+        let (_, client) = self.change_client(id, &patch, None, &events).await?;
         tracing::info!(client_id = %id, "client secret regenerated");
         Ok((self.view(client).await?, secret))
     }
@@ -332,22 +366,30 @@ impl Service {
         caller.require_all(&self.roles_permissions(client.role_id).await?)
     }
 
-    pub(crate) fn audit_client_deleted(&self, actor: &Actor, client: &ApiClient) {
-        let details = json!({ "name": client.name.as_str() });
-        self.audit(actor, ChangeKind::ClientDeleted, Subject::Client(client.id), Some(details));
-    }
-
     /// Taking a role's permissions away needs them too.
     pub async fn delete_client(&self, caller: &Caller, id: ClientId) -> Result<()> {
+        self.delete_client_if(caller, id, None).await
+    }
+
+    /// [`delete_client`](Self::delete_client), refused with
+    /// [`ServiceError::Stale`] (and nothing deleted) unless the client is at
+    /// `if_version`, when given (REST `If-Match`).
+    pub async fn delete_client_if(&self, caller: &Caller, id: ClientId, if_version: Option<u64>) -> Result<()> {
         caller.may(crate::Operation::DeleteClient)?;
-        let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
-        caller.require_all(&self.roles_permissions(client.role_id).await?)?;
+        self.require_client_role(caller, id).await?;
         let actor = &caller.actor;
-        if !self.inner.stores.clients.delete_client(id).await? {
-            return Err(ServiceError::ClientNotFound);
+        let events = |client: &ApiClient| vec![client_deleted_event(actor, client)];
+        match self.inner.stores.clients.delete_client(id, if_version, &events).await? {
+            Deletion::Deleted(_) => {}
+            Deletion::NotFound => return Err(ServiceError::ClientNotFound),
+            Deletion::Stale(current) => {
+                return Err(ServiceError::Stale {
+                    expected: if_version.unwrap_or_default(),
+                    current: current.version,
+                });
+            }
         }
         self.inner.cache.invalidate();
-        self.audit_client_deleted(actor, &client);
         tracing::info!(client_id = %id, "client deleted");
         Ok(())
     }

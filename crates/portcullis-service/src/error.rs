@@ -61,6 +61,10 @@ pub enum ServiceError {
     RoleNotFound(String),
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The caller's version precondition (`If-Match`) names another version
+    /// than the stored one: nothing was changed.
+    #[error("the resource has changed since version {expected}: it is at version {current}")]
+    Stale { expected: u64, current: u64 },
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]

@@ -4,9 +4,11 @@
 use portcullis_domain::{ApiClient, ClientId, Timestamp, now};
 use uuid::Uuid;
 
+use portcullis_store::ClientPatch;
+
 use crate::{
     Caller, Result, Service, ServiceError,
-    audit::{ChangeKind, Subject},
+    audit::{self, ChangeKind, Subject},
     clients::ClientView,
     jwt,
 };
@@ -58,8 +60,11 @@ impl Service {
     pub async fn revoke_client_tokens(&self, caller: &Caller, id: ClientId) -> Result<ClientView> {
         caller.may(crate::Operation::RevokeClientTokens)?;
         let actor = &caller.actor;
-        let (_, client) = self.modify(id, |c| c.tokens_valid_after = Some(now())).await?;
-        self.audit(actor, ChangeKind::ClientTokensRevoked, Subject::Client(id), None);
+        let patch = ClientPatch { tokens_valid_after: Some(now()), ..ClientPatch::default() };
+        let events = |_: &ApiClient, _: &ApiClient| {
+            vec![audit::change_event(actor, ChangeKind::ClientTokensRevoked, Subject::Client(id), None)]
+        };
+        let (_, client) = self.change_client(id, &patch, None, &events).await?;
         tracing::info!(client_id = %id, "every token of the client revoked");
         self.view(client).await
     }

@@ -9,9 +9,14 @@ use std::sync::{
 };
 
 use async_trait::async_trait;
-use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, RoleName, TokenTtl};
+use portcullis_domain::{
+    ApiClient, ClientId, ClientName, ClientStatus, Event, RoleName, Timestamp, TokenTtl,
+};
 use portcullis_service::{BulkAction, Caller, GrantError, MasterKey, NewClient, Service, ServiceConfig};
-use portcullis_store::{BulkChange, ClientQuery, ClientStore, Result, Stores};
+use portcullis_store::{
+    BulkChange, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion, Result, Stores,
+    Update,
+};
 use portcullis_store_sqlite::SqliteStore;
 
 /// The real store, with a count of the reads the service makes.
@@ -22,8 +27,8 @@ struct Counting {
 
 #[async_trait]
 impl ClientStore for Counting {
-    async fn insert_client(&self, c: &ApiClient) -> Result<()> {
-        self.inner.insert_client(c).await
+    async fn insert_client(&self, c: &ApiClient, events: &[Event]) -> Result<()> {
+        self.inner.insert_client(c, events).await
     }
     async fn get_client(&self, id: ClientId) -> Result<Option<ApiClient>> {
         self.gets.fetch_add(1, Ordering::SeqCst);
@@ -32,25 +37,42 @@ impl ClientStore for Counting {
     async fn list_clients(&self, q: &ClientQuery) -> Result<Vec<ApiClient>> {
         self.inner.list_clients(q).await
     }
-    async fn update_client(&self, c: &ApiClient) -> Result<bool> {
-        self.inner.update_client(c).await
+    async fn update_client(
+        &self,
+        id: ClientId,
+        patch: &ClientPatch,
+        if_version: Option<u64>,
+        at: Timestamp,
+        events: ChangeEvents<'_, ApiClient>,
+    ) -> Result<Update<ApiClient>> {
+        self.inner.update_client(id, patch, if_version, at, events).await
     }
-    async fn delete_client(&self, id: ClientId) -> Result<bool> {
-        self.inner.delete_client(id).await
+    async fn delete_client(
+        &self,
+        id: ClientId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Deletion<ApiClient>> {
+        self.inner.delete_client(id, if_version, events).await
     }
-    async fn record_last_used(&self, used: &[(ClientId, portcullis_domain::Timestamp)]) -> Result<()> {
+    async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()> {
         self.inner.record_last_used(used).await
     }
     async fn set_clients_status(
         &self,
         ids: &[ClientId],
         status: ClientStatus,
-        at: portcullis_domain::Timestamp,
+        at: Timestamp,
+        events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
-        self.inner.set_clients_status(ids, status, at).await
+        self.inner.set_clients_status(ids, status, at, events).await
     }
-    async fn delete_clients(&self, ids: &[ClientId]) -> Result<Vec<BulkChange>> {
-        self.inner.delete_clients(ids).await
+    async fn delete_clients(
+        &self,
+        ids: &[ClientId],
+        events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Vec<BulkChange>> {
+        self.inner.delete_clients(ids, events).await
     }
 }
 

@@ -1,10 +1,12 @@
 use async_trait::async_trait;
 use std::collections::HashMap;
 
-use portcullis_domain::{ApiClient, ClientId, ClientStatus, RoleId, Timestamp, TokenTtl};
+use portcullis_domain::{ApiClient, ClientId, ClientStatus, Event, RoleId, Timestamp, TokenTtl};
 use portcullis_store::{
-    BulkChange, ClientQuery, ClientStore, Result,
-    bulk::{done_ids, plan},
+    BulkChange, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion, Result,
+    StoreError, Update,
+    bulk::{self, done_ids, plan},
+    change::{ClientField, Plan, deletion_refused, plan_client_update},
     decode::{self, ClientColumns},
     search,
 };
@@ -14,10 +16,11 @@ use uuid::Uuid;
 use crate::{
     PgStore,
     error::{db_error, db_error_fk},
+    events,
 };
 
 const COLUMNS: &str = "id, name, description, status, role_id, token_ttl_seconds, secret_hash, \
-                       created_at, updated_at, last_used_at, tokens_valid_after";
+                       created_at, updated_at, last_used_at, tokens_valid_after, version";
 
 /// A client's foreign key is its role; a violation means the role does not exist.
 const ROLE_MISSING: &str = "client_role_missing";
@@ -35,6 +38,7 @@ struct ClientRow {
     updated_at: Timestamp,
     last_used_at: Option<Timestamp>,
     tokens_valid_after: Option<Timestamp>,
+    version: i64,
 }
 
 impl ClientRow {
@@ -51,6 +55,7 @@ impl ClientRow {
             updated_at: self.updated_at,
             last_used_at: self.last_used_at,
             tokens_valid_after: self.tokens_valid_after,
+            version: self.version,
         })
     }
 }
@@ -79,13 +84,65 @@ fn uuids(ids: &[ClientId]) -> Vec<Uuid> {
     ids.iter().map(|id| id.as_uuid()).collect()
 }
 
+/// One stored client, locked until the caller's transaction ends.
+async fn lock_client(conn: &mut PgConnection, id: ClientId) -> Result<Option<ApiClient>> {
+    let row: Option<ClientRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_clients WHERE id = $1 FOR UPDATE"))
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    row.map(ClientRow::into_client).transpose()
+}
+
+/// `UPDATE api_clients SET` the `fields` of `c` (plus `updated_at` and
+/// `version`) for its id.
+async fn write_fields(conn: &mut PgConnection, c: &ApiClient, fields: &[ClientField]) -> Result<()> {
+    let mut sql = QueryBuilder::<Postgres>::new("UPDATE api_clients SET updated_at = ");
+    sql.push_bind(c.updated_at).push(", version = ").push_bind(version(c.version)?);
+    for field in fields {
+        match field {
+            ClientField::Name => {
+                sql.push(", name = ").push_bind(c.name.as_str().to_owned());
+                sql.push(", name_lower = ").push_bind(search::fold(c.name.as_str()));
+            }
+            ClientField::Description => {
+                sql.push(", description = ").push_bind(c.description.as_ref().map(|d| d.as_str().to_owned()));
+            }
+            ClientField::Status => {
+                sql.push(", status = ").push_bind(c.status.as_str());
+            }
+            ClientField::Role => {
+                sql.push(", role_id = ").push_bind(c.role_id.map(|r| r.as_uuid()));
+            }
+            ClientField::TokenTtl => {
+                sql.push(", token_ttl_seconds = ").push_bind(ttl_seconds(c.token_ttl));
+            }
+            ClientField::SecretHash => {
+                sql.push(", secret_hash = ").push_bind(c.secret_hash.as_bytes().to_vec());
+            }
+            ClientField::TokensValidAfter => {
+                sql.push(", tokens_valid_after = ").push_bind(c.tokens_valid_after);
+            }
+        }
+    }
+    sql.push(" WHERE id = ").push_bind(c.id.as_uuid());
+    sql.build().execute(&mut *conn).await.map_err(db_error_fk(ROLE_MISSING))?;
+    Ok(())
+}
+
+fn version(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("api_clients.version out of range".to_owned()))
+}
+
 #[async_trait]
 impl ClientStore for PgStore {
-    async fn insert_client(&self, c: &ApiClient) -> Result<()> {
+    async fn insert_client(&self, c: &ApiClient, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
-             secret_hash, created_at, updated_at, last_used_at, tokens_valid_after) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             secret_hash, created_at, updated_at, last_used_at, tokens_valid_after, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(c.id.as_uuid())
         .bind(c.name.as_str())
@@ -99,9 +156,12 @@ impl ClientStore for PgStore {
         .bind(c.updated_at)
         .bind(c.last_used_at)
         .bind(c.tokens_valid_after)
-        .execute(&self.pool)
+        .bind(version(c.version)?)
+        .execute(&mut *tx)
         .await
         .map_err(db_error_fk(ROLE_MISSING))?;
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(())
     }
@@ -137,38 +197,50 @@ impl ClientStore for PgStore {
         rows.into_iter().map(ClientRow::into_client).collect()
     }
 
-    async fn update_client(&self, c: &ApiClient) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE api_clients SET name = $1, name_lower = $2, description = $3, status = $4, role_id = $5, \
-             token_ttl_seconds = $6, secret_hash = $7, updated_at = $8, last_used_at = $9, \
-             tokens_valid_after = $10 WHERE id = $11",
-        )
-        .bind(c.name.as_str())
-        .bind(search::fold(c.name.as_str()))
-        .bind(c.description.as_ref().map(|d| d.as_str()))
-        .bind(c.status.as_str())
-        .bind(c.role_id.map(|r| r.as_uuid()))
-        .bind(ttl_seconds(c.token_ttl))
-        .bind(c.secret_hash.as_bytes().as_slice())
-        .bind(c.updated_at)
-        .bind(c.last_used_at)
-        .bind(c.tokens_valid_after)
-        .bind(c.id.as_uuid())
-        .execute(&self.pool)
-        .await
-        .map_err(db_error_fk(ROLE_MISSING))?;
+    async fn update_client(
+        &self,
+        id: ClientId,
+        patch: &ClientPatch,
+        if_version: Option<u64>,
+        at: Timestamp,
+        events: ChangeEvents<'_, ApiClient>,
+    ) -> Result<Update<ApiClient>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // FOR UPDATE: the row read is the row changed; a concurrent change
+        // waits for this transaction and then reads its result.
+        let stored = lock_client(&mut tx, id).await?;
+        let (before, after, fields) = match plan_client_update(stored, patch, if_version, at) {
+            Plan::Answer(answer) => return Ok(answer),
+            Plan::Write { before, after, fields } => (before, after, fields),
+        };
+        write_fields(&mut tx, &after, &fields).await?;
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(Update::Changed { before, after })
     }
 
-    async fn delete_client(&self, id: ClientId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM api_clients WHERE id = $1")
+    async fn delete_client(
+        &self,
+        id: ClientId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Deletion<ApiClient>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let stored = lock_client(&mut tx, id).await?;
+        if let Some(refused) = deletion_refused(&stored, |c| c.version, if_version) {
+            return Ok(refused);
+        }
+        let Some(client) = stored else { return Ok(Deletion::NotFound) };
+        sqlx::query("DELETE FROM api_clients WHERE id = $1")
             .bind(id.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        events::insert_in(&mut tx, &events(&client)).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(Deletion::Deleted(client))
     }
 
     async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()> {
@@ -210,6 +282,7 @@ impl ClientStore for PgStore {
         ids: &[ClientId],
         status: ClientStatus,
         at: Timestamp,
+        events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -220,14 +293,17 @@ impl ClientStore for PgStore {
         let changed = uuids(&done_ids(&plan));
         if !changed.is_empty() {
             // The row trigger notifies every instance (0002).
-            sqlx::query("UPDATE api_clients SET status = $1, updated_at = $2 WHERE id = ANY($3)")
-                .bind(status.as_str())
-                .bind(at)
-                .bind(&changed)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            sqlx::query(
+                "UPDATE api_clients SET status = $1, updated_at = $2, version = version + 1 WHERE id = ANY($3)",
+            )
+            .bind(status.as_str())
+            .bind(at)
+            .bind(&changed)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         }
+        events::insert_in(&mut tx, &bulk::status_events(&plan, status, at, events)).await?;
         tx.commit().await.map_err(db_error)?;
         if !changed.is_empty() {
             self.changed();
@@ -235,7 +311,11 @@ impl ClientStore for PgStore {
         Ok(plan)
     }
 
-    async fn delete_clients(&self, ids: &[ClientId]) -> Result<Vec<BulkChange>> {
+    async fn delete_clients(
+        &self,
+        ids: &[ClientId],
+        events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Vec<BulkChange>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -250,6 +330,7 @@ impl ClientStore for PgStore {
                 .await
                 .map_err(db_error)?;
         }
+        events::insert_in(&mut tx, &bulk::delete_events(&plan, events)).await?;
         tx.commit().await.map_err(db_error)?;
         if !deleted.is_empty() {
             self.changed();

@@ -4,7 +4,7 @@ use portcullis_store::{
     EventQuery, EventStore, Result,
     decode::{self, EventColumns},
 };
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{PgStore, error::db_error};
@@ -60,6 +60,33 @@ impl EventRow {
     }
 }
 
+/// Inserts `events` inside the caller's transaction: a change and its
+/// events commit together.
+pub(crate) async fn insert_in(conn: &mut PgConnection, events: &[Event]) -> Result<()> {
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut sql = QueryBuilder::<Postgres>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+        sql.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id.as_uuid())
+                .push_bind(e.occurred_at)
+                .push_bind(e.kind.as_str())
+                .push_bind(e.client_id.map(|c| c.as_uuid()))
+                .push_bind(e.user_id.map(|u| u.as_uuid()))
+                .push_bind(e.actor.as_deref())
+                .push_bind(e.method.as_deref())
+                .push_bind(e.path.as_deref())
+                .push_bind(e.status.map(i32::from))
+                .push_bind(e.latency_micros)
+                .push_bind(e.source_ip.as_deref())
+                .push_bind(e.user_agent.as_deref())
+                .push_bind(e.request_body.as_deref())
+                .push_bind(e.response_body.as_deref())
+                .push_bind(e.details.as_deref());
+        });
+        sql.build().execute(&mut *conn).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl EventStore for PgStore {
     async fn insert_events(&self, events: &[Event]) -> Result<()> {
@@ -67,27 +94,7 @@ impl EventStore for PgStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        for chunk in events.chunks(INSERT_CHUNK) {
-            let mut sql = QueryBuilder::<Postgres>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
-            sql.push_values(chunk, |mut row, e| {
-                row.push_bind(e.id.as_uuid())
-                    .push_bind(e.occurred_at)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.client_id.map(|c| c.as_uuid()))
-                    .push_bind(e.user_id.map(|u| u.as_uuid()))
-                    .push_bind(e.actor.as_deref())
-                    .push_bind(e.method.as_deref())
-                    .push_bind(e.path.as_deref())
-                    .push_bind(e.status.map(i32::from))
-                    .push_bind(e.latency_micros)
-                    .push_bind(e.source_ip.as_deref())
-                    .push_bind(e.user_agent.as_deref())
-                    .push_bind(e.request_body.as_deref())
-                    .push_bind(e.response_body.as_deref())
-                    .push_bind(e.details.as_deref());
-            });
-            sql.build().execute(&mut *tx).await.map_err(db_error)?;
-        }
+        insert_in(&mut tx, events).await?;
         tx.commit().await.map_err(db_error)
     }
 

@@ -2,10 +2,13 @@ use async_trait::async_trait;
 use chrono::DateTime;
 use std::collections::HashMap;
 
+use portcullis_domain::Event;
 use portcullis_domain::{ApiClient, ClientId, ClientStatus, RoleId, Timestamp};
 use portcullis_store::{
-    BulkChange, ClientQuery, ClientStore, Result, StoreError,
-    bulk::{done_ids, plan},
+    BulkChange, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion, Result,
+    StoreError, Update,
+    bulk::{self, done_ids, plan},
+    change::{ClientField, Plan, deletion_refused, plan_client_update},
     decode::{self, ClientColumns},
     search,
 };
@@ -15,10 +18,11 @@ use uuid::Uuid;
 use crate::{
     SqliteStore,
     error::{db_error, db_error_fk},
+    events,
 };
 
 const COLUMNS: &str = "id, name, description, status, role_id, token_ttl_seconds, secret_hash, \
-                       created_at, updated_at, last_used_at, tokens_valid_after";
+                       created_at, updated_at, last_used_at, tokens_valid_after, version";
 
 /// A client's foreign key is its role; a violation means the role does not exist.
 const ROLE_MISSING: &str = "client_role_missing";
@@ -40,6 +44,7 @@ struct ClientRow {
     updated_at: i64,
     last_used_at: Option<i64>,
     tokens_valid_after: Option<i64>,
+    version: i64,
 }
 
 pub(crate) fn micros(t: Timestamp) -> i64 {
@@ -73,6 +78,7 @@ impl ClientRow {
             updated_at: at(self.updated_at, "updated_at")?,
             last_used_at: self.last_used_at.map(|t| at(t, "last_used_at")).transpose()?,
             tokens_valid_after: self.tokens_valid_after.map(|t| at(t, "tokens_valid_after")).transpose()?,
+            version: self.version,
         })
     }
 }
@@ -105,13 +111,64 @@ async fn clients_by_id(
     Ok(found)
 }
 
+/// One stored client, inside the caller's transaction.
+async fn client_by_id(conn: &mut SqliteConnection, id: ClientId) -> Result<Option<ApiClient>> {
+    let row: Option<ClientRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_clients WHERE id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    row.map(ClientRow::into_client).transpose()
+}
+
+/// `UPDATE api_clients SET` the `fields` of `c` (plus `updated_at` and
+/// `version`) for its id.
+async fn write_fields(conn: &mut SqliteConnection, c: &ApiClient, fields: &[ClientField]) -> Result<()> {
+    let mut sql = QueryBuilder::<Sqlite>::new("UPDATE api_clients SET updated_at = ");
+    sql.push_bind(micros(c.updated_at)).push(", version = ").push_bind(version(c.version)?);
+    for field in fields {
+        match field {
+            ClientField::Name => {
+                sql.push(", name = ").push_bind(c.name.as_str());
+                sql.push(", name_lower = ").push_bind(search::fold(c.name.as_str()));
+            }
+            ClientField::Description => {
+                sql.push(", description = ").push_bind(c.description.as_ref().map(|d| d.as_str().to_owned()));
+            }
+            ClientField::Status => {
+                sql.push(", status = ").push_bind(c.status.as_str());
+            }
+            ClientField::Role => {
+                sql.push(", role_id = ").push_bind(c.role_id.map(|r| r.to_string()));
+            }
+            ClientField::TokenTtl => {
+                sql.push(", token_ttl_seconds = ").push_bind(i64::from(c.token_ttl.as_secs()));
+            }
+            ClientField::SecretHash => {
+                sql.push(", secret_hash = ").push_bind(c.secret_hash.as_bytes().to_vec());
+            }
+            ClientField::TokensValidAfter => {
+                sql.push(", tokens_valid_after = ").push_bind(c.tokens_valid_after.map(micros));
+            }
+        }
+    }
+    sql.push(" WHERE id = ").push_bind(c.id.to_string());
+    sql.build().execute(&mut *conn).await.map_err(db_error_fk(ROLE_MISSING))?;
+    Ok(())
+}
+
+fn version(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("api_clients.version out of range".to_owned()))
+}
+
 #[async_trait]
 impl ClientStore for SqliteStore {
-    async fn insert_client(&self, c: &ApiClient) -> Result<()> {
+    async fn insert_client(&self, c: &ApiClient, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
-             secret_hash, created_at, updated_at, last_used_at, tokens_valid_after) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             secret_hash, created_at, updated_at, last_used_at, tokens_valid_after, version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(c.id.to_string())
         .bind(c.name.as_str())
@@ -125,10 +182,12 @@ impl ClientStore for SqliteStore {
         .bind(micros(c.updated_at))
         .bind(c.last_used_at.map(micros))
         .bind(c.tokens_valid_after.map(micros))
-        .execute(&self.pool)
+        .bind(version(c.version)?)
+        .execute(&mut *tx)
         .await
         .map_err(db_error_fk(ROLE_MISSING))?;
-        Ok(())
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn get_client(&self, id: ClientId) -> Result<Option<ApiClient>> {
@@ -162,36 +221,48 @@ impl ClientStore for SqliteStore {
         rows.into_iter().map(ClientRow::into_client).collect()
     }
 
-    async fn update_client(&self, c: &ApiClient) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE api_clients SET name = ?, name_lower = ?, description = ?, status = ?, role_id = ?, \
-             token_ttl_seconds = ?, secret_hash = ?, updated_at = ?, last_used_at = ?, tokens_valid_after = ? \
-             WHERE id = ?",
-        )
-        .bind(c.name.as_str())
-        .bind(search::fold(c.name.as_str()))
-        .bind(c.description.as_ref().map(|d| d.as_str()))
-        .bind(c.status.as_str())
-        .bind(c.role_id.map(|r| r.to_string()))
-        .bind(i64::from(c.token_ttl.as_secs()))
-        .bind(c.secret_hash.as_bytes().as_slice())
-        .bind(micros(c.updated_at))
-        .bind(c.last_used_at.map(micros))
-        .bind(c.tokens_valid_after.map(micros))
-        .bind(c.id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(db_error_fk(ROLE_MISSING))?;
-        Ok(done.rows_affected() > 0)
+    async fn update_client(
+        &self,
+        id: ClientId,
+        patch: &ClientPatch,
+        if_version: Option<u64>,
+        at: Timestamp,
+        events: ChangeEvents<'_, ApiClient>,
+    ) -> Result<Update<ApiClient>> {
+        // IMMEDIATE: the write lock first, so that the row read is the row
+        // changed; no other writer can come between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let stored = client_by_id(&mut tx, id).await?;
+        let (before, after, fields) = match plan_client_update(stored, patch, if_version, at) {
+            Plan::Answer(answer) => return Ok(answer),
+            Plan::Write { before, after, fields } => (before, after, fields),
+        };
+        write_fields(&mut tx, &after, &fields).await?;
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Update::Changed { before, after })
     }
 
-    async fn delete_client(&self, id: ClientId) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM api_clients WHERE id = ?")
+    async fn delete_client(
+        &self,
+        id: ClientId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Deletion<ApiClient>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let stored = client_by_id(&mut tx, id).await?;
+        if let Some(refused) = deletion_refused(&stored, |c| c.version, if_version) {
+            return Ok(refused);
+        }
+        let Some(client) = stored else { return Ok(Deletion::NotFound) };
+        sqlx::query("DELETE FROM api_clients WHERE id = ?")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        events::insert_in(&mut tx, &events(&client)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Deletion::Deleted(client))
     }
 
     async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()> {
@@ -221,6 +292,7 @@ impl ClientStore for SqliteStore {
         ids: &[ClientId],
         status: ClientStatus,
         at: Timestamp,
+        events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -237,15 +309,20 @@ impl ClientStore for SqliteStore {
             sql.push_bind(status.as_str())
                 .push(", updated_at = ")
                 .push_bind(micros(at))
-                .push(" WHERE id IN ");
+                .push(", version = version + 1 WHERE id IN ");
             push_ids(&mut sql, chunk);
             sql.build().execute(&mut *tx).await.map_err(db_error)?;
         }
+        events::insert_in(&mut tx, &bulk::status_events(&plan, status, at, events)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(plan)
     }
 
-    async fn delete_clients(&self, ids: &[ClientId]) -> Result<Vec<BulkChange>> {
+    async fn delete_clients(
+        &self,
+        ids: &[ClientId],
+        events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Vec<BulkChange>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -257,6 +334,7 @@ impl ClientStore for SqliteStore {
             push_ids(&mut sql, chunk);
             sql.build().execute(&mut *tx).await.map_err(db_error)?;
         }
+        events::insert_in(&mut tx, &bulk::delete_events(&plan, events)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(plan)
     }

@@ -4,7 +4,7 @@ use portcullis_store::{
     EventQuery, EventStore, Result, StoreError,
     decode::{self, EventColumns},
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::{
     SqliteStore,
@@ -69,6 +69,33 @@ impl EventRow {
     }
 }
 
+/// Inserts `events` inside the caller's transaction: a change and its
+/// events commit together.
+pub(crate) async fn insert_in(conn: &mut SqliteConnection, events: &[Event]) -> Result<()> {
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+        sql.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id.to_string())
+                .push_bind(micros(e.occurred_at))
+                .push_bind(e.kind.as_str())
+                .push_bind(e.client_id.map(|c| c.to_string()))
+                .push_bind(e.user_id.map(|u| u.to_string()))
+                .push_bind(e.actor.as_deref())
+                .push_bind(e.method.as_deref())
+                .push_bind(e.path.as_deref())
+                .push_bind(e.status.map(i64::from))
+                .push_bind(e.latency_micros)
+                .push_bind(e.source_ip.as_deref())
+                .push_bind(e.user_agent.as_deref())
+                .push_bind(e.request_body.as_deref())
+                .push_bind(e.response_body.as_deref())
+                .push_bind(e.details.as_deref());
+        });
+        sql.build().execute(&mut *conn).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn insert_events(&self, events: &[Event]) -> Result<()> {
@@ -76,27 +103,7 @@ impl EventStore for SqliteStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        for chunk in events.chunks(INSERT_CHUNK) {
-            let mut sql = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
-            sql.push_values(chunk, |mut row, e| {
-                row.push_bind(e.id.to_string())
-                    .push_bind(micros(e.occurred_at))
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.client_id.map(|c| c.to_string()))
-                    .push_bind(e.user_id.map(|u| u.to_string()))
-                    .push_bind(e.actor.as_deref())
-                    .push_bind(e.method.as_deref())
-                    .push_bind(e.path.as_deref())
-                    .push_bind(e.status.map(i64::from))
-                    .push_bind(e.latency_micros)
-                    .push_bind(e.source_ip.as_deref())
-                    .push_bind(e.user_agent.as_deref())
-                    .push_bind(e.request_body.as_deref())
-                    .push_bind(e.response_body.as_deref())
-                    .push_bind(e.details.as_deref());
-            });
-            sql.build().execute(&mut *tx).await.map_err(db_error)?;
-        }
+        insert_in(&mut tx, events).await?;
         tx.commit().await.map_err(db_error)
     }
 

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use portcullis_domain::{ClientId, ClientStatus, now};
-use portcullis_store::{ChangeWatch, ClientStore, Stores, conformance::sample_client};
+use portcullis_store::{
+    ChangeWatch, ClientStore, Stores,
+    conformance::{NO_DELETE_EVENTS, NO_EVENTS, put_client, sample_client},
+};
 use portcullis_store_sqlite::{SqliteStore, testing::fresh_database};
 use tempfile::TempDir;
 
@@ -66,7 +69,7 @@ async fn generation_sees_a_commit_by_another_store_on_the_same_file() {
     let (store, url, _dir) = fresh_store().await;
     let cli = SqliteStore::connect(&url).await.unwrap();
     let before = store.generation().unwrap();
-    cli.insert_client(&sample_client("made by the CLI")).await.unwrap();
+    cli.insert_client(&sample_client("made by the CLI"), &[]).await.unwrap();
     assert_ne!(store.generation().unwrap(), before);
 }
 
@@ -75,15 +78,15 @@ async fn generation_sees_a_bulk_change_by_another_store_on_the_same_file() {
     let (store, url, _dir) = fresh_store().await;
     let cli = SqliteStore::connect(&url).await.unwrap();
     let (a, b) = (sample_client("a"), sample_client("b"));
-    cli.insert_client(&a).await.unwrap();
-    cli.insert_client(&b).await.unwrap();
+    cli.insert_client(&a, &[]).await.unwrap();
+    cli.insert_client(&b, &[]).await.unwrap();
     let before = store.generation().unwrap();
-    cli.set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now()).await.unwrap();
+    cli.set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now(), NO_EVENTS).await.unwrap();
     let disabled = store.generation().unwrap();
     assert_ne!(disabled, before, "bulk disable");
-    cli.set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now()).await.unwrap();
+    cli.set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now(), NO_EVENTS).await.unwrap();
     assert_eq!(store.generation().unwrap(), disabled, "nothing to change is no change");
-    cli.delete_clients(&[a.id, b.id]).await.unwrap();
+    cli.delete_clients(&[a.id, b.id], NO_DELETE_EVENTS).await.unwrap();
     assert_ne!(store.generation().unwrap(), disabled, "bulk delete");
 }
 
@@ -102,7 +105,7 @@ async fn a_rolled_back_write_by_another_process_is_not_a_change() {
 async fn a_corrupt_row_is_reported_without_its_content() {
     let (store, _, dir) = fresh_store().await;
     let client = sample_client("fine");
-    store.insert_client(&client).await.unwrap();
+    store.insert_client(&client, &[]).await.unwrap();
     let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
     other.execute("UPDATE api_clients SET name = 'tab\tsecret-ish'", []).unwrap();
     let err = store.get_client(client.id).await.unwrap_err();
@@ -118,7 +121,7 @@ async fn a_corrupt_row_is_reported_without_its_content() {
 async fn migrations_are_idempotent_and_data_survives_reopening() {
     let (store, url, _dir) = fresh_store().await;
     let client = sample_client("durable");
-    store.insert_client(&client).await.unwrap();
+    store.insert_client(&client, &[]).await.unwrap();
     drop(store);
     let reopened = SqliteStore::connect(&url).await.unwrap();
     reopened.migrate().await.unwrap();
@@ -136,18 +139,10 @@ async fn connect_accepts_both_url_spellings_and_creates_directories() {
     }
 }
 
-#[tokio::test]
-async fn migrating_a_database_with_data_from_0001_keeps_it() {
-    use sqlx::Connection;
-    let (url, dir) = fresh_database();
-    // The schema as the previous release left it, with a client in it.
-    let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
-    let mut previous = sqlx::migrate::Migrator::new(std::path::Path::new("migrations")).await.unwrap();
-    previous.migrations = previous.migrations.iter().filter(|m| m.version == 1).cloned().collect();
-    previous.run(&mut conn).await.unwrap();
-    conn.close().await.unwrap();
-    let client = sample_client("from the previous release");
-    let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
+/// Inserts `client` with the columns every release had, as an older
+/// release would have (the current store writes columns it may lack).
+fn insert_as_released(dir: &TempDir, client: &portcullis_domain::ApiClient) {
+    let other = rusqlite::Connection::open(db_path(dir)).unwrap();
     other
         .execute(
             "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
@@ -165,13 +160,28 @@ async fn migrating_a_database_with_data_from_0001_keeps_it() {
             ],
         )
         .unwrap();
+}
+
+#[tokio::test]
+async fn migrating_a_database_with_data_from_0001_keeps_it() {
+    use sqlx::Connection;
+    let (url, dir) = fresh_database();
+    // The schema as the previous release left it, with a client in it.
+    let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
+    let mut previous = sqlx::migrate::Migrator::new(std::path::Path::new("migrations")).await.unwrap();
+    previous.migrations = previous.migrations.iter().filter(|m| m.version == 1).cloned().collect();
+    previous.run(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let client = sample_client("from the previous release");
+    insert_as_released(&dir, &client);
 
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     assert_eq!(store.get_client(client.id).await.unwrap(), Some(client.clone()), "tokens_valid_after: None");
     let mut changed = client.clone();
     changed.tokens_valid_after = Some(portcullis_domain::now());
-    assert!(store.update_client(&changed).await.unwrap());
+    assert!(put_client(&*store, &changed).await.unwrap());
+    changed.version = 2;
     assert_eq!(store.get_client(client.id).await.unwrap(), Some(changed));
     store.migrate().await.unwrap();
 }
@@ -204,7 +214,7 @@ async fn a_corrupt_user_row_is_reported_without_its_content() {
 
 #[tokio::test]
 async fn migrating_a_database_with_data_from_0002_keeps_it() {
-    let (url, _dir) = fresh_database();
+    let (url, dir) = fresh_database();
     // The schema as the previous release left it, with a client in it.
     {
         use sqlx::Connection;
@@ -216,7 +226,7 @@ async fn migrating_a_database_with_data_from_0002_keeps_it() {
     }
     let store = SqliteStore::connect(&url).await.unwrap();
     let client = sample_client("from the previous release");
-    store.insert_client(&client).await.unwrap();
+    insert_as_released(&dir, &client);
     store.migrate().await.unwrap();
     assert_eq!(store.get_client(client.id).await.unwrap(), Some(client));
     let user = portcullis_store::conformance::sample_user("ada@example.com");
@@ -287,7 +297,7 @@ async fn a_page_of_events_uses_an_index() {
 #[tokio::test]
 async fn migrating_a_database_with_data_from_0003_keeps_it() {
     use portcullis_store::{EventStore, UserStore, conformance::bare_event};
-    let (url, _dir) = fresh_database();
+    let (url, dir) = fresh_database();
     {
         use sqlx::Connection;
         let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc")).await.unwrap();
@@ -298,7 +308,7 @@ async fn migrating_a_database_with_data_from_0003_keeps_it() {
     }
     let store = SqliteStore::connect(&url).await.unwrap();
     let client = sample_client("from the previous release");
-    store.insert_client(&client).await.unwrap();
+    insert_as_released(&dir, &client);
     let user = portcullis_store::conformance::sample_user("ada@example.com");
     store.insert_user(&user).await.unwrap();
     store.migrate().await.unwrap();
@@ -310,7 +320,7 @@ async fn migrating_a_database_with_data_from_0003_keeps_it() {
         ..bare_event("client.deleted", portcullis_domain::now())
     };
     store.insert_events(std::slice::from_ref(&event)).await.unwrap();
-    assert!(store.delete_client(client.id).await.unwrap());
+    assert!(store.delete_client(client.id, None, NO_DELETE_EVENTS).await.unwrap().is_deleted());
     assert_eq!(store.get_event(event.id).await.unwrap(), Some(event));
 }
 
@@ -318,7 +328,7 @@ async fn migrating_a_database_with_data_from_0003_keeps_it() {
 async fn writes_no_cache_holds_leave_the_generation_alone() {
     let (store, _, _dir) = fresh_store().await;
     let client = sample_client("busy");
-    store.insert_client(&client).await.unwrap();
+    store.insert_client(&client, &[]).await.unwrap();
     let before = store.generation().unwrap();
     // Last-used flushes and events are written all the time; they must not
     // empty the caches (SQLite's data_version moves for them).
@@ -326,7 +336,7 @@ async fn writes_no_cache_holds_leave_the_generation_alone() {
     assert_eq!(store.generation().unwrap(), before, "record_last_used");
     let mut renamed = client.clone();
     renamed.name = portcullis_domain::ClientName::parse("renamed").unwrap();
-    store.update_client(&renamed).await.unwrap();
+    put_client(&*store, &renamed).await.unwrap();
     assert_ne!(store.generation().unwrap(), before, "update_client");
 }
 

@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use portcullis_domain::{ApiClient, ClientId};
+use portcullis_domain::{ApiClient, ClientId, ClientStatus, Event, Timestamp};
 
-use crate::{BulkChange, BulkOutcome};
+use crate::{BulkChange, BulkOutcome, ChangeEvents, DeleteEvents};
 
 /// Each distinct id of `ids` once, in the order of first appearance.
 pub fn distinct(ids: &[ClientId]) -> Vec<ClientId> {
@@ -37,6 +37,34 @@ pub fn plan(
 /// The ids a plan changes, in its order.
 pub fn done_ids(plan: &[BulkChange]) -> Vec<ClientId> {
     plan.iter().filter(|c| matches!(c.outcome, BulkOutcome::Done(_))).map(|c| c.id).collect()
+}
+
+/// The events of a status change by `plan`: of each client changed, from
+/// before to after (`status`, `updated_at = at`, `version + 1`).
+pub fn status_events(
+    plan: &[BulkChange],
+    status: ClientStatus,
+    at: Timestamp,
+    events: ChangeEvents<'_, ApiClient>,
+) -> Vec<Event> {
+    done(plan)
+        .flat_map(|before| {
+            let after = ApiClient { status, updated_at: at, version: before.version + 1, ..before.clone() };
+            events(before, &after)
+        })
+        .collect()
+}
+
+/// The events of a deletion by `plan`, of each client deleted.
+pub fn delete_events(plan: &[BulkChange], events: DeleteEvents<'_, ApiClient>) -> Vec<Event> {
+    done(plan).flat_map(events).collect()
+}
+
+fn done(plan: &[BulkChange]) -> impl Iterator<Item = &ApiClient> {
+    plan.iter().filter_map(|c| match &c.outcome {
+        BulkOutcome::Done(before) => Some(before),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

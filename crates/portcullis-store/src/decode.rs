@@ -28,6 +28,7 @@ pub struct ClientColumns<'a> {
     pub updated_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub tokens_valid_after: Option<Timestamp>,
+    pub version: i64,
 }
 
 /// `api_clients.{column}` of client `id` is not valid; also what a backend
@@ -55,6 +56,7 @@ pub fn client(row: ClientColumns<'_>) -> Result<ApiClient> {
         updated_at: row.updated_at,
         last_used_at: row.last_used_at,
         tokens_valid_after: row.tokens_valid_after,
+        version: u64::try_from(row.version).ok().filter(|v| *v > 0).ok_or_else(|| invalid("version"))?,
     })
 }
 
@@ -245,6 +247,7 @@ mod tests {
             updated_at: at,
             last_used_at: None,
             tokens_valid_after: None,
+            version: 1,
         }
     }
 

@@ -14,7 +14,10 @@ use portcullis_domain::{
 };
 use uuid::Uuid;
 
+pub use change::{ChangeEvents, ClientPatch, DeleteEvents, Deletion, Update};
+
 pub mod bulk;
+pub mod change;
 pub mod conformance;
 pub mod decode;
 pub mod search;
@@ -60,38 +63,65 @@ pub struct ClientQuery {
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    /// Fails with `Conflict("client_id_unique")` if the id exists.
-    async fn insert_client(&self, client: &ApiClient) -> Result<()>;
+    /// Inserts the client and `events`, in one transaction. Fails with
+    /// `Conflict("client_id_unique")` if the id exists.
+    async fn insert_client(&self, client: &ApiClient, events: &[Event]) -> Result<()>;
     async fn get_client(&self, id: ClientId) -> Result<Option<ApiClient>>;
     /// Newest first (`created_at` descending, then `id` descending).
     async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>>;
-    /// Writes every mutable field (name, description, status, role, lifetime,
-    /// secret hash, updated_at, last_used_at, tokens_valid_after). `Ok(false)`
-    /// when no such client.
-    async fn update_client(&self, client: &ApiClient) -> Result<bool>;
-    /// `Ok(false)` when no such client.
-    async fn delete_client(&self, id: ClientId) -> Result<bool>;
+    /// In one transaction that holds the row (SQLite: `BEGIN IMMEDIATE`;
+    /// PostgreSQL: `FOR UPDATE`): reads the client, checks `if_version`
+    /// (when given) against its version, applies `patch`, and when that
+    /// changes something writes only the columns that differ plus
+    /// `updated_at = at` and `version + 1`, and inserts
+    /// `events(before, after)`. Never touches `last_used_at`. On error
+    /// nothing changed. `Conflict("client_role_missing")` for an unknown role.
+    async fn update_client(
+        &self,
+        id: ClientId,
+        patch: &ClientPatch,
+        if_version: Option<u64>,
+        at: Timestamp,
+        events: ChangeEvents<'_, ApiClient>,
+    ) -> Result<Update<ApiClient>>;
+    /// Deletes the client (checking `if_version` when given) and inserts
+    /// `events(deleted)`, in one transaction.
+    async fn delete_client(
+        &self,
+        id: ClientId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Deletion<ApiClient>>;
     /// Sets `last_used_at` of each listed client to the given instant unless
     /// it already holds a later one; unknown ids are skipped. One
-    /// transaction. It must not count as a change for [`ChangeWatch`] on
-    /// backends that can tell (PostgreSQL): it alters nothing a cache holds
-    /// for authentication.
+    /// transaction. Writes no other column (not `version`): a flush never
+    /// undoes a change made since the instants were taken. It must not
+    /// count as a change for [`ChangeWatch`] on backends that can tell
+    /// (PostgreSQL): it alters nothing a cache holds for authentication.
     async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()>;
-    /// Gives each listed client `status` (and `updated_at = at`) unless it
-    /// has it already, in one transaction: on error nothing changed. Returns
-    /// one [`BulkChange`] per distinct id, in the order of first appearance
-    /// (an id listed twice is reported, and changed, once). Counts as a
-    /// change for [`ChangeWatch`] like [`update_client`](Self::update_client).
+    /// Gives each listed client `status` (and `updated_at = at`, `version +
+    /// 1`) unless it has it already, and inserts `events(before, after)` of
+    /// each one changed, in one transaction: on error nothing changed.
+    /// Returns one [`BulkChange`] per distinct id, in the order of first
+    /// appearance (an id listed twice is reported, and changed, once).
+    /// Counts as a change for [`ChangeWatch`] like
+    /// [`update_client`](Self::update_client).
     async fn set_clients_status(
         &self,
         ids: &[ClientId],
         status: ClientStatus,
         at: Timestamp,
+        events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>>;
-    /// Deletes each listed client, in one transaction: on error nothing
-    /// changed. Returns one [`BulkChange`] per distinct id, in the order of
-    /// first appearance; never [`BulkOutcome::AlreadyInState`].
-    async fn delete_clients(&self, ids: &[ClientId]) -> Result<Vec<BulkChange>>;
+    /// Deletes each listed client and inserts `events(deleted)` of each, in
+    /// one transaction: on error nothing changed. Returns one
+    /// [`BulkChange`] per distinct id, in the order of first appearance;
+    /// never [`BulkOutcome::AlreadyInState`].
+    async fn delete_clients(
+        &self,
+        ids: &[ClientId],
+        events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Vec<BulkChange>>;
 }
 
 /// What a bulk change did to one listed client.

@@ -5,6 +5,8 @@ use std::future::Future;
 
 use portcullis_domain::{ApiClient, ClientId, ClientStatus, now};
 
+#[allow(unused_imports)]
+use super::{NO_DELETE_EVENTS, NO_EVENTS, put_client};
 use super::{sample_client, seconds_from_now};
 use crate::{BulkChange, BulkOutcome, Stores};
 
@@ -20,7 +22,7 @@ async fn insert(stores: &Stores, name: &str, status: ClientStatus) -> ApiClient 
     client.status = status;
     // Distinct from the bulk change's instant, so that a write shows.
     client.updated_at = seconds_from_now(-3600);
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     client
 }
 
@@ -37,7 +39,7 @@ pub async fn bulk_status_reports_each_id_once_in_order(stores: &Stores) {
 
     let at = now();
     let ids = [a.id, unknown, off.id, b.id, a.id, unknown, off.id];
-    let got = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, at).await.unwrap();
+    let got = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, at, NO_EVENTS).await.unwrap();
     assert_eq!(
         got,
         [
@@ -49,7 +51,12 @@ pub async fn bulk_status_reports_each_id_once_in_order(stores: &Stores) {
         "one outcome per distinct id, in the order of first appearance; Done holds the client as it was"
     );
     for before in [&a, &b] {
-        let expected = ApiClient { status: ClientStatus::Disabled, updated_at: at, ..before.clone() };
+        let expected = ApiClient {
+            status: ClientStatus::Disabled,
+            updated_at: at,
+            version: before.version + 1,
+            ..before.clone()
+        };
         assert_eq!(stored(stores, before.id).await, Some(expected));
     }
     assert_eq!(stored(stores, off.id).await, Some(off.clone()), "already disabled: not written");
@@ -60,7 +67,7 @@ pub async fn bulk_status_reports_each_id_once_in_order(stores: &Stores) {
     let later = seconds_from_now(5);
     let got = stores
         .clients
-        .set_clients_status(&[off.id, bystander.id], ClientStatus::Enabled, later)
+        .set_clients_status(&[off.id, bystander.id], ClientStatus::Enabled, later, NO_EVENTS)
         .await
         .unwrap();
     assert_eq!(
@@ -70,7 +77,7 @@ pub async fn bulk_status_reports_each_id_once_in_order(stores: &Stores) {
             change(bystander.id, BulkOutcome::AlreadyInState(bystander.clone())),
         ]
     );
-    let expected = ApiClient { status: ClientStatus::Enabled, updated_at: later, ..off.clone() };
+    let expected = ApiClient { status: ClientStatus::Enabled, updated_at: later, version: 2, ..off.clone() };
     assert_eq!(stored(stores, off.id).await, Some(expected));
     assert_eq!(stored(stores, bystander.id).await, Some(bystander));
 }
@@ -81,7 +88,11 @@ pub async fn bulk_delete_reports_each_id_once_in_order(stores: &Stores) {
     let kept = insert(stores, "not listed", ClientStatus::Enabled).await;
     let unknown = ClientId::generate();
 
-    let got = stores.clients.delete_clients(&[unknown, a.id, off.id, a.id, unknown]).await.unwrap();
+    let got = stores
+        .clients
+        .delete_clients(&[unknown, a.id, off.id, a.id, unknown], NO_DELETE_EVENTS)
+        .await
+        .unwrap();
     assert_eq!(
         got,
         [
@@ -95,14 +106,21 @@ pub async fn bulk_delete_reports_each_id_once_in_order(stores: &Stores) {
     assert_eq!(stored(stores, off.id).await, None);
     assert_eq!(stored(stores, kept.id).await, Some(kept));
 
-    let again = stores.clients.delete_clients(&[a.id, off.id]).await.unwrap();
+    let again = stores.clients.delete_clients(&[a.id, off.id], NO_DELETE_EVENTS).await.unwrap();
     assert_eq!(again, [change(a.id, BulkOutcome::NotFound), change(off.id, BulkOutcome::NotFound)]);
 }
 
 pub async fn bulk_of_no_ids_changes_nothing(stores: &Stores) {
     let client = insert(stores, "untouched", ClientStatus::Enabled).await;
-    assert!(stores.clients.set_clients_status(&[], ClientStatus::Disabled, now()).await.unwrap().is_empty());
-    assert!(stores.clients.delete_clients(&[]).await.unwrap().is_empty());
+    assert!(
+        stores
+            .clients
+            .set_clients_status(&[], ClientStatus::Disabled, now(), NO_EVENTS)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(stores.clients.delete_clients(&[], NO_DELETE_EVENTS).await.unwrap().is_empty());
     assert_eq!(stored(stores, client.id).await, Some(client));
 }
 
@@ -114,7 +132,7 @@ pub async fn bulk_changes_a_thousand_clients(stores: &Stores) {
     let ids: Vec<ClientId> = clients.iter().map(|c| c.id).collect();
 
     let at = now();
-    let got = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, at).await.unwrap();
+    let got = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, at, NO_EVENTS).await.unwrap();
     let expected: Vec<BulkChange> =
         clients.iter().map(|c| change(c.id, BulkOutcome::Done(c.clone()))).collect();
     assert_eq!(got, expected);
@@ -123,11 +141,12 @@ pub async fn bulk_changes_a_thousand_clients(stores: &Stores) {
         assert_eq!((now_stored.status, now_stored.updated_at), (ClientStatus::Disabled, at));
     }
 
-    let again = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, now()).await.unwrap();
+    let again =
+        stores.clients.set_clients_status(&ids, ClientStatus::Disabled, now(), NO_EVENTS).await.unwrap();
     assert_eq!(again.len(), MANY);
     assert!(again.iter().all(|c| matches!(c.outcome, BulkOutcome::AlreadyInState(_))));
 
-    let deleted = stores.clients.delete_clients(&ids).await.unwrap();
+    let deleted = stores.clients.delete_clients(&ids, NO_DELETE_EVENTS).await.unwrap();
     assert_eq!(deleted.iter().map(|c| c.id).collect::<Vec<_>>(), ids);
     assert!(deleted.iter().all(|c| matches!(c.outcome, BulkOutcome::Done(_))));
     for c in [&clients[0], &clients[500], &clients[MANY - 1]] {
@@ -161,11 +180,11 @@ where
     let mut ids: Vec<ClientId> = clients.iter().map(|c| c.id).collect();
     ids.push(ClientId::generate());
 
-    let disable = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, now()).await;
+    let disable = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, now(), NO_EVENTS).await;
     assert!(disable.is_err(), "the refused client fails the whole change: {disable:?}");
-    let enable = stores.clients.set_clients_status(&ids, ClientStatus::Enabled, now()).await;
+    let enable = stores.clients.set_clients_status(&ids, ClientStatus::Enabled, now(), NO_EVENTS).await;
     assert!(enable.is_err(), "{enable:?}");
-    let delete = stores.clients.delete_clients(&ids).await;
+    let delete = stores.clients.delete_clients(&ids, NO_DELETE_EVENTS).await;
     assert!(delete.is_err(), "{delete:?}");
     for client in &clients {
         assert_eq!(stored(stores, client.id).await.as_ref(), Some(client), "nothing half-done");
@@ -173,7 +192,8 @@ where
 
     // The store is fine afterwards: the same change without the refused clients.
     ids.retain(|id| !refused.contains(id));
-    let got = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, now()).await.unwrap();
+    let got =
+        stores.clients.set_clients_status(&ids, ClientStatus::Disabled, now(), NO_EVENTS).await.unwrap();
     let done = got.iter().filter(|c| matches!(c.outcome, BulkOutcome::Done(_))).count();
     let enabled = clients.iter().filter(|c| c.status == ClientStatus::Enabled && !refused.contains(&c.id));
     assert_eq!(done, enabled.count());

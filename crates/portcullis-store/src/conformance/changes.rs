@@ -4,6 +4,8 @@ use portcullis_domain::{
     ClientId, ClientName, ClientStatus, UserName, builtin_permissions, builtin_roles, now,
 };
 
+#[allow(unused_imports)]
+use super::{NO_DELETE_EVENTS, NO_EVENTS, put_client};
 use super::{
     operator_permission, operator_role, sample_client, sample_personal_token, sample_user, seconds_from_now,
 };
@@ -25,36 +27,40 @@ pub async fn generation_changes_after_every_write(stores: &Stores) {
     .await;
     let mut client = sample_client("watched");
     changes_generation(stores, "insert_client", async {
-        stores.clients.insert_client(&client).await.unwrap();
+        stores.clients.insert_client(&client, &[]).await.unwrap();
     })
     .await;
     client.name = ClientName::parse("renamed").unwrap();
     changes_generation(stores, "update_client", async {
-        assert!(stores.clients.update_client(&client).await.unwrap());
+        assert!(put_client(&*stores.clients, &client).await.unwrap());
     })
     .await;
-    client.last_used_at = Some(seconds_from_now(0));
-    changes_generation(stores, "update_client (last used)", async {
-        assert!(stores.clients.update_client(&client).await.unwrap());
+    client.tokens_valid_after = Some(seconds_from_now(0));
+    changes_generation(stores, "update_client (tokens valid after)", async {
+        assert!(put_client(&*stores.clients, &client).await.unwrap());
     })
     .await;
     changes_generation(stores, "delete_client", async {
-        assert!(stores.clients.delete_client(client.id).await.unwrap());
+        assert!(stores.clients.delete_client(client.id, None, NO_DELETE_EVENTS).await.unwrap().is_deleted());
     })
     .await;
     let (a, b) = (sample_client("bulk a"), sample_client("bulk b"));
-    stores.clients.insert_client(&a).await.unwrap();
-    stores.clients.insert_client(&b).await.unwrap();
+    stores.clients.insert_client(&a, &[]).await.unwrap();
+    stores.clients.insert_client(&b, &[]).await.unwrap();
     changes_generation(stores, "set_clients_status", async {
-        stores.clients.set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now()).await.unwrap();
+        stores
+            .clients
+            .set_clients_status(&[a.id, b.id], ClientStatus::Disabled, now(), NO_EVENTS)
+            .await
+            .unwrap();
     })
     .await;
     changes_generation(stores, "set_clients_status (back)", async {
-        stores.clients.set_clients_status(&[b.id], ClientStatus::Enabled, now()).await.unwrap();
+        stores.clients.set_clients_status(&[b.id], ClientStatus::Enabled, now(), NO_EVENTS).await.unwrap();
     })
     .await;
     changes_generation(stores, "delete_clients", async {
-        stores.clients.delete_clients(&[a.id, b.id]).await.unwrap();
+        stores.clients.delete_clients(&[a.id, b.id], NO_DELETE_EVENTS).await.unwrap();
     })
     .await;
     let key = StoredSigningKey {

@@ -5,6 +5,8 @@ use portcullis_domain::{
     VIEWER_ROLE_ID, now,
 };
 
+#[allow(unused_imports)]
+use super::{NO_DELETE_EVENTS, NO_EVENTS, put_client};
 use super::{rand_bytes, sample_client, seconds_from_now, with_builtins};
 use crate::{ClientQuery, StoreError, Stores};
 
@@ -14,7 +16,7 @@ pub async fn insert_then_get_returns_the_same_client(stores: &Stores) {
     client.role_id = Some(ADMIN_ROLE_ID);
     client.last_used_at = Some(now());
     client.tokens_valid_after = Some(seconds_from_now(-60));
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     let got = stores.clients.get_client(client.id).await.unwrap();
     assert_eq!(got, Some(client));
 }
@@ -26,7 +28,7 @@ pub async fn client_without_optional_fields_round_trips(stores: &Stores) {
     client.last_used_at = None;
     client.status = ClientStatus::Disabled;
     client.token_ttl = TokenTtl::from_secs(i64::from(TokenTtl::MIN)).unwrap();
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client));
 }
 
@@ -41,25 +43,28 @@ pub async fn longest_and_non_ascii_values_round_trip(stores: &Stores) {
     client.created_at = seconds_from_now(-86_400 * 400);
     client.updated_at = seconds_from_now(-5);
     client.last_used_at = Some(seconds_from_now(-1));
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client.clone()));
 
     client.secret_hash = SecretHash::from_bytes([0xff; 32]);
-    assert!(stores.clients.update_client(&client).await.unwrap());
+    assert!(put_client(&*stores.clients, &client).await.unwrap());
+    client.version = 2;
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client));
 }
 
 pub async fn get_unknown_client_is_none(stores: &Stores) {
-    stores.clients.insert_client(&sample_client("someone else")).await.unwrap();
+    stores.clients.insert_client(&sample_client("someone else"), &[]).await.unwrap();
     assert_eq!(stores.clients.get_client(ClientId::generate()).await.unwrap(), None);
 }
 
+/// Every field a patch names, and nothing else: not `last_used_at` (the
+/// flush's alone), not `created_at`; `tokens_valid_after` only forward.
 pub async fn update_writes_every_mutable_field(stores: &Stores) {
     with_builtins(stores).await;
     let original = sample_client("before");
     let bystander = sample_client("bystander");
-    stores.clients.insert_client(&original).await.unwrap();
-    stores.clients.insert_client(&bystander).await.unwrap();
+    stores.clients.insert_client(&original, &[]).await.unwrap();
+    stores.clients.insert_client(&bystander, &[]).await.unwrap();
 
     let mut changed = original.clone();
     changed.name = ClientName::parse("after").unwrap();
@@ -69,20 +74,23 @@ pub async fn update_writes_every_mutable_field(stores: &Stores) {
     changed.token_ttl = TokenTtl::from_secs(120).unwrap();
     changed.secret_hash = SecretHash::from_bytes(rand_bytes());
     changed.updated_at = seconds_from_now(10);
-    changed.last_used_at = Some(seconds_from_now(5));
     changed.tokens_valid_after = Some(seconds_from_now(3));
-    assert!(stores.clients.update_client(&changed).await.unwrap());
+    let mut with_last_used = changed.clone();
+    with_last_used.last_used_at = Some(seconds_from_now(5));
+    assert!(put_client(&*stores.clients, &with_last_used).await.unwrap());
+    changed.version = 2;
     assert_eq!(stores.clients.get_client(changed.id).await.unwrap(), Some(changed.clone()));
 
-    // And back from Some to None; the creation time is not a mutable field.
+    // And back from Some to None (not tokens_valid_after: it only moves
+    // forward); the creation time is not a mutable field.
     changed.description = None;
     changed.role_id = None;
-    changed.last_used_at = None;
-    changed.tokens_valid_after = None;
     changed.status = ClientStatus::Enabled;
     let mut with_other_created_at = changed.clone();
     with_other_created_at.created_at = seconds_from_now(-3600);
-    assert!(stores.clients.update_client(&with_other_created_at).await.unwrap());
+    with_other_created_at.tokens_valid_after = None;
+    assert!(put_client(&*stores.clients, &with_other_created_at).await.unwrap());
+    changed.version = 3;
     assert_eq!(stores.clients.get_client(changed.id).await.unwrap(), Some(changed));
 
     assert_eq!(stores.clients.get_client(bystander.id).await.unwrap(), Some(bystander));
@@ -90,7 +98,7 @@ pub async fn update_writes_every_mutable_field(stores: &Stores) {
 
 pub async fn update_unknown_client_returns_false(stores: &Stores) {
     let client = sample_client("never stored");
-    assert!(!stores.clients.update_client(&client).await.unwrap());
+    assert!(!put_client(&*stores.clients, &client).await.unwrap());
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), None, "update must not insert");
 }
 
@@ -98,21 +106,24 @@ pub async fn tokens_valid_after_round_trips_and_updates(stores: &Stores) {
     let mut client = sample_client("revoked everything once");
     client.tokens_valid_after = Some(seconds_from_now(-3600));
     let bystander = sample_client("bystander");
-    stores.clients.insert_client(&client).await.unwrap();
-    stores.clients.insert_client(&bystander).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
+    stores.clients.insert_client(&bystander, &[]).await.unwrap();
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client.clone()));
 
     // "Revoke every token" again, later: the instant moves forward.
     client.tokens_valid_after = Some(now());
     client.updated_at = now();
-    assert!(stores.clients.update_client(&client).await.unwrap());
+    assert!(put_client(&*stores.clients, &client).await.unwrap());
+    client.version = 2;
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client.clone()));
     let listed =
         stores.clients.list_clients(&ClientQuery { limit: 10, ..ClientQuery::default() }).await.unwrap();
     assert!(listed.contains(&client), "listing reads it too");
 
-    client.tokens_valid_after = None;
-    assert!(stores.clients.update_client(&client).await.unwrap());
+    // An earlier instant (a revocation that lost the race) never moves it back.
+    let mut earlier = client.clone();
+    earlier.tokens_valid_after = Some(seconds_from_now(-60));
+    assert!(put_client(&*stores.clients, &earlier).await.unwrap());
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client));
     assert_eq!(stores.clients.get_client(bystander.id).await.unwrap(), Some(bystander));
 }
@@ -120,27 +131,37 @@ pub async fn tokens_valid_after_round_trips_and_updates(stores: &Stores) {
 pub async fn delete_removes_only_that_client(stores: &Stores) {
     let doomed = sample_client("doomed");
     let kept = sample_client("kept");
-    stores.clients.insert_client(&doomed).await.unwrap();
-    stores.clients.insert_client(&kept).await.unwrap();
-    assert!(stores.clients.delete_client(doomed.id).await.unwrap());
+    stores.clients.insert_client(&doomed, &[]).await.unwrap();
+    stores.clients.insert_client(&kept, &[]).await.unwrap();
+    assert!(stores.clients.delete_client(doomed.id, None, NO_DELETE_EVENTS).await.unwrap().is_deleted());
     assert_eq!(stores.clients.get_client(doomed.id).await.unwrap(), None);
     assert_eq!(stores.clients.get_client(kept.id).await.unwrap(), Some(kept));
-    assert!(!stores.clients.delete_client(doomed.id).await.unwrap(), "a second delete finds nothing");
+    assert!(
+        !stores.clients.delete_client(doomed.id, None, NO_DELETE_EVENTS).await.unwrap().is_deleted(),
+        "a second delete finds nothing"
+    );
 }
 
 pub async fn delete_unknown_client_returns_false(stores: &Stores) {
     let kept = sample_client("kept");
-    stores.clients.insert_client(&kept).await.unwrap();
-    assert!(!stores.clients.delete_client(ClientId::generate()).await.unwrap());
+    stores.clients.insert_client(&kept, &[]).await.unwrap();
+    assert!(
+        !stores
+            .clients
+            .delete_client(ClientId::generate(), None, NO_DELETE_EVENTS)
+            .await
+            .unwrap()
+            .is_deleted()
+    );
     assert_eq!(stores.clients.get_client(kept.id).await.unwrap(), Some(kept));
 }
 
 pub async fn duplicate_client_id_is_a_conflict(stores: &Stores) {
     let first = sample_client("first");
-    stores.clients.insert_client(&first).await.unwrap();
+    stores.clients.insert_client(&first, &[]).await.unwrap();
     let mut second = sample_client("second");
     second.id = first.id;
-    let err = stores.clients.insert_client(&second).await.unwrap_err();
+    let err = stores.clients.insert_client(&second, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("client_id_unique")), "{err:?}");
     assert_eq!(stores.clients.get_client(first.id).await.unwrap(), Some(first));
 }
@@ -149,16 +170,16 @@ pub async fn unknown_role_is_a_conflict(stores: &Stores) {
     with_builtins(stores).await;
     let mut client = sample_client("orphan");
     client.role_id = Some(RoleId::generate());
-    let err = stores.clients.insert_client(&client).await.unwrap_err();
+    let err = stores.clients.insert_client(&client, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("client_role_missing")), "{err:?}");
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), None);
 
     client.role_id = Some(ADMIN_ROLE_ID);
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     let mut changed = client.clone();
     changed.role_id = Some(RoleId::generate());
     changed.name = ClientName::parse("renamed in the same update").unwrap();
-    let err = stores.clients.update_client(&changed).await.unwrap_err();
+    let err = put_client(&*stores.clients, &changed).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("client_role_missing")), "{err:?}");
     assert_eq!(stores.clients.get_client(client.id).await.unwrap(), Some(client), "nothing changed");
 }

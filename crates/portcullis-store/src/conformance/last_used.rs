@@ -2,6 +2,8 @@
 
 use portcullis_domain::{ApiClient, ClientId, ClientStatus, Description, TokenTtl, now};
 
+#[allow(unused_imports)]
+use super::{NO_DELETE_EVENTS, NO_EVENTS, put_client};
 use super::{sample_client, seconds_from_now, with_builtins};
 use crate::Stores;
 
@@ -15,7 +17,7 @@ pub async fn record_last_used_sets_the_time_of_every_listed_client(stores: &Stor
     used_before.last_used_at = Some(seconds_from_now(-3600));
     let bystander = sample_client("not in the batch");
     for c in [&never_used, &used_before, &bystander] {
-        stores.clients.insert_client(c).await.unwrap();
+        stores.clients.insert_client(c, &[]).await.unwrap();
     }
 
     let (a, b) = (seconds_from_now(-2), seconds_from_now(-1));
@@ -33,7 +35,7 @@ pub async fn record_last_used_never_moves_backwards(stores: &Stores) {
     let mut client = sample_client("used recently");
     let latest = seconds_from_now(-10);
     client.last_used_at = Some(latest);
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
 
     // A batch from a slower instance, older than what is stored.
     stores.clients.record_last_used(&[(client.id, seconds_from_now(-60))]).await.unwrap();
@@ -58,9 +60,9 @@ pub async fn record_last_used_never_moves_backwards(stores: &Stores) {
 pub async fn record_last_used_skips_unknown_ids(stores: &Stores) {
     let known = sample_client("known");
     let deleted = sample_client("deleted since the use");
-    stores.clients.insert_client(&known).await.unwrap();
-    stores.clients.insert_client(&deleted).await.unwrap();
-    assert!(stores.clients.delete_client(deleted.id).await.unwrap());
+    stores.clients.insert_client(&known, &[]).await.unwrap();
+    stores.clients.insert_client(&deleted, &[]).await.unwrap();
+    assert!(stores.clients.delete_client(deleted.id, None, NO_DELETE_EVENTS).await.unwrap().is_deleted());
 
     let at = seconds_from_now(-1);
     let batch = [(ClientId::generate(), at), (deleted.id, at), (known.id, at), (ClientId::generate(), at)];
@@ -87,7 +89,7 @@ pub async fn record_last_used_changes_no_other_field(stores: &Stores) {
     let mut bare = sample_client("nothing optional");
     bare.description = None;
     for c in [&client, &bare] {
-        stores.clients.insert_client(c).await.unwrap();
+        stores.clients.insert_client(c, &[]).await.unwrap();
     }
 
     // Many clients in one batch, in no particular order.
@@ -95,7 +97,7 @@ pub async fn record_last_used_changes_no_other_field(stores: &Stores) {
     let mut others = Vec::new();
     for i in 0..20 {
         let other = sample_client(&format!("other {i}"));
-        stores.clients.insert_client(&other).await.unwrap();
+        stores.clients.insert_client(&other, &[]).await.unwrap();
         batch.push((other.id, seconds_from_now(-i)));
         others.push(other);
     }

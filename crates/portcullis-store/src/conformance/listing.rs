@@ -4,6 +4,8 @@ use std::cmp::Reverse;
 
 use portcullis_domain::{ApiClient, ClientStatus};
 
+#[allow(unused_imports)]
+use super::{NO_DELETE_EVENTS, NO_EVENTS, put_client};
 use super::{client_created_at, seconds_from_now};
 use crate::{ClientCursor, ClientQuery, Stores};
 
@@ -27,7 +29,7 @@ fn newest_first(mut clients: Vec<ApiClient>) -> Vec<ApiClient> {
 
 async fn insert_all(stores: &Stores, clients: &[ApiClient]) {
     for c in clients {
-        stores.clients.insert_client(c).await.unwrap();
+        stores.clients.insert_client(c, &[]).await.unwrap();
     }
 }
 
@@ -89,7 +91,7 @@ pub async fn list_pages_newest_first_without_gaps_or_duplicates(stores: &Stores)
     assert!(stores.clients.list_clients(&after_last).await.unwrap().is_empty());
 
     // The cursor is a position, not a row: it works after its row is deleted.
-    stores.clients.delete_client(expected[2].id).await.unwrap();
+    stores.clients.delete_client(expected[2].id, None, NO_DELETE_EVENTS).await.unwrap().is_deleted();
     let after_deleted = ClientQuery { after: Some(cursor_of(&expected[2])), ..query(100) };
     assert_eq!(stores.clients.list_clients(&after_deleted).await.unwrap(), expected[3..]);
 }

@@ -5,6 +5,8 @@ use portcullis_domain::{
     builtin_permissions, builtin_roles,
 };
 
+#[allow(unused_imports)]
+use super::{NO_DELETE_EVENTS, NO_EVENTS, put_client};
 use super::{normalized, operator_permission, operator_role, sample_client, sample_user, with_builtins};
 use crate::{RoleHolders, StoreError, Stores};
 
@@ -95,7 +97,7 @@ pub async fn update_role_replaces_name_description_and_permissions(stores: &Stor
     stores.roles.insert_role(&bystander).await.unwrap();
     let mut client = sample_client("holds it");
     client.role_id = Some(role.id);
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
 
     // One kept, one dropped, one added; a new name and description.
     let mut changed = role.clone();
@@ -161,7 +163,7 @@ pub async fn role_holders_lists_clients_and_users_by_id(stores: &Stores) {
     for i in 0..4 {
         let mut c = sample_client(&format!("client {i}"));
         c.role_id = Some(if i == 3 { ADMIN_ROLE_ID } else { role.id });
-        stores.clients.insert_client(&c).await.unwrap();
+        stores.clients.insert_client(&c, &[]).await.unwrap();
         if i != 3 {
             clients.push(c.id);
         }
@@ -191,7 +193,7 @@ pub async fn role_holders_lists_clients_and_users_by_id(stores: &Stores) {
     assert_eq!(stores.roles.role_holders(RoleId::generate()).await.unwrap(), RoleHolders::default());
 
     // Holders come and go.
-    assert!(stores.clients.delete_client(clients[0]).await.unwrap());
+    assert!(stores.clients.delete_client(clients[0], None, NO_DELETE_EVENTS).await.unwrap().is_deleted());
     assert!(stores.users.delete_user(users[1]).await.unwrap());
     let holders = stores.roles.role_holders(role.id).await.unwrap();
     assert_eq!(holders.clients, clients[1..]);
@@ -204,7 +206,7 @@ pub async fn delete_role_held_by_a_client_is_a_conflict(stores: &Stores) {
     stores.roles.insert_role(&role).await.unwrap();
     let mut client = sample_client("holds it");
     client.role_id = Some(role.id);
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
 
     let err = stores.roles.delete_role(role.id).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_in_use")), "{err:?}");
@@ -218,13 +220,13 @@ pub async fn delete_role_held_by_a_client_is_a_conflict(stores: &Stores) {
     // A built-in role held by a client: the same rule.
     let mut admin_client = sample_client("admin");
     admin_client.role_id = Some(ADMIN_ROLE_ID);
-    stores.clients.insert_client(&admin_client).await.unwrap();
+    stores.clients.insert_client(&admin_client, &[]).await.unwrap();
     let err = stores.roles.delete_role(ADMIN_ROLE_ID).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_in_use")), "{err:?}");
 
     // Once the client lets go, it goes.
     client.role_id = None;
-    assert!(stores.clients.update_client(&client).await.unwrap());
+    assert!(put_client(&*stores.clients, &client).await.unwrap());
     assert!(stores.roles.delete_role(role.id).await.unwrap());
     assert_eq!(stores.roles.get_role(role.id).await.unwrap(), None);
 }

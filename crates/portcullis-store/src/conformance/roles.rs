@@ -5,6 +5,8 @@ use portcullis_domain::{
     builtin_roles,
 };
 
+#[allow(unused_imports)]
+use super::{NO_DELETE_EVENTS, NO_EVENTS, put_client};
 use super::{normalized, sample_client, with_builtins};
 use crate::{StoreError, Stores};
 
@@ -33,7 +35,7 @@ pub async fn sync_builtins_is_idempotent(stores: &Stores) {
     with_builtins(stores).await;
     let mut client = sample_client("admin client");
     client.role_id = Some(ADMIN_ROLE_ID);
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     with_builtins(stores).await;
     with_builtins(stores).await;
     assert_eq!(stores.roles.list_permissions().await.unwrap(), sorted(builtin_permissions()));
@@ -85,7 +87,7 @@ pub async fn sync_builtins_keeps_a_dropped_role_that_clients_hold(stores: &Store
     with_builtins(stores).await;
     let mut client = sample_client("viewer client");
     client.role_id = Some(VIEWER_ROLE_ID);
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
 
     let only_admin: Vec<Role> = builtin_roles().into_iter().filter(|r| r.id == ADMIN_ROLE_ID).collect();
     stores.roles.sync_builtins(&builtin_permissions(), &only_admin).await.unwrap();

@@ -4,6 +4,8 @@ use chrono::TimeDelta;
 use portcullis_domain::{ClientId, Timestamp};
 use uuid::Uuid;
 
+#[allow(unused_imports)]
+use super::{NO_DELETE_EVENTS, NO_EVENTS, put_client};
 use super::{sample_client, seconds_from_now};
 use crate::Stores;
 
@@ -16,7 +18,7 @@ async fn revoke_new(stores: &Stores, client: ClientId, expires_at: Timestamp) ->
 
 pub async fn is_token_revoked_only_for_revoked_tokens(stores: &Stores) {
     let client = sample_client("token holder");
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     let never_revoked = Uuid::new_v4();
     assert!(!stores.tokens.is_token_revoked(never_revoked).await.unwrap(), "empty store");
 
@@ -30,7 +32,7 @@ pub async fn is_token_revoked_only_for_revoked_tokens(stores: &Stores) {
 
 pub async fn revoking_a_token_again_changes_nothing(stores: &Stores) {
     let client = sample_client("token holder");
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     let expires_at = seconds_from_now(600);
     let jti = revoke_new(stores, client.id, expires_at).await;
     // Again, and again with another expiry: both succeed, neither adds a row
@@ -54,9 +56,9 @@ pub async fn revocations_need_no_stored_client(stores: &Stores) {
     assert!(stores.tokens.is_token_revoked(unknown).await.unwrap());
 
     let client = sample_client("deleted later");
-    stores.clients.insert_client(&client).await.unwrap();
+    stores.clients.insert_client(&client, &[]).await.unwrap();
     let jti = revoke_new(stores, client.id, seconds_from_now(600)).await;
-    assert!(stores.clients.delete_client(client.id).await.unwrap());
+    assert!(stores.clients.delete_client(client.id, None, NO_DELETE_EVENTS).await.unwrap().is_deleted());
     assert!(stores.tokens.is_token_revoked(jti).await.unwrap());
 }
 

@@ -7,6 +7,7 @@ pub mod events;
 pub(crate) mod json;
 mod keys;
 pub mod me;
+pub(crate) mod precondition;
 pub(crate) mod problem;
 pub mod roles;
 pub mod users;

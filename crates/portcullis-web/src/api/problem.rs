@@ -142,6 +142,14 @@ impl Problem {
         )
     }
 
+    /// A request header that cannot be read (e.g. an `If-Match` that is no
+    /// list of entity tags); `field` names the header, in lowercase.
+    pub fn invalid_header(header: &str, detail: impl Into<String>) -> Self {
+        let mut p = Self::new(StatusCode::BAD_REQUEST, "invalid-header", "A header is invalid", detail);
+        p.0.field = Some(header.to_owned());
+        p
+    }
+
     pub fn invalid_query(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid-query", "A query parameter is invalid", detail)
     }
@@ -170,6 +178,12 @@ impl Problem {
 
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    /// `If-Match` named another version than the stored one (RFC 9110
+    /// §13.1.1): nothing was changed; read the resource again.
+    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PRECONDITION_FAILED, "precondition-failed", "Precondition failed", detail)
     }
 
     pub fn internal() -> Self {
@@ -256,6 +270,9 @@ impl From<ServiceError> for Problem {
             ServiceError::Conflict(rule) => {
                 Self::conflict(format!("the change conflicts with stored data ({rule})"))
             }
+            ServiceError::Stale { current, .. } => Self::precondition_failed(format!(
+                "the resource has changed since it was read (it is at version {current}); read it again"
+            )),
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "admin API: database error");
                 Self::unavailable()

@@ -33,6 +33,7 @@ mod events;
 mod graphql;
 mod graphql_twins;
 mod introspection;
+mod preconditions;
 mod roles;
 mod token;
 mod token_errors;

@@ -6,7 +6,7 @@ pub mod bulk;
 use axum::{
     Json, Router,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::{
     auth::Caller,
     json::ApiJson,
+    precondition::{IfMatch, etag},
     problem::{Problem, ProblemDetails},
 };
 use crate::AppState;
@@ -303,50 +304,83 @@ async fn list(
     Ok(Json(ClientList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
 }
 
-/// Read one client.
+/// Read one client; its `ETag` is its version, for `If-Match` on changes.
 #[utoipa::path(get, path = "/api/v1/clients/{client_id}", tag = "clients",
     params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:read"])),
-    responses((status = 200, body = ClientResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = ClientResponse, headers(("ETag" = String, description = "The client's version, e.g. `\"3\"`"))),
+        (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<ClientResponse>, Problem> {
+) -> Result<Response, Problem> {
     caller.may(Operation::ReadClients)?;
     let view = state.service.get_client(&caller.service(), client_id(&id)?).await?;
-    Ok(Json((&view).into()))
+    Ok(with_etag(&view))
+}
+
+/// The client as answered, with its `ETag`.
+fn with_etag(view: &ClientView) -> Response {
+    ([(header::ETAG, etag(view.client.version))], Json(ClientResponse::from(view))).into_response()
+}
+
+/// The version `if_match` requires of client `id`, reading the stored one
+/// only when several are named.
+async fn required_version(
+    state: &AppState,
+    caller: &Caller,
+    id: ClientId,
+    if_match: &IfMatch,
+) -> Result<Option<u64>, Problem> {
+    let current = match if_match.names_several() {
+        true => Some(state.service.get_client(&caller.service(), id).await?.client.version),
+        false => None,
+    };
+    Ok(if_match.required(|| current))
 }
 
 /// Change a client: name, description, role, token lifetime, status
 /// (`{"status": "disabled"}` disables it at once).
+/// With `If-Match`, only while the client is at a version named (else 412,
+/// nothing changed).
 #[utoipa::path(patch, path = "/api/v1/clients/{client_id}", tag = "clients", request_body = UpdateClientRequest,
-    params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:write"])),
-    responses((status = 200, body = ClientResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    params(("client_id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "`*` or ETags of the client, e.g. `\"3\"`")),
+    security(("bearer" = ["clients:write"])),
+    responses((status = 200, body = ClientResponse, headers(("ETag" = String, description = "The client's new version"))),
+        (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 412, body = ProblemDetails)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    if_match: Result<IfMatch, Problem>,
     body: Result<ApiJson<UpdateClientRequest>, Problem>,
-) -> Result<Json<ClientResponse>, Problem> {
+) -> Result<Response, Problem> {
     caller.may(Operation::UpdateClient)?;
     let id = client_id(&id)?;
+    let if_match = if_match?;
     let ApiJson(body) = body?;
     let update = body.into_update()?;
-    let view = state.service.update_client(&caller.service(), id, update).await?;
-    Ok(Json((&view).into()))
+    let version = required_version(&state, &caller, id, &if_match).await?;
+    let view = state.service.update_client_if(&caller.service(), id, update, version).await?;
+    Ok(with_etag(&view))
 }
 
 /// Delete a client for good.
+/// With `If-Match`, only while the client is at a version named.
 #[utoipa::path(delete, path = "/api/v1/clients/{client_id}", tag = "clients",
-    params(("client_id" = Uuid, Path)), security(("bearer" = ["clients:write"])),
-    responses((status = 204), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    params(("client_id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "`*` or ETags of the client, e.g. `\"3\"`")),
+    security(("bearer" = ["clients:write"])),
+    responses((status = 204), (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 412, body = ProblemDetails)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    if_match: Result<IfMatch, Problem>,
 ) -> Result<StatusCode, Problem> {
     caller.may(Operation::DeleteClient)?;
-    state.service.delete_client(&caller.service(), client_id(&id)?).await?;
+    let id = client_id(&id)?;
+    let version = required_version(&state, &caller, id, &if_match?).await?;
+    state.service.delete_client_if(&caller.service(), id, version).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,214 @@
+//! Targeted changes: what a change sets, what it did, and the plan both SQL
+//! backends follow inside their one transaction (read the row locked, check
+//! the version, write only the columns that differ, insert the change
+//! events, commit).
+
+use portcullis_domain::{
+    ApiClient, ClientName, ClientStatus, Description, Event, RoleId, SecretHash, Timestamp, TokenTtl,
+};
+
+/// Builds the change events of a change from the record before and after
+/// it; the store inserts them in the transaction of the change, so an
+/// acknowledged change always has its events and a failed insert undoes
+/// the change.
+pub type ChangeEvents<'a, T> = &'a (dyn Fn(&T, &T) -> Vec<Event> + Send + Sync);
+
+/// Builds the events of a deletion from the record deleted.
+pub type DeleteEvents<'a, T> = &'a (dyn Fn(&T) -> Vec<Event> + Send + Sync);
+
+/// What a targeted update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update<T> {
+    /// Written (with its events), version one more than before.
+    Changed { before: T, after: T },
+    /// The patch matched what is stored: nothing written, no events.
+    Unchanged(T),
+    /// No such record.
+    NotFound,
+    /// The version precondition failed: nothing written. The record as stored.
+    Stale(T),
+}
+
+impl<T> Update<T> {
+    /// The record is stored (changed or not), whatever its version was.
+    pub fn found(&self) -> bool {
+        matches!(self, Self::Changed { .. } | Self::Unchanged(_))
+    }
+}
+
+/// What a deletion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion<T> {
+    /// Deleted (with its events); the record as it was.
+    Deleted(T),
+    NotFound,
+    /// The version precondition failed: nothing deleted. The record as stored.
+    Stale(T),
+}
+
+impl<T> Deletion<T> {
+    pub fn is_deleted(&self) -> bool {
+        matches!(self, Self::Deleted(_))
+    }
+}
+
+/// The fields of a client a change sets; `None` leaves one as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientPatch {
+    pub name: Option<ClientName>,
+    /// `Some(None)` clears it.
+    pub description: Option<Option<Description>>,
+    pub status: Option<ClientStatus>,
+    /// `Some(None)` clears it.
+    pub role_id: Option<Option<RoleId>>,
+    pub token_ttl: Option<TokenTtl>,
+    pub secret_hash: Option<SecretHash>,
+    /// Moves the stored instant forward, never back: of two racing
+    /// revocations the later instant stays, whichever commits last.
+    pub tokens_valid_after: Option<Timestamp>,
+}
+
+/// A column of `api_clients` a change may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientField {
+    /// `name` and `name_lower`.
+    Name,
+    Description,
+    Status,
+    Role,
+    TokenTtl,
+    SecretHash,
+    TokensValidAfter,
+}
+
+impl ClientPatch {
+    /// `client` with the patch applied; `updated_at` and `version` untouched.
+    pub fn apply(&self, client: &ApiClient) -> ApiClient {
+        let mut c = client.clone();
+        if let Some(name) = &self.name {
+            c.name = name.clone();
+        }
+        if let Some(description) = &self.description {
+            c.description = description.clone();
+        }
+        if let Some(status) = self.status {
+            c.status = status;
+        }
+        if let Some(role_id) = self.role_id {
+            c.role_id = role_id;
+        }
+        if let Some(ttl) = self.token_ttl {
+            c.token_ttl = ttl;
+        }
+        if let Some(hash) = &self.secret_hash {
+            c.secret_hash = *hash;
+        }
+        if let Some(at) = self.tokens_valid_after {
+            c.tokens_valid_after = Some(c.tokens_valid_after.map_or(at, |stored| stored.max(at)));
+        }
+        c
+    }
+}
+
+/// The columns in which `after` differs from `before`.
+pub fn client_fields(before: &ApiClient, after: &ApiClient) -> Vec<ClientField> {
+    let mut fields = Vec::new();
+    let mut note = |differs: bool, field| {
+        if differs {
+            fields.push(field);
+        }
+    };
+    note(before.name != after.name, ClientField::Name);
+    note(before.description != after.description, ClientField::Description);
+    note(before.status != after.status, ClientField::Status);
+    note(before.role_id != after.role_id, ClientField::Role);
+    note(before.token_ttl != after.token_ttl, ClientField::TokenTtl);
+    note(before.secret_hash != after.secret_hash, ClientField::SecretHash);
+    note(before.tokens_valid_after != after.tokens_valid_after, ClientField::TokensValidAfter);
+    fields
+}
+
+/// What a backend does with the row it read (locked) for an update.
+#[derive(Debug)]
+pub enum Plan<T, F> {
+    /// Nothing to write: answer this.
+    Answer(Update<T>),
+    /// Write `fields` of `after` (plus `updated_at` and `version`), insert the
+    /// events of `before` → `after`, commit, answer `Changed`.
+    Write { before: T, after: T, fields: Vec<F> },
+}
+
+/// The plan for a client update of the row `stored` (as read, locked).
+pub fn plan_client_update(
+    stored: Option<ApiClient>,
+    patch: &ClientPatch,
+    if_version: Option<u64>,
+    at: Timestamp,
+) -> Plan<ApiClient, ClientField> {
+    let Some(before) = stored else { return Plan::Answer(Update::NotFound) };
+    if if_version.is_some_and(|v| v != before.version) {
+        return Plan::Answer(Update::Stale(before));
+    }
+    let mut after = patch.apply(&before);
+    let fields = client_fields(&before, &after);
+    if fields.is_empty() {
+        return Plan::Answer(Update::Unchanged(before));
+    }
+    after.updated_at = at;
+    after.version = before.version + 1;
+    Plan::Write { before, after, fields }
+}
+
+/// The plan for a deletion of the row `stored` (as read, locked): `None`
+/// means delete it.
+pub fn deletion_refused<T: Clone>(
+    stored: &Option<T>,
+    version: impl Fn(&T) -> u64,
+    if_version: Option<u64>,
+) -> Option<Deletion<T>> {
+    match stored {
+        None => Some(Deletion::NotFound),
+        Some(t) if if_version.is_some_and(|v| v != version(t)) => Some(Deletion::Stale(t.clone())),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::conformance::sample_client;
+    use chrono::TimeDelta;
+
+    #[test]
+    fn tokens_valid_after_never_moves_back() {
+        let mut client = sample_client("a");
+        let later = portcullis_domain::now();
+        client.tokens_valid_after = Some(later);
+        let earlier = later - TimeDelta::seconds(5);
+        let patch = ClientPatch { tokens_valid_after: Some(earlier), ..Default::default() };
+        assert_eq!(patch.apply(&client).tokens_valid_after, Some(later));
+        assert!(matches!(
+            plan_client_update(Some(client), &patch, None, later),
+            Plan::Answer(Update::Unchanged(_))
+        ));
+    }
+
+    #[test]
+    fn a_stale_version_writes_nothing() {
+        let client = sample_client("a");
+        let patch = ClientPatch { status: Some(ClientStatus::Disabled), ..Default::default() };
+        let at = portcullis_domain::now();
+        assert!(matches!(
+            plan_client_update(Some(client.clone()), &patch, Some(2), at),
+            Plan::Answer(Update::Stale(_))
+        ));
+        match plan_client_update(Some(client), &patch, Some(1), at) {
+            Plan::Write { after, fields, .. } => {
+                assert_eq!((after.version, after.updated_at), (2, at));
+                assert_eq!(fields, [ClientField::Status]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -19,7 +19,6 @@ mod clients;
 pub mod crypto;
 mod error;
 pub mod events;
-pub mod graphql_text;
 pub mod jwt;
 pub mod keys;
 mod paging;

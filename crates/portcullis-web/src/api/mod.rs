@@ -8,6 +8,7 @@ pub(crate) mod json;
 mod keys;
 pub mod me;
 pub(crate) mod problem;
+pub(crate) mod required;
 pub mod roles;
 pub mod users;
 

@@ -28,6 +28,7 @@ mod bulk_clients;
 mod changes;
 mod clients;
 mod discovery;
+mod event_privacy;
 mod events;
 mod graphql;
 mod graphql_twins;

@@ -280,3 +280,60 @@ impl Service {
         self.inner.stores.events.get_event(id).await?.ok_or(crate::ServiceError::EventNotFound)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, details: Option<String>) -> Event {
+        Event {
+            id: EventId::generate(),
+            occurred_at: now(),
+            kind: kind.to_owned(),
+            client_id: None,
+            user_id: None,
+            actor: None,
+            method: None,
+            path: None,
+            status: None,
+            latency_micros: None,
+            source_ip: None,
+            user_agent: None,
+            request_body: Some("{}".to_owned()),
+            response_body: Some("{}".to_owned()),
+            details,
+        }
+    }
+
+    #[test]
+    fn admin_bodies_need_the_recorded_permissions_and_others_nothing() {
+        let needed: Scope = Scope::parse("users:read clients:read").unwrap();
+        let admin = event(ADMIN_REQUEST, Some(admin_request_details(&needed)));
+        assert_eq!(permissions_for_bodies(&admin), needed);
+        let reader = Scope::parse("events:read users:read").unwrap();
+        let missing: Vec<String> =
+            missing_for_bodies(&admin, &reader).iter().map(ToString::to_string).collect();
+        assert_eq!(missing, ["clients:read"]);
+        assert!(missing_for_bodies(&admin, &Scope::parse("users:read clients:read").unwrap()).is_empty());
+        for kind in ["token.request", "introspection", "revocation", "client.created"] {
+            assert!(missing_for_bodies(&event(kind, None), &Scope::default()).is_empty(), "{kind}");
+        }
+        // Recorded without (or with garbled) permissions: every built-in one.
+        for details in
+            [None, Some("{}".to_owned()), Some(r#"{"required_permissions":["NOT A NAME"]}"#.to_owned())]
+        {
+            let legacy = event(ADMIN_REQUEST, details);
+            assert_eq!(permissions_for_bodies(&legacy).len(), portcullis_domain::builtin_permissions().len());
+        }
+    }
+
+    #[test]
+    fn change_details_lose_credential_looking_words() {
+        let secret = portcullis_domain::ClientSecret::generate();
+        let details =
+            serde_json::json!({"name": {"from": "a", "to": format!("oops {}", secret.expose())}, "n": 3});
+        let stored = scrub_details(&details);
+        assert!(!stored.contains(secret.expose()) && stored.contains(&secret.hint()), "{stored}");
+        assert!(stored.contains("\"n\":3"));
+    }
+}

@@ -6,6 +6,7 @@
 
 mod builtin;
 mod client;
+pub mod credential;
 mod error;
 mod event;
 mod permission;

@@ -194,7 +194,7 @@ impl FieldChanges {
 /// a name or description that looks like a secret or token is replaced by
 /// a marker, as in request bodies.
 pub(crate) fn storable(details: &Value) -> Option<String> {
-    crate::events::redact::body(details.to_string().as_bytes(), Some("application/json"))
+    Some(crate::events::scrub_details(details))
 }
 
 impl Service {

@@ -374,7 +374,12 @@ impl Service {
     /// [`delete_client`](Self::delete_client), refused with
     /// [`ServiceError::Stale`] (and nothing deleted) unless the client is at
     /// `if_version`, when given (REST `If-Match`).
-    pub async fn delete_client_if(&self, caller: &Caller, id: ClientId, if_version: Option<u64>) -> Result<()> {
+    pub async fn delete_client_if(
+        &self,
+        caller: &Caller,
+        id: ClientId,
+        if_version: Option<u64>,
+    ) -> Result<()> {
         caller.may(crate::Operation::DeleteClient)?;
         self.require_client_role(caller, id).await?;
         let actor = &caller.actor;

@@ -20,7 +20,6 @@ mod clients;
 pub mod crypto;
 mod error;
 pub mod events;
-pub mod graphql_text;
 pub mod jwt;
 pub mod keys;
 mod paging;

@@ -11,6 +11,7 @@ mod health;
 mod metrics;
 mod public;
 pub mod recording;
+pub mod redact;
 
 use axum::{
     Json, Router,

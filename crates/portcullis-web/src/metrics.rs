@@ -71,7 +71,18 @@ impl Collector for ServiceCollector {
             "portcullis_events_queue_capacity",
             "How many events may wait to be written.",
             service.event_queue_capacity(),
-        )
+        )?;
+        // Failed authentications that are counted instead of stored: as a
+        // client id that does not exist (anyone may make those, as often as
+        // they like).
+        let failures = ConstCounter::new(service.unknown_client_failures());
+        let mut family = encoder.encode_descriptor(
+            "portcullis_auth_failures",
+            "Failed client authentications counted instead of recorded as events, by reason.",
+            None,
+            failures.metric_type(),
+        )?;
+        failures.encode(family.encode_family(&[("reason", "unknown_client")])?)
     }
 }
 

@@ -1,7 +1,12 @@
 //! Records one event per request made as a client or a user: token
-//! requests (also failed ones whose client id is known), introspection,
-//! revocation and every admin API call. Bodies are redacted and capped
-//! before they are queued; the request never waits on the write.
+//! requests (also failed ones, when their client exists: failures as an
+//! unknown client are only counted in `/metrics`), introspection,
+//! revocation and every admin API call. Bodies are redacted
+//! ([`crate::redact`]) and capped before they are queued (a failed OAuth2
+//! request keeps at most 1 KiB of its request and only the OAuth2 error of
+//! its answer); an admin call's event records the permissions it needed,
+//! which a reader must hold to see its bodies. The request never waits on
+//! the write.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -9,6 +14,7 @@ use std::{
     time::Instant,
 };
 
+use crate::redact;
 use axum::{
     body::{Body, to_bytes},
     extract::{ConnectInfo, Request, State},
@@ -16,8 +22,8 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use portcullis_domain::{ClientId, Event, EventId, UserId, now};
-use portcullis_service::events::redact;
+use portcullis_domain::{ClientId, Event, EventId, PermissionName, Scope, UserId, now};
+use portcullis_service::events::{ADMIN_REQUEST, admin_request_details};
 
 use crate::AppState;
 
@@ -30,7 +36,7 @@ pub struct Subject {
 
 /// Put into every recorded request's extensions.
 #[derive(Clone, Default)]
-pub struct SubjectSlot(Arc<Mutex<Subject>>);
+pub struct SubjectSlot(Arc<Mutex<Subject>>, Arc<Mutex<Option<Scope>>>);
 
 impl SubjectSlot {
     pub fn set_client(&self, id: ClientId) {
@@ -41,8 +47,19 @@ impl SubjectSlot {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).user_id = Some(id);
     }
 
+    /// The permissions the admin caller authenticated with: what reading
+    /// the bodies of a call whose permission is not known (a GraphQL
+    /// document) requires.
+    pub fn set_scope(&self, scope: Scope) {
+        *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Some(scope);
+    }
+
     fn get(&self) -> Subject {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn scope(&self) -> Option<Scope> {
+        self.1.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -61,8 +78,38 @@ fn kind_of(path: &str) -> &'static str {
         "/oauth2/token" => "token.request",
         "/oauth2/introspect" => "introspection",
         "/oauth2/revoke" => "revocation",
-        _ => "admin.request",
+        _ => ADMIN_REQUEST,
     }
+}
+
+/// What an admin call's event records as the permissions it needed: the
+/// operation's own (REST), or else the caller's whole scope (a GraphQL
+/// document, which may need several: conservative).
+fn required_permissions(method: &str, path: &str, slot: &SubjectSlot) -> Scope {
+    match crate::api::required::permission_for(method, path) {
+        Some(permission) => std::iter::once(PermissionName::from(permission)).collect(),
+        // Only built-in permissions guard what the admin API answers; an
+        // operator's own permission in the caller's scope guards nothing here
+        // (and would hide the event from admins, who hold every built-in one).
+        None => slot
+            .scope()
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| portcullis_domain::BuiltinPermission::ALL.iter().any(|b| b.as_str() == p.as_str()))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The response of a failed OAuth2 request as stored: its `error` and
+/// `error_description` (RFC 6749 §5.2), nothing else.
+fn oauth_error(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let kept: serde_json::Map<String, serde_json::Value> = ["error", "error_description"]
+        .into_iter()
+        .filter_map(|k| Some((k.to_owned(), value.get(k)?.clone())))
+        .collect();
+    Some(redact::cap_at(serde_json::Value::Object(kept).to_string(), redact::MAX_FAILURE_BODY_BYTES))
 }
 
 /// The client's address: the peer, or, when the peer is a trusted proxy,
@@ -111,19 +158,47 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         // Not made as a client or a user: nothing to attribute it to.
         return response;
     }
+    let kind = kind_of(&path);
+    let oauth2 = kind != ADMIN_REQUEST;
+    let failed = oauth2 && response.status().is_client_error();
+    if failed && let Some(id) = subject.client_id {
+        // A failed authentication as a client that does not exist is
+        // anyone's to make, as often as they like: counted, never stored.
+        match state.service.client_exists(id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                state.service.count_unknown_client_failure();
+                return response;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not tell whether a client exists; its failed request is not recorded");
+                return response;
+            }
+        }
+    }
     let (mut parts, body) = response.into_parts();
     let (response_body, body) = match parts.extensions.remove::<RecordedResponse>() {
         Some(RecordedResponse(text)) => (Some(redact::cap(text)), body),
         None => {
             let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
             let response_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-            (redact::body(&bytes, response_type), Body::from(bytes))
+            let stored = if failed { oauth_error(&bytes) } else { redact::body(&bytes, response_type) };
+            (stored, Body::from(bytes))
         }
     };
+    let request_body = if oauth2 {
+        // The OAuth2 endpoints take forms only: their bodies are read as
+        // forms whatever they were labelled.
+        let stored = redact::form_body(&request_bytes);
+        if failed { stored.map(|text| redact::cap_at(text, redact::MAX_FAILURE_BODY_BYTES)) } else { stored }
+    } else {
+        redact::body(&request_bytes, request_type.as_deref())
+    };
+    let details = (!oauth2).then(|| admin_request_details(&required_permissions(&method, &path, &slot)));
     state.service.record(Event {
         id: EventId::generate(),
         occurred_at: now(),
-        kind: kind_of(&path).to_owned(),
+        kind: kind.to_owned(),
         client_id: subject.client_id,
         user_id: subject.user_id,
         actor: None,
@@ -133,9 +208,9 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         latency_micros: Some(i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX)),
         source_ip,
         user_agent,
-        request_body: redact::body(&request_bytes, request_type.as_deref()),
+        request_body,
         response_body,
-        details: None,
+        details,
     });
     Response::from_parts(parts, body)
 }

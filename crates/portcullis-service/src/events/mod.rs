@@ -4,8 +4,6 @@
 //! request still succeeds; the event is counted as dropped, and a warning
 //! is logged at most every ten seconds.
 
-pub mod redact;
-
 use std::{
     collections::VecDeque,
     sync::{
@@ -15,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use portcullis_domain::{ClientId, Event, EventId, now};
+use portcullis_domain::{ClientId, Event, EventId, PermissionName, Scope, credential::scrub_text, now};
 
 use crate::{Result, Service};
 
@@ -31,6 +29,7 @@ pub(crate) struct EventQueue {
     capacity: std::sync::atomic::AtomicUsize,
     dropped: AtomicU64,
     written: AtomicU64,
+    unknown_client_failures: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
 }
 
@@ -41,6 +40,7 @@ impl EventQueue {
             capacity: capacity.into(),
             dropped: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            unknown_client_failures: AtomicU64::new(0),
             last_warning: Mutex::new(None),
         }
     }
@@ -71,6 +71,28 @@ impl EventQueue {
     }
 }
 
+/// The stored form of a change's details (built here, from what an
+/// operator typed into a name or description): every credential-looking
+/// word is replaced as in request bodies, which the web layer redacts
+/// before it queues them.
+pub(crate) fn scrub_details(details: &serde_json::Value) -> String {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => {
+                if let std::borrow::Cow::Owned(scrubbed) = scrub_text(s) {
+                    *s = scrubbed;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut details = details.clone();
+    walk(&mut details);
+    details.to_string()
+}
+
 impl Service {
     /// Queues an event; never waits and never fails.
     pub fn record(&self, event: Event) {
@@ -86,6 +108,25 @@ impl Service {
     /// How many events were dropped because the queue was full, since start.
     pub fn dropped_events(&self) -> u64 {
         self.inner.events.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Counts a failed authentication as a client id that does not exist:
+    /// such attempts are counted, never stored (anyone could fill the
+    /// database with them).
+    pub fn count_unknown_client_failure(&self) {
+        self.inner.events.unknown_client_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many authentications as a client id that does not exist failed, since start.
+    pub fn unknown_client_failures(&self) -> u64 {
+        self.inner.events.unknown_client_failures.load(Ordering::Relaxed)
+    }
+
+    /// Whether a client with this id exists (from the cache when it can):
+    /// what decides whether a failed authentication is stored.
+    pub async fn client_exists(&self, id: ClientId) -> Result<bool> {
+        let generation = self.inner.cache.generation()?;
+        Ok(self.inner.cache.client(generation, self.inner.stores.clients.as_ref(), id).await?.is_some())
     }
 
     /// How many events were written to the database, since start.
@@ -144,6 +185,45 @@ impl Service {
     }
 }
 
+/// The kind of the events recorded for admin API (REST and GraphQL) calls.
+pub const ADMIN_REQUEST: &str = "admin.request";
+
+/// The details an admin request's event is recorded with: the permissions
+/// the call needed, which a reader must hold to see its bodies.
+pub fn admin_request_details(required: &Scope) -> String {
+    let names: Vec<String> = required.iter().map(ToString::to_string).collect();
+    serde_json::json!({ "required_permissions": names }).to_string()
+}
+
+/// What a reader must hold, beyond `events:read`, to see an event's request
+/// and response bodies: for an admin call, the permissions that call
+/// needed (what its answer shows, a reader could otherwise not read);
+/// nothing for the OAuth2 endpoints' events (their bodies hold nothing but
+/// redacted credentials) and change events (they have no bodies). An admin
+/// call recorded without them (before they were recorded) needs every
+/// built-in permission.
+pub fn permissions_for_bodies(event: &Event) -> Scope {
+    if event.kind != ADMIN_REQUEST {
+        return Scope::default();
+    }
+    let recorded =
+        event.details.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()).and_then(
+            |d| {
+                d.get("required_permissions")?
+                    .as_array()?
+                    .iter()
+                    .map(|p| p.as_str().and_then(|p| PermissionName::parse(p).ok()))
+                    .collect::<Option<Scope>>()
+            },
+        );
+    recorded.unwrap_or_else(|| portcullis_domain::builtin_permissions().into_iter().map(|p| p.name).collect())
+}
+
+/// The permissions `reader` lacks to see `event`'s bodies; none when it may.
+pub fn missing_for_bodies(event: &Event, reader: &Scope) -> Vec<PermissionName> {
+    permissions_for_bodies(event).iter().filter(|p| !reader.contains(p)).cloned().collect()
+}
+
 /// A page of events, newest first.
 #[derive(Debug, Clone)]
 pub struct EventPage {
@@ -198,5 +278,62 @@ impl Service {
 
     pub async fn get_event(&self, id: EventId) -> Result<Event> {
         self.inner.stores.events.get_event(id).await?.ok_or(crate::ServiceError::EventNotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, details: Option<String>) -> Event {
+        Event {
+            id: EventId::generate(),
+            occurred_at: now(),
+            kind: kind.to_owned(),
+            client_id: None,
+            user_id: None,
+            actor: None,
+            method: None,
+            path: None,
+            status: None,
+            latency_micros: None,
+            source_ip: None,
+            user_agent: None,
+            request_body: Some("{}".to_owned()),
+            response_body: Some("{}".to_owned()),
+            details,
+        }
+    }
+
+    #[test]
+    fn admin_bodies_need_the_recorded_permissions_and_others_nothing() {
+        let needed: Scope = Scope::parse("users:read clients:read").unwrap();
+        let admin = event(ADMIN_REQUEST, Some(admin_request_details(&needed)));
+        assert_eq!(permissions_for_bodies(&admin), needed);
+        let reader = Scope::parse("events:read users:read").unwrap();
+        let missing: Vec<String> =
+            missing_for_bodies(&admin, &reader).iter().map(ToString::to_string).collect();
+        assert_eq!(missing, ["clients:read"]);
+        assert!(missing_for_bodies(&admin, &Scope::parse("users:read clients:read").unwrap()).is_empty());
+        for kind in ["token.request", "introspection", "revocation", "client.created"] {
+            assert!(missing_for_bodies(&event(kind, None), &Scope::default()).is_empty(), "{kind}");
+        }
+        // Recorded without (or with garbled) permissions: every built-in one.
+        for details in
+            [None, Some("{}".to_owned()), Some(r#"{"required_permissions":["NOT A NAME"]}"#.to_owned())]
+        {
+            let legacy = event(ADMIN_REQUEST, details);
+            assert_eq!(permissions_for_bodies(&legacy).len(), portcullis_domain::builtin_permissions().len());
+        }
+    }
+
+    #[test]
+    fn change_details_lose_credential_looking_words() {
+        let secret = portcullis_domain::ClientSecret::generate();
+        let details =
+            serde_json::json!({"name": {"from": "a", "to": format!("oops {}", secret.expose())}, "n": 3});
+        let stored = scrub_details(&details);
+        assert!(!stored.contains(secret.expose()) && stored.contains(&secret.hint()), "{stored}");
+        assert!(stored.contains("\"n\":3"));
     }
 }

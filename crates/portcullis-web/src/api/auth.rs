@@ -107,6 +107,7 @@ impl FromRequestParts<AppState> for Caller {
                 Principal::Client(client) => slot.set_client(client.id),
                 Principal::User { user, .. } => slot.set_user(user.id),
             }
+            slot.set_scope(caller.scope.clone());
         }
         Ok(caller)
     }

@@ -8,7 +8,10 @@ use axum::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_domain::{ClientId, Event, EventId};
-use portcullis_service::{Operation, events::ListEvents};
+use portcullis_service::{
+    Operation,
+    events::{self, ListEvents},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -50,11 +53,42 @@ pub struct EventSummary {
 pub struct EventDetail {
     #[serde(flatten)]
     pub summary: EventSummary,
+    /// Null when there is none, or when it is hidden (see `bodies_hidden`).
     pub request_body: Option<String>,
+    /// Null when there is none, or when it is hidden (see `bodies_hidden`).
     pub response_body: Option<String>,
+    /// What a reader must hold, beyond `events:read`, to see the bodies:
+    /// for an admin call, the permission it needed (a GraphQL call: its
+    /// caller's permissions); empty for OAuth2 requests and changes.
+    pub required_permissions: Vec<String>,
+    /// Why the bodies are omitted, e.g. `"requires users:read"`: the
+    /// permissions the reader lacks. Null when they are shown.
+    pub bodies_hidden: Option<String>,
     /// For changes: what changed, as JSON.
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
+}
+
+/// Why `reader` may not see `event`'s bodies (`requires users:read`), if it may not.
+pub(crate) fn bodies_hidden(event: &Event, reader: &portcullis_domain::Scope) -> Option<String> {
+    let missing = events::missing_for_bodies(event, reader);
+    (!missing.is_empty()).then(|| {
+        format!("requires {}", missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+    })
+}
+
+/// The permissions reading `event`'s bodies needs beyond `events:read`.
+pub(crate) fn required_permissions(event: &Event) -> Vec<String> {
+    events::permissions_for_bodies(event).iter().map(ToString::to_string).collect()
+}
+
+/// An event's details as shown: what changed, for changes. (An admin call's
+/// details hold what `required_permissions` shows.)
+pub(crate) fn shown_details(event: &Event) -> Option<serde_json::Value> {
+    if event.kind == events::ADMIN_REQUEST {
+        return None;
+    }
+    event.details.as_deref().and_then(|d| serde_json::from_str(d).ok())
 }
 
 impl From<&Event> for EventSummary {
@@ -159,7 +193,9 @@ async fn list_for_client(
     page(&state, Some(id), p).await
 }
 
-/// One event with its redacted request and response bodies.
+/// One event with its redacted request and response bodies. The bodies of
+/// an admin call are shown only to a reader who holds the permission that
+/// call needed; otherwise they are null and `bodies_hidden` says why.
 #[utoipa::path(get, path = "/api/v1/events/{event_id}", tag = "events", params(("event_id" = Uuid, Path)),
     security(("bearer" = ["events:read"])),
     responses((status = 200, body = EventDetail), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
@@ -171,10 +207,14 @@ async fn read(
     caller.may(Operation::ReadEvents)?;
     let id: EventId = super::problem::path_id("event_id", &id)?;
     let event = state.service.get_event(id).await?;
+    let hidden = bodies_hidden(&event, &caller.scope);
+    let shown = |body: &Option<String>| if hidden.is_none() { body.clone() } else { None };
     Ok(Json(EventDetail {
         summary: (&event).into(),
-        request_body: event.request_body.clone(),
-        response_body: event.response_body.clone(),
-        details: event.details.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+        request_body: shown(&event.request_body),
+        response_body: shown(&event.response_body),
+        required_permissions: required_permissions(&event),
+        bodies_hidden: hidden,
+        details: shown_details(&event),
     }))
 }

@@ -9,6 +9,7 @@ mod keys;
 pub mod me;
 pub(crate) mod precondition;
 pub(crate) mod problem;
+pub(crate) mod required;
 pub mod roles;
 pub mod users;
 

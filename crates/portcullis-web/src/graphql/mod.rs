@@ -7,13 +7,16 @@ mod errors;
 mod limits;
 mod mutation;
 mod query;
+pub(crate) mod text;
 mod types;
 
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, EmptySubscription, Schema, ServerError, Variables};
 use axum::{extract::State, http::StatusCode, response::Response};
-use portcullis_service::{MAX_PAGE_SIZE, Service, ServiceError, events::redact};
+use portcullis_service::{MAX_PAGE_SIZE, Service, ServiceError};
+
+use crate::redact;
 use serde::Deserialize;
 
 use crate::{

@@ -207,17 +207,30 @@ impl Event {
     async fn user_agent(&self) -> Option<&str> {
         self.0.user_agent.as_deref()
     }
-    /// The request body, redacted and capped at 16 KiB.
-    async fn request_body(&self) -> Option<&str> {
-        self.0.request_body.as_deref()
+    /// The request body, redacted and capped at 16 KiB; null when hidden
+    /// (see `bodiesHidden`).
+    async fn request_body(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(if self.bodies_hidden(ctx).await?.is_none() { self.0.request_body.as_deref() } else { None })
     }
-    /// The response body, redacted and capped at 16 KiB.
-    async fn response_body(&self) -> Option<&str> {
-        self.0.response_body.as_deref()
+    /// The response body, redacted and capped at 16 KiB; null when hidden
+    /// (see `bodiesHidden`).
+    async fn response_body(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(if self.bodies_hidden(ctx).await?.is_none() { self.0.response_body.as_deref() } else { None })
+    }
+    /// What a reader must hold, beyond `events:read`, to see the bodies:
+    /// for an admin call, the permission it needed (a GraphQL call: its
+    /// caller's permissions); empty for OAuth2 requests and changes.
+    async fn required_permissions(&self) -> Vec<String> {
+        crate::api::events::required_permissions(&self.0)
+    }
+    /// Why the bodies are omitted (`requires users:read`: the permissions
+    /// the reader lacks); null when they are shown.
+    async fn bodies_hidden(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(crate::api::events::bodies_hidden(&self.0, &super::caller(ctx)?.scope))
     }
     /// For changes: what changed.
     async fn details(&self) -> Option<Json<serde_json::Value>> {
-        self.0.details.as_deref().and_then(|d| serde_json::from_str(d).ok()).map(Json)
+        crate::api::events::shown_details(&self.0).map(Json)
     }
 }
 

@@ -3,7 +3,7 @@
 mod caller;
 mod client_auth;
 mod discovery;
-mod form;
+pub(crate) mod form;
 mod introspect;
 mod jwks;
 mod request;

@@ -11,7 +11,7 @@ use portcullis_service::IssuedToken;
 use serde::Serialize;
 
 use super::request::{client_credentials, read_form};
-use portcullis_service::events::redact;
+use portcullis_domain::credential::redact_credential;
 
 use crate::recording::{RecordedResponse, SubjectSlot};
 use crate::{AppState, error::OAuthError};
@@ -87,7 +87,7 @@ fn success(token: &IssuedToken, recorded: bool) -> Response {
     };
     let mut response = axum::Json(answer(&token.access_token)).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if recorded && let Ok(text) = serde_json::to_string(&answer(&redact::marker(&token.access_token))) {
+    if recorded && let Ok(text) = serde_json::to_string(&answer(&redact_credential(&token.access_token))) {
         response.extensions_mut().insert(RecordedResponse(text));
     }
     response

@@ -29,6 +29,7 @@ mod changes;
 mod clients;
 mod discovery;
 mod escalation;
+mod event_privacy;
 mod events;
 mod graphql;
 mod graphql_twins;

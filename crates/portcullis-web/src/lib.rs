@@ -9,17 +9,17 @@ mod graphiql;
 pub mod graphql;
 mod health;
 mod metrics;
+mod panic;
 mod public;
 pub mod recording;
 
 use axum::{
-    Json, Router,
+    Router,
     http::{HeaderName, Request, StatusCode, header},
     response::IntoResponse,
 };
 use portcullis_service::Service;
 use tower_http::{
-    catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
 };
@@ -70,10 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .fallback(not_found)
         .with_state(state)
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a handler panicked");
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({ "error": "server_error" }))).into_response()
-        }))
+        .layer(axum::middleware::from_fn(panic::catch_panic))
         .layer(
             TraceLayer::new_for_http()
                 // The path only: a query string may hold what must not be logged.

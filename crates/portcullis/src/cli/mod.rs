@@ -58,6 +58,7 @@ fn init_tracing(global: &GlobalConfig) {
 
 pub async fn run(cli: Cli) -> ExitCode {
     init_tracing(&cli.global);
+    startup::install_panic_hook();
     let result = match cli.command {
         Command::Serve(serve) => serve_until_stopped(&cli.global, &serve).await,
         Command::Migrate => startup::open_stores(&cli.global.database_url).await.map(|_| {

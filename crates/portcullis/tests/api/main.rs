@@ -32,6 +32,7 @@ mod events;
 mod graphql;
 mod graphql_twins;
 mod introspection;
+mod odd_bytes;
 mod roles;
 mod token;
 mod token_errors;

@@ -33,6 +33,7 @@ mod graphql;
 mod graphql_twins;
 mod introspection;
 mod odd_bytes;
+mod request_id;
 mod rfc_details;
 mod roles;
 mod token;

@@ -264,6 +264,23 @@ async fn master_key_file_is_private_and_required_once_data_is_sealed() {
     assert!(stderr.contains("master key"), "{stderr}");
 }
 
+#[tokio::test]
+async fn sqlite_files_and_their_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let data = env.dir.path().join("data");
+    let url = format!("sqlite:{}/nested/portcullis.db", data.display());
+    let server = env.serve_with(&[("PORTCULLIS_DATABASE_URL", &url)]).await;
+    // While the server runs, the WAL and shared-memory files exist too.
+    let mode = |p: std::path::PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data.clone()), 0o700, "data/");
+    assert_eq!(mode(data.join("nested")), 0o700, "data/nested/");
+    for file in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm", "master.key"] {
+        assert_eq!(mode(data.join("nested").join(file)), 0o600, "{file}");
+    }
+    server.stop().await;
+}
+
 fn kid_of(token: &str) -> String {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let header = token.split('.').next().unwrap();

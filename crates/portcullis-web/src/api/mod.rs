@@ -33,7 +33,7 @@ use crate::AppState;
     info(title = "Portcullis admin API", description = "Manage the API clients of a Portcullis authorization server. \
         Authenticate with `Authorization: Bearer <access token from this server>`; each operation needs the permission named in its security requirement."),
     paths(clients::create, clients::list, clients::read, clients::update, clients::remove, clients::regenerate_secret, clients::issue_token,
-        clients::revoke_tokens, clients::bulk::bulk_clients, keys::rotate, roles::list_permissions, roles::create_permission, roles::update_permission,
+        clients::revoke_tokens, clients::bulk::bulk_clients, keys::list, keys::rotate, keys::revoke, roles::list_permissions, roles::create_permission, roles::update_permission,
         roles::delete_permission, roles::list_roles, roles::create_role, roles::read_role, roles::update_role, roles::delete_role,
         roles::client_permissions, users::create, users::list, users::read, users::update, users::remove,
         me::sign_in, me::sign_out, me::me, me::rotate_token, me::read_token, me::revoke_token,

@@ -73,8 +73,16 @@ pub struct BulkPayload {
 
 #[derive(SimpleObject)]
 pub struct RotatedKey {
-    /// The new key's id: new tokens carry it in their header from now on.
+    /// The key that signs new tokens from now on (it was published, as the
+    /// next key, before the rotation).
     pub kid: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokedKey {
+    pub kid: String,
+    /// The state the key had: `next`, `current` or `previous`.
+    pub state: String,
 }
 
 #[derive(SimpleObject)]
@@ -215,10 +223,20 @@ impl Mutation {
         Ok(Some(Client::from(service(ctx)?.revoke_client_tokens(&caller.actor(), id).await.gql()?)))
     }
 
-    /// Create a new token signing key (`keys:write`).
+    /// Rotate the signing keys: the pre-published next key signs from now on
+    /// and a new next key is published (`keys:write`).
     async fn rotate_signing_key(&self, ctx: &Context<'_>) -> Result<Option<RotatedKey>> {
         let caller = require(ctx, "keys:write")?;
         Ok(Some(RotatedKey { kid: service(ctx)?.rotate_signing_key(&caller.actor()).await.gql()? }))
+    }
+
+    /// Withdraw a signing key at once: it leaves the JWKS and the tokens it
+    /// signed stop validating; a revoked current key is replaced by the next
+    /// one (`keys:write`).
+    async fn revoke_signing_key(&self, ctx: &Context<'_>, kid: String) -> Result<Option<RevokedKey>> {
+        let caller = require(ctx, "keys:write")?;
+        let state = service(ctx)?.revoke_signing_key(&caller.actor(), &kid).await.gql()?;
+        Ok(Some(RevokedKey { kid, state: state.as_str().to_owned() }))
     }
 
     /// Define a permission for an API you protect (`roles:write`).

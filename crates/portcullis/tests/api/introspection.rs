@@ -267,7 +267,8 @@ async fn rotated_keys_sign_new_tokens_and_old_ones_stay_valid(backend: Backend) 
     assert_eq!(header["kid"], new_kid);
     let (old_header, _) = crate::token::verify(&app, &old_token).await;
     assert_eq!(old_header["kid"], old_kid, "the old key is still published");
-    assert_eq!(app.json("/.well-known/jwks.json").await["keys"].as_array().unwrap().len(), 2);
+    // The replaced key, the current one and the pre-published next one.
+    assert_eq!(app.json("/.well-known/jwks.json").await["keys"].as_array().unwrap().len(), 3);
     assert_eq!(introspect(&app, &admin, &old_token).await["active"], true);
     // Nothing to retire yet: the old key's tokens may live another day.
     assert!(app.service.retire_signing_keys().await.unwrap().is_empty());

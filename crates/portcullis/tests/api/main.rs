@@ -36,6 +36,7 @@ mod odd_bytes;
 mod request_id;
 mod rfc_details;
 mod roles;
+mod signing_keys;
 mod token;
 mod token_errors;
 mod users;

@@ -7,7 +7,36 @@ use serde_json::Value;
 on_both_backends!(
     the_next_key_is_published_before_any_token_carries_it,
     a_revoked_key_leaves_the_jwks_and_its_tokens_stop_validating,
+    start_up_creates_current_and_next_keys_and_adds_a_missing_next_key,
 );
+
+async fn start_up_creates_current_and_next_keys_and_adds_a_missing_next_key(backend: Backend) {
+    use portcullis_service::{KeyState, MasterKey, Service, ServiceConfig};
+    let (stores, _url, _guard) = portcullis_testkit::fresh_stores(backend).await;
+    let master = MasterKey::generate();
+    let config = ServiceConfig { issuer: "https://issuer.test".into(), audience: "https://api.test".into() };
+    let service = Service::start(stores.clone(), config.clone(), &master).await.unwrap();
+    let states = |keys: &[portcullis_service::SigningKeyInfo]| {
+        let mut s: Vec<_> = keys.iter().map(|k| k.state.as_str()).collect();
+        s.sort_unstable();
+        s
+    };
+    let first = service.signing_keys().await.unwrap();
+    assert_eq!(states(&first), ["current", "next"], "an empty database gets both");
+    let current = first.iter().find(|k| k.state == KeyState::Current).unwrap().kid.clone();
+    // A database from before key states holds a current key and no next one.
+    let next = first.iter().find(|k| k.state == KeyState::Next).unwrap().kid.clone();
+    assert!(stores.keys.delete_signing_key(&next).await.unwrap());
+    let again = Service::start(stores.clone(), config, &master).await.unwrap();
+    let keys = again.signing_keys().await.unwrap();
+    assert_eq!(states(&keys), ["current", "next"], "start-up adds the missing next key");
+    assert_eq!(
+        keys.iter().find(|k| k.state == KeyState::Current).unwrap().kid,
+        current,
+        "the same key signs"
+    );
+    assert_eq!(again.keys().active.kid, current);
+}
 
 fn kid_of(token: &str) -> String {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};

@@ -185,8 +185,7 @@ impl Service {
                 .await?
             {
                 inner.cache.invalidate();
-                let details =
-                    serde_json::json!({ "kid": next.kid, "replaced": current.kid, "next": new_next.kid });
+                let details = serde_json::json!({ "kid": next.kid });
                 self.audit(actor, ChangeKind::KeyRotated, audit::Subject::None, Some(details));
                 tracing::info!(kid = next.kid, next = new_next.kid, "rotated the signing keys");
                 return Ok(next.kid.clone());

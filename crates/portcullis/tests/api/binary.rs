@@ -278,7 +278,7 @@ async fn sqlite_files_and_their_directory_are_private() {
     for file in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm", "master.key"] {
         assert_eq!(mode(data.join("nested").join(file)), 0o600, "{file}");
     }
-    server.stop().await;
+    drop(server);
 }
 
 fn kid_of(token: &str) -> String {

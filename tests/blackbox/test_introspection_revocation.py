@@ -272,7 +272,14 @@ def test_introspection_by_an_unauthenticated_caller_is_invalid_client(portcullis
     for name, kw in cases.items():
         r = introspect(server, token, **kw)
         assert r.status_code == 401, f"{name}: {r.status_code} {r.text}"
-        assert r.json()["error"] == "invalid_client", f"{name}: {r.text}"
+        # A caller that chose Bearer gets Bearer's error and challenge (RFC 6750 §3.1).
+        expected = "invalid_token" if "bearer" in kw else "invalid_client"
+        assert r.json()["error"] == expected, f"{name}: {r.text}"
+        challenge = r.headers.get("WWW-Authenticate", "")
+        if "bearer" in kw:
+            assert challenge == 'Bearer realm="portcullis", error="invalid_token"', f"{name}: {challenge}"
+        else:
+            assert challenge.startswith("Basic"), f"{name}: {challenge}"
         assert "active" not in r.json(), name
 
 

@@ -73,7 +73,10 @@ impl<K: SecretKind> Secret<K> {
     /// Checks the shape and the checksum, so that a typo or a truncated
     /// paste is refused before any lookup.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        if s.len() != SECRET_LEN || !s.starts_with(K::PREFIX) {
+        // Every valid secret is ASCII; refusing anything else first means the
+        // byte offsets below always fall on character boundaries (a multi-byte
+        // character of the right byte length must not reach `split_at`).
+        if s.len() != SECRET_LEN || !s.is_ascii() || !s.starts_with(K::PREFIX) {
             return Err(DomainError::MalformedSecret);
         }
         let (head, sum) = s.split_at(K::PREFIX.len() + BODY_LEN);
@@ -223,10 +226,64 @@ mod tests {
         assert_eq!(format!("{a:?}"), "SecretHash(..)");
     }
 
+    #[test]
+    fn a_multi_byte_character_at_the_split_is_refused_not_a_panic() {
+        // The reproduction from issue 11: 54 bytes, with `é` straddling the split.
+        for prefix in ["pcs_", "pat_"] {
+            let text = format!("{prefix}{}é{}", "a".repeat(42), "b".repeat(6));
+            assert_eq!(text.len(), SECRET_LEN);
+            assert_eq!(ClientSecret::parse(&text), Err(DomainError::MalformedSecret));
+            assert_eq!(PersonalTokenSecret::parse(&text), Err(DomainError::MalformedSecret));
+        }
+    }
+
+    /// Strings of exactly a secret's byte length, a valid-looking prefix, and
+    /// at least one multi-byte character anywhere after it.
+    fn secret_length_with_multibyte() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec!["pcs_", "pat_"]),
+            prop::sample::select(vec!['é', 'ß', '€', '😀', '\u{80}', '\u{7ff}', '\u{ffff}']),
+            0usize..=SECRET_LEN,
+            "[A-Za-z0-9_]{0,60}",
+        )
+            .prop_map(|(prefix, wide, at, filler)| {
+                let room = SECRET_LEN - prefix.len() - wide.len_utf8();
+                let mut rest: String = filler.chars().chain(std::iter::repeat('a')).take(room).collect();
+                let at = at.min(rest.len());
+                rest.insert(at, wide);
+                format!("{prefix}{rest}")
+            })
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(s in "\\PC{0,80}") {
             let _ = ClientSecret::parse(&s);
+            let _ = PersonalTokenSecret::parse(&s);
+        }
+
+        #[test]
+        fn secret_length_strings_with_multibyte_characters_are_refused(s in secret_length_with_multibyte()) {
+            prop_assert_eq!(s.len(), SECRET_LEN);
+            prop_assert_eq!(ClientSecret::parse(&s), Err(DomainError::MalformedSecret));
+            prop_assert_eq!(PersonalTokenSecret::parse(&s), Err(DomainError::MalformedSecret));
+        }
+
+        #[test]
+        fn arbitrary_text_of_the_secret_length_never_panics(
+            prefix in prop::sample::select(vec!["pcs_", "pat_", ""]),
+            text in "\\PC{0,60}",
+        ) {
+            // Exactly SECRET_LEN bytes, cut on a character boundary and padded.
+            let mut t = prefix.to_owned();
+            for c in text.chars() {
+                if t.len() + c.len_utf8() > SECRET_LEN { break; }
+                t.push(c);
+            }
+            while t.len() < SECRET_LEN { t.push('x'); }
+            prop_assert_eq!(t.len(), SECRET_LEN);
+            let _ = ClientSecret::parse(&t);
+            let _ = PersonalTokenSecret::parse(&t);
         }
 
         #[test]

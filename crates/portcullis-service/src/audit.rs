@@ -69,10 +69,11 @@ pub enum ChangeKind {
     UserPersonalTokenRotated,
     UserPersonalTokenRevoked,
     KeyRotated,
+    KeyRevoked,
 }
 
 impl ChangeKind {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::ClientCreated,
         Self::ClientUpdated,
         Self::ClientEnabled,
@@ -94,6 +95,7 @@ impl ChangeKind {
         Self::UserPersonalTokenRotated,
         Self::UserPersonalTokenRevoked,
         Self::KeyRotated,
+        Self::KeyRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +121,7 @@ impl ChangeKind {
             Self::UserPersonalTokenRotated => "user.personal_token_rotated",
             Self::UserPersonalTokenRevoked => "user.personal_token_revoked",
             Self::KeyRotated => "key.rotated",
+            Self::KeyRevoked => "key.revoked",
         }
     }
 }

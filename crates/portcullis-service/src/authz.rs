@@ -39,6 +39,9 @@ pub enum Operation {
     IssueClientToken,
     RevokeClientTokens,
     RotateSigningKey,
+    RevokeSigningKey,
+    /// List the signing keys (with their states): a keys operator's view.
+    ReadSigningKeys,
     CreatePermission,
     UpdatePermission,
     DeletePermission,
@@ -67,7 +70,7 @@ impl Operation {
             | Self::RevokeClientTokens => ClientsWrite,
             Self::RegenerateClientSecret => ClientsSecrets,
             Self::IssueClientToken => TokensIssue,
-            Self::RotateSigningKey => KeysWrite,
+            Self::RotateSigningKey | Self::RevokeSigningKey | Self::ReadSigningKeys => KeysWrite,
             Self::CreatePermission
             | Self::UpdatePermission
             | Self::DeletePermission

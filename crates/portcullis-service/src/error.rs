@@ -57,6 +57,8 @@ pub enum ServiceError {
     WeakPassword(crate::passwords::PasswordRejected),
     #[error("there is no personal access token")]
     PersonalTokenNotFound,
+    #[error("no signing key with that kid")]
+    KeyNotFound,
     #[error("no role named `{0}`")]
     RoleNotFound(String),
     #[error("conflict: {0}")]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use portcullis_domain::now;
-use portcullis_store::{KeyStore, StoredSigningKey};
+use portcullis_store::{KeyState, KeyStore, StoreError, StoredSigningKey};
 use rand::rngs::OsRng;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -69,35 +69,67 @@ fn unseal(master: &MasterKey, stored: &StoredSigningKey) -> Result<SigningKey, S
     Ok(key)
 }
 
-/// Creates, seals and stores a new key.
-pub async fn generate(store: &dyn KeyStore, master: &MasterKey) -> Result<String, ServiceError> {
+/// Creates and seals a new key in `state` (not stored yet).
+pub(crate) fn new_key(master: &MasterKey, state: KeyState) -> Result<StoredSigningKey, ServiceError> {
     let signing = SigningKey::generate(&mut OsRng);
     let kid = thumbprint(&signing.verifying_key());
-    let stored = StoredSigningKey {
-        kid: kid.clone(),
+    let at = now();
+    Ok(StoredSigningKey {
+        sealed_private_key: master.seal(&purpose(&kid), signing.as_bytes())?,
+        kid,
         algorithm: ALGORITHM.to_owned(),
         public_key: signing.verifying_key().as_bytes().to_vec(),
-        sealed_private_key: master.seal(&purpose(&kid), signing.as_bytes())?,
-        created_at: now(),
-    };
-    store.insert_signing_key(&stored).await?;
-    tracing::info!(kid, "generated a new signing key");
-    Ok(kid)
+        created_at: at,
+        state,
+        activated_at: (state == KeyState::Current).then_some(at),
+        replaced_at: None,
+    })
 }
 
-/// Loads every stored key, generating the first one if there is none. The
-/// newest key signs; all are published.
-pub async fn load(store: &dyn KeyStore, master: &MasterKey) -> Result<Arc<KeySet>, ServiceError> {
+/// Stores a new key in `state` unless another process stored one first
+/// (the unique index on the state says so): either way, one exists after.
+async fn add_if_missing(
+    store: &dyn KeyStore,
+    master: &MasterKey,
+    state: KeyState,
+) -> Result<(), ServiceError> {
+    let key = new_key(master, state)?;
+    match store.insert_signing_key(&key).await {
+        Ok(()) => {
+            tracing::info!(kid = key.kid, state = state.as_str(), "generated a new signing key");
+            Ok(())
+        }
+        Err(StoreError::Conflict("signing_key_state_unique")) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Makes sure there is a current key and a pre-published next one: both on
+/// an empty database, the next one on a database from before key states.
+pub async fn ensure(store: &dyn KeyStore, master: &MasterKey) -> Result<Vec<StoredSigningKey>, ServiceError> {
     let mut stored = store.list_signing_keys().await?;
-    if stored.is_empty() {
-        generate(store, master).await?;
-        // Read back: if another instance raced us, every instance settles on
-        // the same newest key.
+    let has = |stored: &[StoredSigningKey], state| stored.iter().any(|k| k.state == state);
+    if !has(&stored, KeyState::Current) || !has(&stored, KeyState::Next) {
+        for state in [KeyState::Current, KeyState::Next] {
+            if !has(&stored, state) {
+                add_if_missing(store, master, state).await?;
+            }
+        }
+        // Read back: if another instance raced us, all settle on the same keys.
         stored = store.list_signing_keys().await?;
     }
-    let newest =
-        stored.first().ok_or_else(|| ServiceError::Corrupt("no signing key after generating one".into()))?;
-    let signing = unseal(master, newest)?;
+    Ok(stored)
+}
+
+/// Loads every stored key (adding what [`ensure`] adds). The current key
+/// signs; all, the next one included, are published.
+pub async fn load(store: &dyn KeyStore, master: &MasterKey) -> Result<Arc<KeySet>, ServiceError> {
+    let stored = ensure(store, master).await?;
+    let current = stored
+        .iter()
+        .find(|k| k.state == KeyState::Current)
+        .ok_or_else(|| ServiceError::Corrupt("no current signing key after generating one".into()))?;
+    let signing = unseal(master, current)?;
     let mut verifying = Vec::with_capacity(stored.len());
     for key in &stored {
         if key.algorithm != ALGORITHM {
@@ -112,7 +144,7 @@ pub async fn load(store: &dyn KeyStore, master: &MasterKey) -> Result<Arc<KeySet
             .map_err(|_| ServiceError::Corrupt(format!("public key {} is invalid", key.kid)))?;
         verifying.push((key.kid.clone(), public));
     }
-    Ok(Arc::new(KeySet::new(newest.kid.clone(), signing, verifying)))
+    Ok(Arc::new(KeySet::new(current.kid.clone(), signing, verifying)))
 }
 
 /// How long a replaced key stays published: the longest token lifetime,
@@ -120,13 +152,14 @@ pub async fn load(store: &dyn KeyStore, master: &MasterKey) -> Result<Arc<KeySet
 /// clock skew.
 pub const RETIRE_AFTER_SECS: i64 = portcullis_domain::TokenTtl::MAX as i64 + 300;
 
-/// The kids of keys no token can still need: each key that was replaced
-/// longer than [`RETIRE_AFTER_SECS`] ago (its successor is that old).
-pub fn retirable(stored_newest_first: &[StoredSigningKey], now: portcullis_domain::Timestamp) -> Vec<String> {
-    stored_newest_first
-        .windows(2)
-        .filter(|pair| (now - pair[0].created_at).num_seconds() > RETIRE_AFTER_SECS)
-        .map(|pair| pair[1].kid.clone())
+/// The kids of keys no token can still need: each replaced key that
+/// stopped signing longer than [`RETIRE_AFTER_SECS`] ago.
+pub fn retirable(stored: &[StoredSigningKey], now: portcullis_domain::Timestamp) -> Vec<String> {
+    stored
+        .iter()
+        .filter(|k| k.state == KeyState::Previous)
+        .filter(|k| k.replaced_at.is_none_or(|at| (now - at).num_seconds() > RETIRE_AFTER_SECS))
+        .map(|k| k.kid.clone())
         .collect()
 }
 
@@ -158,13 +191,21 @@ impl KeySet {
 mod tests {
     use super::*;
 
-    fn stored(kid: &str, created_secs_ago: i64, at: portcullis_domain::Timestamp) -> StoredSigningKey {
+    fn stored(
+        kid: &str,
+        state: KeyState,
+        replaced_secs_ago: Option<i64>,
+        at: portcullis_domain::Timestamp,
+    ) -> StoredSigningKey {
         StoredSigningKey {
             kid: kid.into(),
             algorithm: ALGORITHM.into(),
             public_key: vec![],
             sealed_private_key: vec![],
-            created_at: at - chrono::TimeDelta::seconds(created_secs_ago),
+            created_at: at - chrono::TimeDelta::days(10),
+            state,
+            activated_at: None,
+            replaced_at: replaced_secs_ago.map(|s| at - chrono::TimeDelta::seconds(s)),
         }
     }
 
@@ -172,12 +213,14 @@ mod tests {
     fn a_replaced_key_is_retired_only_after_its_tokens_can_have_expired() {
         let at = now();
         let day = RETIRE_AFTER_SECS;
-        // Newest first: c replaced b just now; b replaced a long ago.
-        let keys = [stored("c", 10, at), stored("b", day + 100, at), stored("a", 3 * day, at)];
-        assert_eq!(retirable(&keys, at), vec!["a".to_owned()]);
-        let keys = [stored("b", day - 1, at), stored("a", 3 * day, at)];
-        assert!(retirable(&keys, at).is_empty(), "a still signs tokens that may be alive");
-        assert!(retirable(&keys[..1], at).is_empty(), "the only key is never retired");
+        let keys = [
+            stored("next", KeyState::Next, None, at),
+            stored("current", KeyState::Current, None, at),
+            stored("b", KeyState::Previous, Some(day - 1), at),
+            stored("a", KeyState::Previous, Some(day + 100), at),
+        ];
+        assert_eq!(retirable(&keys, at), vec!["a".to_owned()], "b still signed tokens that may be alive");
+        assert!(retirable(&keys[..2], at).is_empty(), "the current and the next key are never retired");
         assert!(retirable(&[], at).is_empty());
     }
 

@@ -42,6 +42,7 @@ pub use crypto::MasterKey;
 pub use error::{Result, ServiceError};
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageItem, page_size};
 pub use personal_tokens::PersonalTokenInfo;
+pub use portcullis_store::KeyState;
 pub use revocation::RevokeError;
 pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};
 pub use sessions::{ActiveUser, SESSION_ABSOLUTE, SESSION_IDLE, SignInError, SignedIn};
@@ -54,6 +55,17 @@ use crate::{
     keys::KeySet,
     usage::LastUsed,
 };
+
+/// A signing key as the admin API lists it: never its private half.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyInfo {
+    pub kid: String,
+    pub algorithm: String,
+    pub state: KeyState,
+    pub created_at: portcullis_domain::Timestamp,
+    pub activated_at: Option<portcullis_domain::Timestamp>,
+    pub replaced_at: Option<portcullis_domain::Timestamp>,
+}
 
 /// The name under which the client-secret HMAC key is stored (sealed).
 pub const SECRET_HASH_KEY: &str = "client_secret_hmac_key";
@@ -152,17 +164,81 @@ impl Service {
         Ok(retire)
     }
 
-    /// Creates a new signing key; new tokens use it at once (on every
-    /// instance, at its next request). The old keys stay published until
-    /// every token they signed has expired (see `retire_signing_keys`).
+    /// Rotates the signing keys: the pre-published next key (already in
+    /// every JWKS fetched since it was made) becomes current and signs new
+    /// tokens on every instance at its next request; a fresh next key is
+    /// published; the replaced key stays published until every token it
+    /// signed has expired (see `retire_signing_keys`). Atomic in the store:
+    /// two racing rotations are two rotations, never zero or two current
+    /// keys. Returns the new current key's kid.
     pub async fn rotate_signing_key(&self, caller: &Caller) -> Result<String> {
         caller.may(crate::Operation::RotateSigningKey)?;
         let actor = &caller.actor;
-        let kid = keys::generate(self.inner.stores.keys.as_ref(), &self.inner.master).await?;
-        self.inner.cache.invalidate();
-        let details = serde_json::json!({ "kid": kid });
-        self.audit(actor, ChangeKind::KeyRotated, audit::Subject::None, Some(details));
-        Ok(kid)
+        let inner = &self.inner;
+        for _ in 0..3 {
+            let stored = keys::ensure(inner.stores.keys.as_ref(), &inner.master).await?;
+            let current = stored.iter().find(|k| k.state == KeyState::Current);
+            let next = stored.iter().find(|k| k.state == KeyState::Next);
+            let (Some(current), Some(next)) = (current, next) else { continue };
+            let new_next = keys::new_key(&inner.master, KeyState::Next)?;
+            if inner
+                .stores
+                .keys
+                .rotate_signing_keys(&current.kid, &new_next, portcullis_domain::now())
+                .await?
+            {
+                inner.cache.invalidate();
+                let details = serde_json::json!({ "kid": next.kid });
+                self.audit(actor, ChangeKind::KeyRotated, audit::Subject::None, Some(details));
+                tracing::info!(kid = next.kid, next = new_next.kid, "rotated the signing keys");
+                return Ok(next.kid.clone());
+            }
+            // Another rotation won the race: rotate again from what it left.
+        }
+        Err(ServiceError::Conflict("signing_key_rotation"))
+    }
+
+    /// Withdraws a (compromised) key at once: it leaves the JWKS and every
+    /// token it signed stops validating here at the next request on every
+    /// instance. A revoked current key is replaced by the next one, and a
+    /// fresh next key is published. Returns the state the key had.
+    pub async fn revoke_signing_key(&self, caller: &Caller, kid: &str) -> Result<KeyState> {
+        caller.may(crate::Operation::RevokeSigningKey)?;
+        let actor = &caller.actor;
+        let inner = &self.inner;
+        let new_next = keys::new_key(&inner.master, KeyState::Next)?;
+        let state = inner
+            .stores
+            .keys
+            .revoke_signing_key(kid, &new_next, portcullis_domain::now())
+            .await?
+            .ok_or(ServiceError::KeyNotFound)?;
+        inner.cache.invalidate();
+        let details = serde_json::json!({ "kid": kid, "state": state.as_str() });
+        self.audit(actor, ChangeKind::KeyRevoked, audit::Subject::None, Some(details));
+        tracing::warn!(
+            kid,
+            state = state.as_str(),
+            "revoked a signing key: the tokens it signed are no longer valid"
+        );
+        Ok(state)
+    }
+
+    /// Every stored key, newest first, without its private half.
+    pub async fn signing_keys(&self, caller: &Caller) -> Result<Vec<SigningKeyInfo>> {
+        caller.may(crate::Operation::ReadSigningKeys)?;
+        let stored = self.inner.stores.keys.list_signing_keys().await?;
+        Ok(stored
+            .into_iter()
+            .map(|k| SigningKeyInfo {
+                kid: k.kid,
+                algorithm: k.algorithm,
+                state: k.state,
+                created_at: k.created_at,
+                activated_at: k.activated_at,
+                replaced_at: k.replaced_at,
+            })
+            .collect())
     }
 
     /// Every permission a token may carry, for the metadata's `scopes_supported`.

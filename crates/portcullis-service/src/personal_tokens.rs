@@ -82,6 +82,13 @@ impl Service {
         Ok(Some(active))
     }
 
+    /// Whether `token` is some user's active personal access token, without
+    /// counting a use. The revocation endpoint answers 200 for anything else
+    /// (RFC 7009 §2.2: an invalid token is not an error).
+    pub async fn is_active_personal_token(&self, token: &str) -> Result<bool> {
+        Ok(self.personal_token_state(token).await?.is_some())
+    }
+
     /// The token's user and permissions if it is valid now, without
     /// counting a use (introspection looks, it does not use).
     pub(crate) async fn personal_token_state(

@@ -110,7 +110,9 @@ impl Service {
             None => allowed,
             Some(requested) => {
                 let requested = Scope::parse(requested).map_err(|_| GrantError::InvalidScope)?;
-                if !requested.is_subset(&allowed) {
+                // A scope of only spaces names no scope-token: RFC 6749 §3.3
+                // asks for at least one, so it is malformed, not "everything".
+                if requested.is_empty() || !requested.is_subset(&allowed) {
                     return Err(GrantError::InvalidScope);
                 }
                 requested

@@ -14,6 +14,8 @@ const RULES: &[(&str, &str)] = &[
     ("permissions_pkey", "permission_name_unique"),
     ("role_permissions_pkey", "role_permission_unique"),
     ("signing_keys_pkey", "signing_key_kid_unique"),
+    ("signing_keys_one_state", "signing_key_state_unique"),
+    ("signing_key_state_valid", "signing_key_state_valid"),
     ("server_secrets_pkey", "server_secret_name_unique"),
     ("client_name_length", "client_name_length"),
     ("client_status_valid", "client_status_valid"),

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use portcullis_domain::Timestamp;
-use portcullis_store::{KeyStore, Result, ServerSecretStore, StoredSigningKey, decode};
+use portcullis_store::{KeyState, KeyStore, Result, ServerSecretStore, StoreError, StoredSigningKey, decode};
+use sqlx::{Postgres, Transaction};
 
 use crate::{PgStore, error::db_error};
 
@@ -11,45 +12,79 @@ struct KeyRow {
     public_key: Vec<u8>,
     sealed_private_key: Vec<u8>,
     created_at: Timestamp,
+    state: String,
+    activated_at: Option<Timestamp>,
+    replaced_at: Option<Timestamp>,
+}
+
+impl KeyRow {
+    fn into_key(self) -> Result<StoredSigningKey> {
+        let state = KeyState::parse(&self.state).ok_or_else(|| {
+            StoreError::Corrupt(format!("signing_keys.state of key {} is invalid", self.kid))
+        })?;
+        Ok(StoredSigningKey {
+            kid: self.kid,
+            algorithm: self.algorithm,
+            public_key: self.public_key,
+            sealed_private_key: self.sealed_private_key,
+            created_at: self.created_at,
+            state,
+            activated_at: self.activated_at,
+            replaced_at: self.replaced_at,
+        })
+    }
+}
+
+async fn insert(tx: &mut Transaction<'_, Postgres>, key: &StoredSigningKey) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys \
+         (kid, algorithm, public_key, sealed_private_key, created_at, state, activated_at, replaced_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&key.kid)
+    .bind(&key.algorithm)
+    .bind(&key.public_key)
+    .bind(&key.sealed_private_key)
+    .bind(key.created_at)
+    .bind(key.state.as_str())
+    .bind(key.activated_at)
+    .bind(key.replaced_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// The next key becomes current; `false` when there is none.
+async fn promote_next(tx: &mut Transaction<'_, Postgres>, at: Timestamp) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE signing_keys SET state = 'current', activated_at = $1 WHERE state = 'next'")
+            .bind(at)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[async_trait]
 impl KeyStore for PgStore {
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, public_key, sealed_private_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.public_key)
-        .bind(&key.sealed_private_key)
-        .bind(key.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        insert(&mut tx, key).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(())
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, algorithm, public_key, sealed_private_key, created_at FROM signing_keys \
-             ORDER BY created_at DESC, kid DESC",
+            "SELECT kid, algorithm, public_key, sealed_private_key, created_at, state, activated_at, replaced_at \
+             FROM signing_keys ORDER BY created_at DESC, kid DESC",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredSigningKey {
-                kid: r.kid,
-                algorithm: r.algorithm,
-                public_key: r.public_key,
-                sealed_private_key: r.sealed_private_key,
-                created_at: r.created_at,
-            })
-            .collect())
+        rows.into_iter().map(KeyRow::into_key).collect()
     }
 
     async fn delete_signing_key(&self, kid: &str) -> Result<bool> {
@@ -63,6 +98,59 @@ impl KeyStore for PgStore {
             self.changed();
         }
         Ok(deleted)
+    }
+
+    async fn rotate_signing_keys(
+        &self,
+        current_kid: &str,
+        new_next: &StoredSigningKey,
+        at: Timestamp,
+    ) -> Result<bool> {
+        // A racing rotation blocks on the current key's row lock, then
+        // re-checks `state = 'current'`, finds it false and changes nothing.
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let replaced = sqlx::query(
+            "UPDATE signing_keys SET state = 'previous', replaced_at = $1 WHERE kid = $2 AND state = 'current'",
+        )
+        .bind(at)
+        .bind(current_kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if replaced.rows_affected() != 1 || !promote_next(&mut tx, at).await? {
+            return Ok(false);
+        }
+        insert(&mut tx, new_next).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.changed();
+        Ok(true)
+    }
+
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        new_next: &StoredSigningKey,
+        at: Timestamp,
+    ) -> Result<Option<KeyState>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let state: Option<String> =
+            sqlx::query_scalar("DELETE FROM signing_keys WHERE kid = $1 RETURNING state")
+                .bind(kid)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let Some(state) = state else { return Ok(None) };
+        let state = KeyState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt("signing_keys.state of a revoked key is invalid".into()))?;
+        if state == KeyState::Current {
+            promote_next(&mut tx, at).await?;
+        }
+        if state != KeyState::Previous {
+            insert(&mut tx, new_next).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.changed();
+        Ok(Some(state))
     }
 }
 

@@ -248,6 +248,9 @@ async fn deleting_a_signing_key_is_a_change_for_every_instance() {
         public_key: vec![1; 32],
         sealed_private_key: vec![2; 72],
         created_at: now(),
+        state: portcullis_store::KeyState::Previous,
+        activated_at: None,
+        replaced_at: None,
     };
     store.insert_signing_key(&key).await.unwrap();
     let (mine, theirs) = (settled(&store).await, settled(&other).await);

@@ -14,6 +14,7 @@ const UNIQUE_RULES: &[(&str, &str)] = &[
     ("permissions.name", "permission_name_unique"),
     ("role_permissions.role_id, role_permissions.permission", "role_permission_unique"),
     ("signing_keys.kid", "signing_key_kid_unique"),
+    ("signing_keys.state", "signing_key_state_unique"),
     ("server_secrets.name", "server_secret_name_unique"),
     ("users.id", "user_id_unique"),
     ("users.email", "user_email_unique"),
@@ -37,6 +38,7 @@ const CHECK_RULES: &[&str] = &[
     "user_status_valid",
     "session_id_hash_length",
     "personal_token_hash_length",
+    "signing_key_state_valid",
 ];
 
 /// For statements that cannot break a foreign key.

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
-use portcullis_store::{KeyStore, Result, ServerSecretStore, StoreError, StoredSigningKey, decode};
+use portcullis_domain::Timestamp;
+use portcullis_store::{KeyState, KeyStore, Result, ServerSecretStore, StoreError, StoredSigningKey, decode};
+use sqlx::{Sqlite, Transaction};
 
 use crate::{
     SqliteStore,
@@ -14,48 +16,85 @@ struct KeyRow {
     public_key: Vec<u8>,
     sealed_private_key: Vec<u8>,
     created_at: i64,
+    state: String,
+    activated_at: Option<i64>,
+    replaced_at: Option<i64>,
+}
+
+impl KeyRow {
+    fn into_key(self) -> Result<StoredSigningKey> {
+        let corrupt = |column: &str| {
+            StoreError::Corrupt(format!("signing_keys.{column} of key {} is invalid", self.kid))
+        };
+        let created_at = timestamp(self.created_at).ok_or_else(|| corrupt("created_at"))?;
+        let state = KeyState::parse(&self.state).ok_or_else(|| corrupt("state"))?;
+        let optional = |value: Option<i64>, column: &str| match value {
+            None => Ok(None),
+            Some(v) => timestamp(v).map(Some).ok_or_else(|| corrupt(column)),
+        };
+        let activated_at = optional(self.activated_at, "activated_at")?;
+        let replaced_at = optional(self.replaced_at, "replaced_at")?;
+        Ok(StoredSigningKey {
+            kid: self.kid,
+            algorithm: self.algorithm,
+            public_key: self.public_key,
+            sealed_private_key: self.sealed_private_key,
+            created_at,
+            state,
+            activated_at,
+            replaced_at,
+        })
+    }
+}
+
+async fn insert(tx: &mut Transaction<'_, Sqlite>, key: &StoredSigningKey) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys \
+         (kid, algorithm, public_key, sealed_private_key, created_at, state, activated_at, replaced_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(&key.algorithm)
+    .bind(&key.public_key)
+    .bind(&key.sealed_private_key)
+    .bind(micros(key.created_at))
+    .bind(key.state.as_str())
+    .bind(key.activated_at.map(micros))
+    .bind(key.replaced_at.map(micros))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// The next key becomes current; `false` when there is none.
+async fn promote_next(tx: &mut Transaction<'_, Sqlite>, at: Timestamp) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE signing_keys SET state = 'current', activated_at = ? WHERE state = 'next'")
+            .bind(micros(at))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, public_key, sealed_private_key, created_at) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(&key.public_key)
-        .bind(&key.sealed_private_key)
-        .bind(micros(key.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        insert(&mut tx, key).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, algorithm, public_key, sealed_private_key, created_at FROM signing_keys \
-             ORDER BY created_at DESC, kid DESC",
+            "SELECT kid, algorithm, public_key, sealed_private_key, created_at, state, activated_at, replaced_at \
+             FROM signing_keys ORDER BY created_at DESC, kid DESC",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        rows.into_iter()
-            .map(|r| {
-                let created_at = timestamp(r.created_at).ok_or_else(|| {
-                    StoreError::Corrupt(format!("signing_keys.created_at of key {} is invalid", r.kid))
-                })?;
-                Ok(StoredSigningKey {
-                    kid: r.kid,
-                    algorithm: r.algorithm,
-                    public_key: r.public_key,
-                    sealed_private_key: r.sealed_private_key,
-                    created_at,
-                })
-            })
-            .collect()
+        rows.into_iter().map(KeyRow::into_key).collect()
     }
 
     async fn delete_signing_key(&self, kid: &str) -> Result<bool> {
@@ -65,6 +104,58 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn rotate_signing_keys(
+        &self,
+        current_kid: &str,
+        new_next: &StoredSigningKey,
+        at: Timestamp,
+    ) -> Result<bool> {
+        // The first statement writes, so the transaction holds SQLite's write
+        // lock from its start: a racing rotation waits, then finds
+        // `current_kid` no longer current.
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let replaced = sqlx::query(
+            "UPDATE signing_keys SET state = 'previous', replaced_at = ? WHERE kid = ? AND state = 'current'",
+        )
+        .bind(micros(at))
+        .bind(current_kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if replaced.rows_affected() != 1 || !promote_next(&mut tx, at).await? {
+            return Ok(false);
+        }
+        insert(&mut tx, new_next).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        new_next: &StoredSigningKey,
+        at: Timestamp,
+    ) -> Result<Option<KeyState>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let state: Option<String> =
+            sqlx::query_scalar("DELETE FROM signing_keys WHERE kid = ? RETURNING state")
+                .bind(kid)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let Some(state) = state else { return Ok(None) };
+        let state = KeyState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt("signing_keys.state of a revoked key is invalid".into()))?;
+        if state == KeyState::Current {
+            promote_next(&mut tx, at).await?;
+        }
+        if state != KeyState::Previous {
+            insert(&mut tx, new_next).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(state))
     }
 }
 

@@ -88,9 +88,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let path = options.get_filename().to_owned();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(StoreError::database)?;
-        }
+        create_private(&path).map_err(StoreError::database)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
             .min_connections(1)
@@ -113,6 +111,30 @@ impl SqliteStore {
     pub fn stores(self: &Arc<Self>) -> Stores {
         Stores::from_backend(self.clone())
     }
+}
+
+/// Creates the database's missing directories (0700) and the empty
+/// database file (0600) before SQLite opens it: the file holds every
+/// client's secret hash and the sealed keys, so it is the owner's alone,
+/// like `master.key`. SQLite gives the `-wal` and `-shm` files it creates
+/// the database file's mode. An existing file or directory is left as the
+/// operator set it.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    let mut file = std::fs::OpenOptions::new();
+    // Never truncate: `create` without `truncate` opens an existing file as is.
+    file.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        dirs.mode(0o700);
+        file.mode(0o600);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        dirs.create(parent)?;
+    }
+    file.open(path).map(drop)
 }
 
 fn open_watch(path: &Path) -> Result<rusqlite::Connection> {

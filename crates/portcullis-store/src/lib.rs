@@ -315,6 +315,39 @@ pub trait UserStore: Send + Sync {
     async fn record_personal_token_used(&self, used: &[(UserId, Timestamp)]) -> Result<()>;
 }
 
+/// Where a signing key is in its life. Every state is published in the
+/// JWKS; only `Current` signs. There is at most one `Next` and at most one
+/// `Current` (a unique index says so, so racing rotations cannot break it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    /// Published, not yet signing: the key the next rotation makes current,
+    /// so resource servers caching the JWKS know it before any token has it.
+    Next,
+    /// Signs new tokens.
+    Current,
+    /// Replaced; published until every token it signed has expired.
+    Previous,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Current => "current",
+            Self::Previous => "previous",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "next" => Some(Self::Next),
+            "current" => Some(Self::Current),
+            "previous" => Some(Self::Previous),
+            _ => None,
+        }
+    }
+}
+
 /// A signing key as stored: the public half in the clear, the private half
 /// sealed by the service under the master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,6 +357,11 @@ pub struct StoredSigningKey {
     pub public_key: Vec<u8>,
     pub sealed_private_key: Vec<u8>,
     pub created_at: Timestamp,
+    pub state: KeyState,
+    /// When it started signing; `None` while `Next`.
+    pub activated_at: Option<Timestamp>,
+    /// When it stopped signing; `Some` only for `Previous`.
+    pub replaced_at: Option<Timestamp>,
 }
 
 #[async_trait]
@@ -334,6 +372,27 @@ pub trait KeyStore: Send + Sync {
     async fn list_signing_keys(&self) -> Result<Vec<StoredSigningKey>>;
     /// `Ok(false)` when no such key.
     async fn delete_signing_key(&self, kid: &str) -> Result<bool>;
+    /// One transaction: `current_kid`, if it is still current, becomes
+    /// `Previous` (replaced at `at`), the `Next` key becomes `Current`
+    /// (activated at `at`) and `new_next` (state `Next`) is stored.
+    /// `Ok(false)`, changing nothing, when `current_kid` is no longer
+    /// current (another rotation won) or there is no next key.
+    async fn rotate_signing_keys(
+        &self,
+        current_kid: &str,
+        new_next: &StoredSigningKey,
+        at: Timestamp,
+    ) -> Result<bool>;
+    /// One transaction: deletes `kid`; if it was `Current`, the `Next` key
+    /// becomes current (activated at `at`); if it was `Current` or `Next`,
+    /// `new_next` is stored as the next key. Returns the state `kid` had,
+    /// `None` (changing nothing) when there is no such key.
+    async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        new_next: &StoredSigningKey,
+        at: Timestamp,
+    ) -> Result<Option<KeyState>>;
 }
 
 /// Small server-wide secrets (e.g. the key that hashes client secrets),

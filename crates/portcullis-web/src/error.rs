@@ -10,6 +10,9 @@ pub const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 pub const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const BASIC_CHALLENGE: HeaderValue = HeaderValue::from_static(r#"Basic realm="portcullis", charset="UTF-8""#);
+/// RFC 6750 §3.1: a bearer token that is not (or no longer) valid.
+const INVALID_TOKEN_CHALLENGE: HeaderValue =
+    HeaderValue::from_static(r#"Bearer realm="portcullis", error="invalid_token""#);
 
 /// An error of the token endpoint. `Display` is the RFC 6749 §5.2 code.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +23,10 @@ pub enum OAuthError {
     /// wrong or malformed secret, no credentials).
     #[error("invalid_client")]
     InvalidClient,
+    /// A caller authenticating with a bearer token (introspection) sent one
+    /// that is not valid: 401 with the RFC 6750 §3.1 challenge.
+    #[error("invalid_token")]
+    InvalidToken,
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
     #[error("invalid_scope")]
@@ -43,7 +50,7 @@ pub enum OAuthError {
 impl OAuthError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -55,6 +62,7 @@ impl OAuthError {
         match self {
             Self::InvalidRequest(why) => why,
             Self::InvalidClient => "client authentication failed",
+            Self::InvalidToken => "the bearer token is malformed, expired, revoked or unknown",
             Self::UnsupportedGrantType => "only the client_credentials grant is supported",
             Self::InvalidScope => {
                 "the requested scope is invalid, unknown, or exceeds what the client may have"
@@ -96,6 +104,9 @@ impl IntoResponse for OAuthError {
             // RFC 6749 §5.2 and RFC 9110 §15.5.2: every 401 names the scheme.
             headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);
         }
+        if matches!(self, Self::InvalidToken) {
+            headers.insert(header::WWW_AUTHENTICATE, INVALID_TOKEN_CHALLENGE);
+        }
         response
     }
 }
@@ -110,6 +121,7 @@ mod tests {
         for e in [
             OAuthError::InvalidRequest("x"),
             OAuthError::InvalidClient,
+            OAuthError::InvalidToken,
             OAuthError::UnsupportedGrantType,
             OAuthError::InvalidScope,
             OAuthError::UnauthorizedClient,

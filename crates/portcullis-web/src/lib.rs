@@ -9,18 +9,18 @@ mod graphiql;
 pub mod graphql;
 mod health;
 mod metrics;
+mod panic;
 mod public;
 pub mod recording;
 pub mod redact;
 
 use axum::{
-    Json, Router,
+    Router,
     http::{HeaderName, Request, StatusCode, header},
     response::IntoResponse,
 };
 use portcullis_service::Service;
 use tower_http::{
-    catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
 };
@@ -71,10 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router())
         .fallback(not_found)
         .with_state(state)
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a handler panicked");
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({ "error": "server_error" }))).into_response()
-        }))
+        .layer(axum::middleware::from_fn(panic::catch_panic))
         .layer(
             TraceLayer::new_for_http()
                 // The path only: a query string may hold what must not be logged.
@@ -87,6 +84,31 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Outermost: a client's id that is not short and plain is dropped
+        // before the layer above keeps it, so a fresh one replaces it.
+        .layer(axum::middleware::map_request(drop_unplain_request_id))
+}
+
+/// A client-supplied `X-Request-Id` is kept only when it is 1 to 64 of
+/// `[A-Za-z0-9._-]`: it is echoed and written into every log line of the
+/// request, so it must not be able to carry quotes, spaces, control
+/// characters or fake log fields.
+fn is_plain_request_id(value: &[u8]) -> bool {
+    (1..=64).contains(&value.len())
+        && value.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+async fn drop_unplain_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let headers = request.headers_mut();
+    let values = headers.get_all(&REQUEST_ID);
+    let plain = {
+        let mut iter = values.iter();
+        matches!((iter.next(), iter.next()), (Some(v), None) if is_plain_request_id(v.as_bytes()))
+    };
+    if !plain {
+        headers.remove(&REQUEST_ID);
+    }
+    request
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -95,4 +117,19 @@ async fn not_found() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         r#"{"error":"not_found","error_description":"no such endpoint"}"#,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_request_id;
+
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        for good in ["a", "abc-123_X.y", &"a".repeat(64), "0f3c9a1e-7b2d-4c55-9e0a-1b2c3d4e5f60"] {
+            assert!(is_plain_request_id(good.as_bytes()), "{good}");
+        }
+        for bad in ["", &"a".repeat(65), "a b", "id\" level=error", "a\tb", "é", "x=y", "a/b", "{}"] {
+            assert!(!is_plain_request_id(bad.as_bytes()), "{bad}");
+        }
+    }
 }

@@ -181,8 +181,11 @@ fn write_new_master_key(path: &std::path::Path) -> anyhow::Result<MasterKey> {
     use std::os::unix::fs::OpenOptionsExt;
 
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create directory {}", dir.display()))?;
+        let mut dirs = std::fs::DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+        dirs.create(dir).with_context(|| format!("could not create directory {}", dir.display()))?;
     }
     let key = MasterKey::generate();
     let mut options = std::fs::OpenOptions::new();

@@ -69,6 +69,9 @@ pub async fn generation_changes_after_every_write(stores: &Stores) {
         public_key: vec![1; 32],
         sealed_private_key: vec![2; 72],
         created_at: seconds_from_now(0),
+        state: crate::KeyState::Previous,
+        activated_at: None,
+        replaced_at: None,
     };
     changes_generation(stores, "insert_signing_key", async {
         stores.keys.insert_signing_key(&key).await.unwrap();

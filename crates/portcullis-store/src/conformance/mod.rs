@@ -139,6 +139,10 @@ macro_rules! conformance_suite {
             signing_keys_are_listed_newest_first,
             duplicate_kid_is_a_conflict,
             delete_signing_key_removes_only_that_key,
+            at_most_one_current_and_one_next_key,
+            rotation_promotes_the_next_key_and_stores_a_new_one,
+            racing_rotations_leave_one_current_and_one_next_key,
+            revoking_a_key_replaces_it_in_one_step,
             // revoked tokens
             is_token_revoked_only_for_revoked_tokens,
             revoking_a_token_again_changes_nothing,

@@ -38,7 +38,7 @@ use crate::AppState;
         a role's permissions (a client's or user's role, a role's permission set, a secret, a token, a password) also needs every one of them \
         (else 403 `urn:portcullis:problem:escalation`, listing `missing_permissions`)."),
     paths(clients::create, clients::list, clients::read, clients::update, clients::remove, clients::regenerate_secret, clients::issue_token,
-        clients::revoke_tokens, clients::bulk::bulk_clients, keys::rotate, roles::list_permissions, roles::create_permission, roles::update_permission,
+        clients::revoke_tokens, clients::bulk::bulk_clients, keys::list, keys::rotate, keys::revoke, roles::list_permissions, roles::create_permission, roles::update_permission,
         roles::delete_permission, roles::list_roles, roles::create_role, roles::read_role, roles::update_role, roles::delete_role,
         roles::client_permissions, users::create, users::list, users::read, users::update, users::remove, users::revoke_token,
         me::sign_in, me::sign_out, me::me, me::rotate_token, me::read_token, me::revoke_token,

@@ -234,6 +234,7 @@ impl From<ServiceError> for Problem {
             ServiceError::UsersExist => Self::conflict("there are users already"),
             ServiceError::EventNotFound => Self::not_found("no event with that id"),
             ServiceError::PersonalTokenNotFound => Self::not_found("there is no personal access token"),
+            ServiceError::KeyNotFound => Self::not_found("no signing key with that kid"),
             ServiceError::NoRoles => Self::invalid_field("roles", "a user needs at least one role"),
             ServiceError::WeakPassword(why) => Self::invalid_field("password", why.to_string()),
             ServiceError::UnknownPermission(name) => {

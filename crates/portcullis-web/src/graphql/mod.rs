@@ -3,7 +3,7 @@
 //! the same permission, and reports refusals in the REST problem's words
 //! (`extensions.code`). Depth and cost are limited before anything runs.
 
-mod errors;
+pub(crate) mod errors;
 mod limits;
 mod mutation;
 mod query;

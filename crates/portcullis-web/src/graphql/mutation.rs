@@ -73,8 +73,16 @@ pub struct BulkPayload {
 
 #[derive(SimpleObject)]
 pub struct RotatedKey {
-    /// The new key's id: new tokens carry it in their header from now on.
+    /// The key that signs new tokens from now on (it was published, as the
+    /// next key, before the rotation).
     pub kid: String,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokedKey {
+    pub kid: String,
+    /// The state the key had: `next`, `current` or `previous`.
+    pub state: String,
 }
 
 #[derive(SimpleObject)]
@@ -232,11 +240,22 @@ impl Mutation {
         Ok(Some(Client::from(service(ctx)?.revoke_client_tokens(&caller.service(), id).await.gql()?)))
     }
 
-    /// Create a new token signing key (`keys:write`).
+    /// Rotate the signing keys: the pre-published next key signs from now on
+    /// and a new next key is published (`keys:write`).
     async fn rotate_signing_key(&self, ctx: &Context<'_>) -> Result<Option<RotatedKey>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::RotateSigningKey)?;
         Ok(Some(RotatedKey { kid: service(ctx)?.rotate_signing_key(&caller.service()).await.gql()? }))
+    }
+
+    /// Withdraw a signing key at once: it leaves the JWKS and the tokens it
+    /// signed stop validating; a revoked current key is replaced by the next
+    /// one (`keys:write`).
+    async fn revoke_signing_key(&self, ctx: &Context<'_>, kid: String) -> Result<Option<RevokedKey>> {
+        let caller = super::caller(ctx)?;
+        caller.may(Operation::RevokeSigningKey)?;
+        let state = service(ctx)?.revoke_signing_key(&caller.service(), &kid).await.gql()?;
+        Ok(Some(RevokedKey { kid, state: state.as_str().to_owned() }))
     }
 
     /// Define a permission for an API you protect (`roles:write`).

@@ -15,6 +15,19 @@ use crate::api::{Caller, auth::Principal, clients::Status};
 
 pub struct Query;
 
+/// A signing key: public facts only, never its private half.
+#[derive(Debug, async_graphql::SimpleObject)]
+pub struct SigningKey {
+    pub kid: String,
+    pub algorithm: String,
+    /// `next` (published, not signing yet), `current` (signs new tokens) or
+    /// `previous` (replaced, published until its tokens expire).
+    pub state: String,
+    pub created_at: super::types::DateTime,
+    pub activated_at: Option<super::types::DateTime>,
+    pub replaced_at: Option<super::types::DateTime>,
+}
+
 /// Which clients: each filter narrows the list.
 #[derive(Debug, Default, InputObject)]
 pub struct ClientFilter {
@@ -59,6 +72,24 @@ impl Query {
     async fn client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
         let caller = require(ctx, Operation::ReadClients)?;
         Ok(Some(Client::from(service(ctx)?.get_client(&caller.service(), parse_id("id", &id)?).await.gql()?)))
+    }
+
+    /// The signing keys, newest first (`keys:write`).
+    async fn signing_keys(&self, ctx: &Context<'_>) -> Result<Option<Vec<SigningKey>>> {
+        let caller = require(ctx, Operation::ReadSigningKeys)?;
+        let keys = service(ctx)?.signing_keys(&caller.service()).await.gql()?;
+        Ok(Some(
+            keys.into_iter()
+                .map(|k| SigningKey {
+                    kid: k.kid,
+                    algorithm: k.algorithm,
+                    state: k.state.as_str().to_owned(),
+                    created_at: super::types::DateTime(k.created_at),
+                    activated_at: k.activated_at.map(super::types::DateTime),
+                    replaced_at: k.replaced_at.map(super::types::DateTime),
+                })
+                .collect(),
+        ))
     }
 
     /// Every role, by name (`roles:read`).

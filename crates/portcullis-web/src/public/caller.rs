@@ -42,7 +42,8 @@ pub async fn authenticate(
                 Ok(EndpointCaller { client: active.client, scope: active.scope })
             }
             Err(TokenRejected::Internal(e)) => Err(OAuthError::Internal(e)),
-            Err(_) => Err(OAuthError::InvalidClient),
+            // RFC 6750 §3.1: the caller chose Bearer, so the challenge is Bearer's.
+            Err(_) => Err(OAuthError::InvalidToken),
         };
     }
     let (id, secret) = client_credentials(headers, params)?.ok_or(OAuthError::InvalidClient)?;

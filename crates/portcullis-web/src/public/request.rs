@@ -27,6 +27,7 @@ pub async fn read_form(
     known: &[&'static str],
 ) -> Result<Params, OAuthError> {
     refuse_query_credentials(uri)?;
+    refuse_repeated_authorization(headers)?;
     check_content_type(headers)?;
     let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| OAuthError::TooLarge)?;
     parameters(&body, known)
@@ -37,6 +38,16 @@ fn refuse_query_credentials(uri: &Uri) -> Result<(), OAuthError> {
     let query = uri.query().unwrap_or("");
     if form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "client_secret" || k == "client_id") {
         return Err(OAuthError::InvalidRequest("client credentials must not be sent in the query string"));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §2.3: one authentication method. Two `Authorization` headers
+/// (two Basic, or a Bearer and a Basic) would let one be checked and the
+/// other recorded or trusted elsewhere; refuse them before anything reads one.
+fn refuse_repeated_authorization(headers: &HeaderMap) -> Result<(), OAuthError> {
+    if headers.get_all(header::AUTHORIZATION).iter().nth(1).is_some() {
+        return Err(OAuthError::InvalidRequest("the Authorization header was sent more than once"));
     }
     Ok(())
 }

@@ -41,9 +41,11 @@ async fn run(
     let caller = authenticate(state, slot, headers, &params, false).await?;
     let token = params.get("token").ok_or(OAuthError::InvalidRequest("token is missing"))?;
     // RFC 7009 §2.2.1: personal access tokens belong to users and are revoked
-    // at /api/v1/me/token, not by clients here.
+    // at /api/v1/me/token, not by clients here. A `pat_…` string that is not
+    // an active personal access token is just an invalid token: 200 (§2.2).
     if token.starts_with("pat_") {
-        return Err(OAuthError::UnsupportedTokenType);
+        let active = state.service.is_active_personal_token(token).await.map_err(OAuthError::Internal)?;
+        return if active { Err(OAuthError::UnsupportedTokenType) } else { Ok(()) };
     }
     // An unknown token_type_hint is ignored (§2.1).
     state.service.revoke_token(&caller.client, token).await.map_err(|e| match e {

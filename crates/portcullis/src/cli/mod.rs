@@ -58,6 +58,7 @@ fn init_tracing(global: &GlobalConfig) {
 
 pub async fn run(cli: Cli) -> ExitCode {
     init_tracing(&cli.global);
+    startup::install_panic_hook();
     let result = match cli.command {
         Command::Serve(serve) => serve_until_stopped(&cli.global, &serve).await,
         Command::Migrate => startup::open_stores(&cli.global.database_url).await.map(|_| {
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }),
         Command::Clients(command) => clients::run(&cli.global, command).await,
         Command::Keys(KeysCommand::Rotate) => rotate_keys(&cli.global).await,
+        Command::Keys(KeysCommand::Revoke { kid }) => revoke_key(&cli.global, &kid).await,
         Command::Users(command) => users::run(&cli.global, command).await,
         Command::Openapi => {
             print_stdout(&portcullis_web::api::openapi_json());
@@ -86,15 +88,36 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a new signing key: new tokens use it at once (also on a running
-    /// server); old public keys stay published until their tokens expire.
+    /// Rotate the signing keys: the pre-published next key signs new tokens
+    /// from now on (also on a running server) and a new next key is
+    /// published; old public keys stay published until their tokens expire.
     Rotate,
+    /// Withdraw a (compromised) signing key at once: it leaves the JWKS and
+    /// every token it signed stops validating here; if it was signing, the
+    /// next key takes over.
+    Revoke {
+        /// The key's id (`kid`), as in the JWKS and in tokens' headers.
+        kid: String,
+    },
 }
 
 async fn rotate_keys(global: &GlobalConfig) -> anyhow::Result<()> {
     let service = startup::open_cli_service(global).await?;
     let kid = service.rotate_signing_key(&portcullis_service::Caller::cli()).await?;
     print_stdout(&format!("New signing key {kid}: new tokens use it from now on."));
+    write_change_events(&service).await
+}
+
+async fn revoke_key(global: &GlobalConfig, kid: &str) -> anyhow::Result<()> {
+    let service = startup::open_cli_service(global).await?;
+    let state = match service.revoke_signing_key(&portcullis_service::Caller::cli(), kid).await {
+        Err(portcullis_service::ServiceError::KeyNotFound) => anyhow::bail!("no signing key with kid {kid}"),
+        other => other?,
+    };
+    print_stdout(&format!(
+        "Revoked signing key {kid} (it was {}): the tokens it signed are no longer valid here.",
+        state.as_str()
+    ));
     write_change_events(&service).await
 }
 

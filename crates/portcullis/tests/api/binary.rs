@@ -264,6 +264,23 @@ async fn master_key_file_is_private_and_required_once_data_is_sealed() {
     assert!(stderr.contains("master key"), "{stderr}");
 }
 
+#[tokio::test]
+async fn sqlite_files_and_their_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let data = env.dir.path().join("data");
+    let url = format!("sqlite:{}/nested/portcullis.db", data.display());
+    let server = env.serve_with(&[("PORTCULLIS_DATABASE_URL", &url)]).await;
+    // While the server runs, the WAL and shared-memory files exist too.
+    let mode = |p: std::path::PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data.clone()), 0o700, "data/");
+    assert_eq!(mode(data.join("nested")), 0o700, "data/nested/");
+    for file in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm", "master.key"] {
+        assert_eq!(mode(data.join("nested").join(file)), 0o600, "{file}");
+    }
+    drop(server);
+}
+
 fn kid_of(token: &str) -> String {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let header = token.split('.').next().unwrap();
@@ -304,6 +321,50 @@ async fn cli_key_rotation_is_used_by_a_running_server_and_last_use_is_flushed_at
     server.stop().await;
     let listed = env.cli_json(&["clients", "list", "--json"]).await;
     assert!(listed[0]["last_used_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{listed}");
+}
+
+#[tokio::test]
+async fn cli_key_revocation_withdraws_the_key_from_a_running_server() {
+    let env = Env::new();
+    let created =
+        env.cli_json(&["clients", "create", "--name", "revoking", "--role", "admin", "--json"]).await;
+    let (id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    let server = env.serve().await;
+    let first: Value = server.token(id, secret).await.json().await.unwrap();
+    let token = first["access_token"].as_str().unwrap().to_owned();
+    let kid = kid_of(&token);
+    let jwks = |server: &Server| {
+        let request = server.http.get(format!("{}/.well-known/jwks.json", server.address));
+        async move {
+            let jwks: Value = request.send().await.unwrap().json().await.unwrap();
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(jwks(&server).await.contains(&kid));
+    let clients = |token: &str| {
+        server.http.get(format!("{}/api/v1/clients", server.address)).bearer_auth(token.to_owned()).send()
+    };
+    assert_eq!(clients(&token).await.unwrap().status(), 200);
+
+    let (ok, _, stderr) = env.cli(&["keys", "revoke", "no-such-kid"]).await;
+    assert!(!ok && stderr.contains("no signing key"), "{stderr}");
+    let (ok, stdout, stderr) = env.cli(&["keys", "revoke", &kid]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(&kid) && stdout.contains("current"), "{stdout}");
+    // The running server sees it on its next request.
+    assert!(!jwks(&server).await.contains(&kid));
+    assert_eq!(clients(&token).await.unwrap().status(), 401);
+    let second: Value = server.token(id, secret).await.json().await.unwrap();
+    let new_token = second["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(kid_of(&new_token), kid);
+    assert_eq!(clients(&new_token).await.unwrap().status(), 200);
+    let log = server.stop().await;
+    assert!(!log.contains(secret) && !log.contains(&token));
 }
 
 #[tokio::test]

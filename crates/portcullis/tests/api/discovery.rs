@@ -49,8 +49,11 @@ async fn jwks_publishes_the_signing_key() {
     assert_eq!(response.status(), 200);
     let jwks: serde_json::Value = response.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    let key = &keys[0];
+    // The signing key and the next one, published before it signs.
+    assert_eq!(keys.len(), 2);
+    let active = app.service.keys().active.kid.clone();
+    let key = keys.iter().find(|k| k["kid"] == active.as_str()).unwrap();
+    assert!(keys.iter().all(|k| k.get("d").is_none()));
     assert_eq!(key["kty"], "OKP");
     assert_eq!(key["crv"], "Ed25519");
     assert_eq!(key["alg"], "EdDSA");

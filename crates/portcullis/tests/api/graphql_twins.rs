@@ -25,6 +25,8 @@ struct Fixture {
     /// The personal access token of a user made for this fixture, for the
     /// operations on the caller's own token.
     user_token: String,
+    /// A replaced signing key that signed no token, to revoke.
+    key: String,
 }
 
 impl Fixture {
@@ -55,6 +57,7 @@ impl Fixture {
             (self.permission.clone(), "{permission}".to_owned()),
             (self.user.clone(), "{user}".to_owned()),
             (self.event.clone(), "{event}".to_owned()),
+            (self.key.clone(), "{key}".to_owned()),
         ] {
             text = text.replace(&from, &to);
         }
@@ -334,6 +337,24 @@ fn twins() -> Vec<Twin> {
             rest_call: |_| (Method::POST, "/api/v1/keys/rotate".into(), None),
             graphql_call: |_| q("mutation { rotateSigningKey { kid } }", json!({})),
             same: &[],
+        },
+        Twin {
+            rest: ("get", "/api/v1/keys"),
+            graphql: "signingKeys",
+            permission: Permission("keys:write"),
+            rest_call: |_| (Method::GET, "/api/v1/keys".into(), None),
+            graphql_call: |_| q("{ signingKeys { kid state } }", json!({})),
+            same: &[("/items/0/state", "/signingKeys/0/state"), ("/items/1/state", "/signingKeys/1/state")],
+        },
+        Twin {
+            rest: ("post", "/api/v1/keys/{kid}/revoke"),
+            graphql: "revokeSigningKey",
+            permission: Permission("keys:write"),
+            rest_call: |f| (Method::POST, format!("/api/v1/keys/{}/revoke", f.key), None),
+            graphql_call: |f| {
+                q("mutation($k: String!) { revokeSigningKey(kid: $k) { kid state } }", json!({"k": f.key}))
+            },
+            same: &[("/kid", "/revokeSigningKey/kid"), ("/state", "/revokeSigningKey/state")],
         },
         Twin {
             rest: ("get", "/api/v1/permissions"),
@@ -696,6 +717,10 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         .await
         .unwrap();
     let (user_token, user) = app.user_token(&format!("fixture{n}@example.com"), &["viewer"]).await;
+    // Two rotations: the first one's key is replaced at once and so signed
+    // nothing; revoking it leaves every token of the test valid.
+    let key = s.rotate_signing_key(&Caller::system()).await.unwrap();
+    s.rotate_signing_key(&Caller::system()).await.unwrap();
     s.flush_events().await.unwrap();
     let events = s
         .list_events(ListEvents { client_id: Some(client.client.id), limit: Some(1), ..Default::default() })
@@ -709,6 +734,7 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
         user,
         event: events.items[0].id.to_string(),
         user_token,
+        key,
     }
 }
 

@@ -25,7 +25,8 @@ async fn service() -> (Service, tempfile::TempDir) {
 /// The events queued since the last call, written and read back.
 async fn written(service: &Service) -> Vec<Event> {
     service.flush_events().await.unwrap();
-    let mut events = service.list_events(Default::default()).await.unwrap().items;
+    let mut events =
+        service.list_events(&portcullis_service::Caller::cli(), Default::default()).await.unwrap().items;
     events.reverse();
     events
 }

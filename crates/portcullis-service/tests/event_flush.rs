@@ -72,6 +72,6 @@ async fn a_flush_writes_what_was_queued_when_it_began_in_large_transactions() {
     // The next flush takes them (and, again, not what arrives meanwhile).
     assert_eq!(service.flush_events().await.unwrap(), 3 * ARRIVING_PER_INSERT);
     assert_eq!(service.queued_events(), ARRIVING_PER_INSERT);
-    let stored = service.list_events(Default::default()).await.unwrap();
+    let stored = service.list_events(&portcullis_service::Caller::cli(), Default::default()).await.unwrap();
     assert!(!stored.items.is_empty());
 }

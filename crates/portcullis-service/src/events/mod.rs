@@ -244,7 +244,10 @@ pub struct ListEvents {
 }
 
 impl Service {
-    pub async fn list_events(&self, req: ListEvents) -> Result<EventPage> {
+    /// Needs `events:read`; whether a reader may see an admin call's bodies
+    /// is [`missing_for_bodies`]'s to say.
+    pub async fn list_events(&self, caller: &crate::Caller, req: ListEvents) -> Result<EventPage> {
+        caller.may(crate::Operation::ReadEvents)?;
         let limit = crate::paging::page_size(req.limit);
         let status_between = match req.status_class {
             None => None,
@@ -276,7 +279,8 @@ impl Service {
         Ok(EventPage { items, next_cursor })
     }
 
-    pub async fn get_event(&self, id: EventId) -> Result<Event> {
+    pub async fn get_event(&self, caller: &crate::Caller, id: EventId) -> Result<Event> {
+        caller.may(crate::Operation::ReadEvents)?;
         self.inner.stores.events.get_event(id).await?.ok_or(crate::ServiceError::EventNotFound)
     }
 }

@@ -146,20 +146,24 @@ pub(crate) fn status_class(raw: Option<&str>) -> Result<Option<u8>, Problem> {
 
 async fn page(
     state: &AppState,
+    caller: &Caller,
     client_id: Option<ClientId>,
     p: EventParams,
 ) -> Result<Json<EventList>, Problem> {
     let page = state
         .service
-        .list_events(ListEvents {
-            cursor: p.cursor,
-            limit: p.limit,
-            client_id,
-            kind: p.kind,
-            status_class: status_class(p.status.as_deref())?,
-            since: p.since,
-            until: p.until,
-        })
+        .list_events(
+            &caller.service(),
+            ListEvents {
+                cursor: p.cursor,
+                limit: p.limit,
+                client_id,
+                kind: p.kind,
+                status_class: status_class(p.status.as_deref())?,
+                since: p.since,
+                until: p.until,
+            },
+        )
         .await?;
     Ok(Json(EventList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
 }
@@ -174,7 +178,7 @@ async fn list(
 ) -> Result<Json<EventList>, Problem> {
     caller.may(Operation::ReadEvents)?;
     let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
-    page(&state, None, p).await
+    page(&state, &caller, None, p).await
 }
 
 /// One client's events, newest first.
@@ -190,7 +194,7 @@ async fn list_for_client(
     caller.may(Operation::ReadEvents)?;
     let id = super::problem::path_id("client_id", &id)?;
     let Query(p) = params.map_err(|e| Problem::invalid_query(e.body_text()))?;
-    page(&state, Some(id), p).await
+    page(&state, &caller, Some(id), p).await
 }
 
 /// One event with its redacted request and response bodies. The bodies of
@@ -206,7 +210,7 @@ async fn read(
 ) -> Result<Json<EventDetail>, Problem> {
     caller.may(Operation::ReadEvents)?;
     let id: EventId = super::problem::path_id("event_id", &id)?;
-    let event = state.service.get_event(id).await?;
+    let event = state.service.get_event(&caller.service(), id).await?;
     let hidden = bodies_hidden(&event, &caller.scope);
     let shown = |body: &Option<String>| if hidden.is_none() { body.clone() } else { None };
     Ok(Json(EventDetail {

@@ -159,9 +159,9 @@ impl Query {
 
     /// One event with its redacted bodies (`events:read`).
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>> {
-        require(ctx, Operation::ReadEvents)?;
+        let caller = require(ctx, Operation::ReadEvents)?;
         let id = parse_id("id", &id)?;
-        Ok(Some(Event(service(ctx)?.get_event(id).await.gql()?)))
+        Ok(Some(Event(service(ctx)?.get_event(&caller.service(), id).await.gql()?)))
     }
 
     /// Who is calling, and with which permissions; any caller may ask.

@@ -132,7 +132,7 @@ pub(crate) async fn events(
     after: Option<String>,
     filter: Option<EventFilter>,
 ) -> Result<Connection<String, Event>> {
-    require(ctx, Operation::ReadEvents)?;
+    let caller = require(ctx, Operation::ReadEvents)?;
     let filter = filter.unwrap_or_default();
     let request = ListEvents {
         limit: Some(super::page_limit(first)?),
@@ -145,7 +145,7 @@ pub(crate) async fn events(
         since: filter.since.map(|t| t.0),
         until: filter.until.map(|t| t.0),
     };
-    let page = service(ctx)?.list_events(request).await.map_err(super::page_error)?;
+    let page = service(ctx)?.list_events(&caller.service(), request).await.map_err(super::page_error)?;
     Ok(connection(page.items, page.next_cursor, after.is_some(), Event))
 }
 

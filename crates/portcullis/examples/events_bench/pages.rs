@@ -74,7 +74,7 @@ pub async fn measure(
     let mut samples = Samples::new();
     while budget.more(&samples) {
         let id = pop.sample[samples.len() % pop.sample.len()];
-        let event = samples.time(service.get_event(id)).await?;
+        let event = samples.time(service.get_event(&portcullis_service::Caller::cli(), id)).await?;
         ensure!(event.id == id, "get_event({id}) answered another event");
     }
     report.latency("get_event", "one event by id (with its bodies)", &samples.stats())?;
@@ -91,7 +91,8 @@ async fn repeat(
     let mut samples = Samples::new();
     while budget.more(&samples) {
         let request = list(samples.len());
-        let page = samples.time(service.list_events(request.clone())).await?;
+        let page =
+            samples.time(service.list_events(&portcullis_service::Caller::cli(), request.clone())).await?;
         check(&page.items, &request, &ok)?;
     }
     Ok(samples.stats())
@@ -101,7 +102,8 @@ async fn repeat(
 async fn repeat_none(service: &Service, budget: &Budget, request: ListEvents) -> anyhow::Result<Stats> {
     let mut samples = Samples::new();
     while budget.more(&samples) {
-        let page = samples.time(service.list_events(request.clone())).await?;
+        let page =
+            samples.time(service.list_events(&portcullis_service::Caller::cli(), request.clone())).await?;
         ensure!(page.items.is_empty(), "events found for {request:?}");
     }
     Ok(samples.stats())
@@ -111,12 +113,14 @@ async fn repeat_none(service: &Service, budget: &Budget, request: ListEvents) ->
 async fn deep_pages(service: &Service, budget: &Budget) -> anyhow::Result<Stats> {
     let mut request = ListEvents { limit: Some(PAGE), ..Default::default() };
     for _ in 0..DEEP {
-        request.cursor = service.list_events(request.clone()).await?.next_cursor;
+        request.cursor =
+            service.list_events(&portcullis_service::Caller::cli(), request.clone()).await?.next_cursor;
         ensure!(request.cursor.is_some(), "fewer than {DEEP} pages of events");
     }
     let mut samples = Samples::new();
     while budget.more(&samples) {
-        let page = samples.time(service.list_events(request.clone())).await?;
+        let page =
+            samples.time(service.list_events(&portcullis_service::Caller::cli(), request.clone())).await?;
         check(&page.items, &request, &|_| true)?;
         request.cursor = page.next_cursor;
         ensure!(request.cursor.is_some(), "ran out of pages");

@@ -123,7 +123,7 @@ impl Load {
             let request =
                 ListEvents { limit: Some(50), client_id: (i % 2 == 1).then_some(hot), ..Default::default() };
             async move {
-                let page = service.list_events(request).await?;
+                let page = service.list_events(&portcullis_service::Caller::cli(), request).await?;
                 ensure!(!page.items.is_empty(), "an empty first page");
                 Ok(())
             }

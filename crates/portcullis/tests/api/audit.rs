@@ -26,7 +26,10 @@ async fn all_events(app: &TestApp) -> Vec<Event> {
     loop {
         let page = app
             .service
-            .list_events(ListEvents { cursor, limit: Some(200), ..Default::default() })
+            .list_events(
+                &portcullis_service::Caller::cli(),
+                ListEvents { cursor, limit: Some(200), ..Default::default() },
+            )
             .await
             .unwrap();
         all.extend(page.items);

@@ -78,12 +78,10 @@ async fn changes(app: &TestApp, kind: &str) -> Vec<Event> {
     loop {
         let page = app
             .service
-            .list_events(ListEvents {
-                cursor,
-                limit: Some(200),
-                kind: Some(kind.into()),
-                ..Default::default()
-            })
+            .list_events(
+                &portcullis_service::Caller::cli(),
+                ListEvents { cursor, limit: Some(200), kind: Some(kind.into()), ..Default::default() },
+            )
             .await
             .unwrap();
         all.extend(page.items);
@@ -99,7 +97,14 @@ async fn changes(app: &TestApp, kind: &str) -> Vec<Event> {
 /// Every change event stored so far (request events have no actor).
 async fn change_count(app: &TestApp) -> usize {
     app.service.flush_events().await.unwrap();
-    let page = app.service.list_events(ListEvents { limit: Some(200), ..Default::default() }).await.unwrap();
+    let page = app
+        .service
+        .list_events(
+            &portcullis_service::Caller::cli(),
+            ListEvents { limit: Some(200), ..Default::default() },
+        )
+        .await
+        .unwrap();
     assert!(page.next_cursor.is_none(), "more events than this helper reads");
     page.items.iter().filter(|e| e.actor.is_some()).count()
 }

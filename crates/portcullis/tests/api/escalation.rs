@@ -641,6 +641,15 @@ async fn reads_need_their_permission_in_the_service() {
         app.service.list_users(&writer, ListUsers::default()).await.map(drop),
         BuiltinPermission::UsersRead,
     );
+    forbidden(
+        app.service.list_events(&writer, portcullis_service::events::ListEvents::default()).await.map(drop),
+        BuiltinPermission::EventsRead,
+    );
+    forbidden(
+        app.service.get_event(&writer, portcullis_domain::EventId::generate()).await.map(drop),
+        BuiltinPermission::EventsRead,
+    );
+    forbidden(app.service.signing_keys(&writer).await.map(drop), BuiltinPermission::KeysWrite);
     // Itself it may always read (`/me`).
     assert_eq!(app.service.caller_client(&writer).await.unwrap().client.id, id);
     assert!(app.service.get_client(&Caller::cli(), id).await.is_ok(), "the CLI holds everything");

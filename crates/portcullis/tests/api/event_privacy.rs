@@ -26,7 +26,7 @@ fn encodings(text: &str) -> Vec<String> {
 /// Every stored event, flushed first.
 async fn stored(app: &TestApp) -> Vec<Event> {
     app.service.flush_events().await.unwrap();
-    app.service.list_events(Default::default()).await.unwrap().items
+    app.service.list_events(&portcullis_service::Caller::cli(), Default::default()).await.unwrap().items
 }
 
 fn assert_nowhere(events: &[Event], secret: &str) {

@@ -67,7 +67,8 @@ async fn requests_are_recorded_redacted_and_readable(backend: Backend) {
 
     // No stored event holds any secret or token used above.
     app.service.flush_events().await.unwrap();
-    let everything = app.service.list_events(Default::default()).await.unwrap();
+    let everything =
+        app.service.list_events(&portcullis_service::Caller::cli(), Default::default()).await.unwrap();
     let dump = format!("{:?}", everything.items);
     for secret in [
         admin_secret.as_str(),
@@ -120,7 +121,7 @@ async fn old_events_are_purged_in_batches(backend: Backend) {
     app.service.record(event_at(chrono::TimeDelta::days(6)));
     app.service.flush_events().await.unwrap();
     assert_eq!(app.service.purge_events(Duration::from_secs(7 * 86_400)).await.unwrap(), 3);
-    let left = app.service.list_events(Default::default()).await.unwrap();
+    let left = app.service.list_events(&portcullis_service::Caller::cli(), Default::default()).await.unwrap();
     assert_eq!(left.items.len(), 1);
     assert_eq!(app.service.purge_events(Duration::from_secs(7 * 86_400)).await.unwrap(), 0);
 }

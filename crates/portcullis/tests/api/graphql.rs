@@ -347,7 +347,10 @@ async fn graphql_calls_are_recorded_without_their_secrets(backend: Backend) {
     app.service.flush_events().await.unwrap();
     let events = app
         .service
-        .list_events(ListEvents { kind: Some("admin.request".into()), ..Default::default() })
+        .list_events(
+            &portcullis_service::Caller::cli(),
+            ListEvents { kind: Some("admin.request".into()), ..Default::default() },
+        )
         .await
         .unwrap();
     let graphql: Vec<_> = events.items.iter().filter(|e| e.path.as_deref() == Some("/graphql")).collect();
@@ -381,7 +384,10 @@ async fn graphql_calls_are_recorded_without_their_secrets(backend: Backend) {
     // The change events name the caller, as for REST.
     let created = app
         .service
-        .list_events(ListEvents { kind: Some("user.created".into()), ..Default::default() })
+        .list_events(
+            &portcullis_service::Caller::cli(),
+            ListEvents { kind: Some("user.created".into()), ..Default::default() },
+        )
         .await
         .unwrap();
     assert!(created.items.iter().all(|e| e.actor.as_deref().is_some_and(|a| a.starts_with("client:"))));

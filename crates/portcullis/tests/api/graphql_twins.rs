@@ -723,7 +723,10 @@ async fn fixture(app: &TestApp, n: usize) -> Fixture {
     s.rotate_signing_key(&Caller::system()).await.unwrap();
     s.flush_events().await.unwrap();
     let events = s
-        .list_events(ListEvents { client_id: Some(client.client.id), limit: Some(1), ..Default::default() })
+        .list_events(
+            &portcullis_service::Caller::cli(),
+            ListEvents { client_id: Some(client.client.id), limit: Some(1), ..Default::default() },
+        )
         .await
         .unwrap();
     Fixture {
@@ -743,7 +746,10 @@ async fn changes_since(app: &TestApp, since: portcullis_domain::Timestamp) -> Ve
     app.service.flush_events().await.unwrap();
     let page = app
         .service
-        .list_events(ListEvents { since: Some(since), limit: Some(200), ..Default::default() })
+        .list_events(
+            &portcullis_service::Caller::cli(),
+            ListEvents { since: Some(since), limit: Some(200), ..Default::default() },
+        )
         .await
         .unwrap();
     let mut kinds: Vec<String> =

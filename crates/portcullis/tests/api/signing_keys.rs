@@ -161,7 +161,10 @@ async fn a_revoked_key_leaves_the_jwks_and_its_tokens_stop_validating(backend: B
     app.service.flush_events().await.unwrap();
     let events = app
         .service
-        .list_events(portcullis_service::events::ListEvents { limit: Some(50), ..Default::default() })
+        .list_events(
+            &portcullis_service::Caller::cli(),
+            portcullis_service::events::ListEvents { limit: Some(50), ..Default::default() },
+        )
         .await
         .unwrap();
     assert!(events.items.iter().any(|e| e.kind == "key.revoked"), "a key.revoked change event");

@@ -346,11 +346,14 @@ async fn an_admin_revokes_another_users_personal_access_token(backend: Backend) 
     app.service.flush_events().await.unwrap();
     let events = app
         .service
-        .list_events(portcullis_service::events::ListEvents {
-            kind: Some("user.personal_token_revoked".into()),
-            since: Some(since),
-            ..Default::default()
-        })
+        .list_events(
+            &portcullis_service::Caller::cli(),
+            portcullis_service::events::ListEvents {
+                kind: Some("user.personal_token_revoked".into()),
+                since: Some(since),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(events.items.len(), 1, "one change event");

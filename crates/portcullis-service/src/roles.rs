@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_domain::{ClientId, Permission, PermissionName, Role, RoleId, RoleName};
-use portcullis_store::RoleHolders;
+use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleId, RoleName};
+use portcullis_store::{Deletion, RoleHolders, RolePatch, Update};
 use serde_json::{Value, json};
 
 use crate::{
     Actor, Result, Service, ServiceError,
-    audit::{ChangeKind, FieldChanges, Subject},
+    audit::{ChangeKind, FieldChanges, Subject, change_event},
 };
 
 /// How a role is named in its events' details (`"role": {…}`; roles have
@@ -21,6 +21,20 @@ fn role_ref(role: &Role) -> Value {
 
 fn names(permissions: &[PermissionName]) -> Vec<String> {
     permissions.iter().map(ToString::to_string).collect()
+}
+
+/// The event of a role's change from `before` to `after` (permissions as
+/// sorted sets), if there is one: `role.updated` listing what changed.
+fn role_change_events(actor: &Actor, before: &Role, after: &Role) -> Vec<Event> {
+    let mut changes = FieldChanges::default();
+    changes.field("name", before.name.as_str(), after.name.as_str());
+    changes.field("description", before.description.as_str(), after.description.as_str());
+    changes.set("permissions", &names(&before.permissions), &names(&after.permissions));
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let details = changes.into_details([("role", role_ref(after))]);
+    vec![change_event(actor, ChangeKind::RoleUpdated, Subject::None, Some(details))]
 }
 
 /// Permissions of one category (`invoices` for `invoices:read`), by name.
@@ -191,15 +205,16 @@ impl Service {
             description: description(&new.description)?,
             permissions,
             builtin: false,
+            version: 1,
         };
-        self.inner.stores.roles.insert_role(&role).await?;
-        self.inner.cache.invalidate();
         let details = json!({
             "role": role_ref(&role),
             "description": role.description,
             "permissions": names(&role.permissions),
         });
-        self.audit(actor, ChangeKind::RoleCreated, Subject::None, Some(details));
+        let event = change_event(actor, ChangeKind::RoleCreated, Subject::None, Some(details));
+        self.inner.stores.roles.insert_role(&role, &[event]).await?;
+        self.inner.cache.invalidate();
         tracing::info!(role = %role.name, "role created");
         Ok(role)
     }
@@ -208,58 +223,76 @@ impl Service {
     /// keep their scope until they expire. An update that changes nothing
     /// writes and records nothing.
     pub async fn update_role(&self, actor: &Actor, id: RoleId, update: RoleUpdate) -> Result<Role> {
-        let mut role = self.get_role(id).await?;
-        if role.builtin {
+        self.update_role_if(actor, id, update, None).await
+    }
+
+    /// [`update_role`](Self::update_role), refused with
+    /// [`ServiceError::Stale`] (and nothing changed) unless the role is at
+    /// `if_version`, when given (REST `If-Match`). Only what differs is
+    /// written (the permission rows added or removed), with the event, in
+    /// one transaction.
+    pub async fn update_role_if(
+        &self,
+        actor: &Actor,
+        id: RoleId,
+        update: RoleUpdate,
+        if_version: Option<u64>,
+    ) -> Result<Role> {
+        // Built-in is not something an update changes: read once, here.
+        if self.get_role(id).await?.builtin {
             return Err(ServiceError::Builtin("role"));
         }
-        // Permissions are a set: kept and compared in one order.
-        role.permissions.sort();
-        let before = role.clone();
-        if let Some(name) = update.name {
-            role.name = name;
+        let description = update.description.as_deref().map(description).transpose()?;
+        if let Some(permissions) = &update.permissions {
+            self.check_permissions_exist(permissions).await?;
         }
-        if let Some(text) = update.description {
-            role.description = description(&text)?;
+        let patch = RolePatch { name: update.name, description, permissions: update.permissions };
+        let events = |before: &Role, after: &Role| role_change_events(actor, before, after);
+        match self.inner.stores.roles.update_role(id, &patch, if_version, &events).await? {
+            Update::Changed { after, .. } => {
+                self.inner.cache.invalidate();
+                tracing::info!(role = %after.name, "role updated");
+                Ok(after)
+            }
+            Update::Unchanged(role) => Ok(role),
+            Update::NotFound => Err(ServiceError::RoleIdNotFound),
+            Update::Stale(current) => Err(ServiceError::Stale {
+                expected: if_version.unwrap_or_default(),
+                current: current.version,
+            }),
         }
-        if let Some(mut permissions) = update.permissions {
-            self.check_permissions_exist(&permissions).await?;
-            permissions.sort();
-            permissions.dedup();
-            role.permissions = permissions;
-        }
-        if role == before {
-            return Ok(role);
-        }
-        if !self.inner.stores.roles.update_role(&role).await? {
-            return Err(ServiceError::RoleIdNotFound);
-        }
-        self.inner.cache.invalidate();
-        let mut changes = FieldChanges::default();
-        changes.field("name", before.name.as_str(), role.name.as_str());
-        changes.field("description", before.description.as_str(), role.description.as_str());
-        changes.set("permissions", &names(&before.permissions), &names(&role.permissions));
-        if !changes.is_empty() {
-            let details = changes.into_details([("role", role_ref(&role))]);
-            self.audit(actor, ChangeKind::RoleUpdated, Subject::None, Some(details));
-        }
-        tracing::info!(role = %role.name, "role updated");
-        Ok(role)
     }
 
     /// Refused for built-in roles, and while clients or users hold it (the
     /// error lists them).
     pub async fn delete_role(&self, actor: &Actor, id: RoleId) -> Result<()> {
+        self.delete_role_if(actor, id, None).await
+    }
+
+    /// [`delete_role`](Self::delete_role), refused with
+    /// [`ServiceError::Stale`] (and nothing deleted) unless the role is at
+    /// `if_version`, when given (REST `If-Match`).
+    pub async fn delete_role_if(&self, actor: &Actor, id: RoleId, if_version: Option<u64>) -> Result<()> {
         let role = self.get_role(id).await?;
         if role.builtin {
             return Err(ServiceError::Builtin("role"));
+        }
+        let stale = |current: u64| ServiceError::Stale { expected: if_version.unwrap_or_default(), current };
+        if if_version.is_some_and(|v| v != role.version) {
+            return Err(stale(role.version));
         }
         let holders = self.inner.stores.roles.role_holders(id).await?;
         if holders != RoleHolders::default() {
             return Err(ServiceError::RoleInUse { clients: holders.clients, users: holders.users });
         }
-        match self.inner.stores.roles.delete_role(id).await {
-            Ok(true) => {}
-            Ok(false) => return Err(ServiceError::RoleIdNotFound),
+        let events = |role: &Role| {
+            let details = json!({ "role": role_ref(role) });
+            vec![change_event(actor, ChangeKind::RoleDeleted, Subject::None, Some(details))]
+        };
+        match self.inner.stores.roles.delete_role(id, if_version, &events).await {
+            Ok(Deletion::Deleted(_)) => {}
+            Ok(Deletion::NotFound) => return Err(ServiceError::RoleIdNotFound),
+            Ok(Deletion::Stale(current)) => return Err(stale(current.version)),
             Err(portcullis_store::StoreError::Conflict("role_in_use")) => {
                 let holders = self.inner.stores.roles.role_holders(id).await?;
                 return Err(ServiceError::RoleInUse { clients: holders.clients, users: holders.users });
@@ -267,8 +300,6 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.inner.cache.invalidate();
-        let details = json!({ "role": role_ref(&role) });
-        self.audit(actor, ChangeKind::RoleDeleted, Subject::None, Some(details));
         tracing::info!(role = %role.name, "role deleted");
         Ok(())
     }

@@ -14,7 +14,7 @@ use portcullis_domain::{
 };
 use uuid::Uuid;
 
-pub use change::{ChangeEvents, ClientPatch, DeleteEvents, Deletion, Update};
+pub use change::{ChangeEvents, ClientPatch, DeleteEvents, Deletion, RolePatch, Update, UserPatch};
 
 pub mod bulk;
 pub mod change;
@@ -183,19 +183,36 @@ pub trait RoleStore: Send + Sync {
     /// removes it from every role, in the same transaction. `Ok(false)`
     /// when no such permission.
     async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool>;
-    /// An operator's role (stored with `builtin: false`) with its permission
-    /// set, in one transaction. `Conflict("role_name_unique")`,
-    /// `Conflict("role_id_unique")`, or `Conflict("role_permission_missing")`
-    /// for an unknown permission. A permission listed twice is stored once.
-    async fn insert_role(&self, role: &Role) -> Result<()>;
-    /// Replaces name, description and the permission set (not `builtin`), in
-    /// one transaction. `Ok(false)` when no such role; conflicts as for insert.
-    async fn update_role(&self, role: &Role) -> Result<bool>;
+    /// An operator's role (stored with `builtin: false`, version 1) with its
+    /// permission set and `events`, in one transaction.
+    /// `Conflict("role_name_unique")`, `Conflict("role_id_unique")`, or
+    /// `Conflict("role_permission_missing")` for an unknown permission. A
+    /// permission listed twice is stored once.
+    async fn insert_role(&self, role: &Role, events: &[Event]) -> Result<()>;
+    /// Like [`ClientStore::update_client`]: in one transaction that holds
+    /// the row, reads the role, checks `if_version`, applies `patch`, and
+    /// when that changes something writes only what differs (the name, the
+    /// description, and the `role_permissions` rows to insert or delete),
+    /// `version + 1`, and inserts `events(before, after)`. Does not look at
+    /// `builtin` (the service refuses built-ins). Conflicts as for insert.
+    async fn update_role(
+        &self,
+        id: RoleId,
+        patch: &RolePatch,
+        if_version: Option<u64>,
+        events: ChangeEvents<'_, Role>,
+    ) -> Result<Update<Role>>;
     /// Who holds the role now: clients and users, each ordered by id.
     async fn role_holders(&self, id: RoleId) -> Result<RoleHolders>;
-    /// Fails with `Conflict("role_in_use")` while a client or user holds
-    /// it. `Ok(false)` when no such role.
-    async fn delete_role(&self, id: RoleId) -> Result<bool>;
+    /// Deletes the role (checking `if_version` when given) and inserts
+    /// `events(deleted)`, in one transaction. Fails with
+    /// `Conflict("role_in_use")` while a client or user holds it.
+    async fn delete_role(
+        &self,
+        id: RoleId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, Role>,
+    ) -> Result<Deletion<Role>>;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -266,21 +283,40 @@ pub struct UserQuery {
 /// tokens. Deleting a user deletes its sessions and token.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// With its roles, in one transaction. `Conflict("user_email_unique")`,
-    /// `Conflict("user_id_unique")`, `Conflict("user_role_missing")` for an
-    /// unknown role. A role listed twice is stored once.
-    async fn insert_user(&self, user: &User) -> Result<()>;
+    /// With its roles and `events`, in one transaction.
+    /// `Conflict("user_email_unique")`, `Conflict("user_id_unique")`,
+    /// `Conflict("user_role_missing")` for an unknown role. A role listed
+    /// twice is stored once.
+    async fn insert_user(&self, user: &User, events: &[Event]) -> Result<()>;
     /// Users are read back with their roles ordered by id.
     async fn get_user(&self, id: UserId) -> Result<Option<User>>;
     /// By the normalised (lowercase) e-mail.
     async fn get_user_by_email(&self, email: &Email) -> Result<Option<User>>;
     /// Newest first, like clients.
     async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>>;
-    /// Writes email, name, status, password hash, updated_at and replaces
-    /// the roles, in one transaction. `Ok(false)` when no such user.
-    async fn update_user(&self, user: &User) -> Result<bool>;
-    /// `Ok(false)` when no such user.
-    async fn delete_user(&self, id: UserId) -> Result<bool>;
+    /// Like [`ClientStore::update_client`]: in one transaction that holds
+    /// the row, reads the user, checks `if_version`, applies `patch`, and
+    /// when that changes something writes only what differs (name, status,
+    /// the password hash when set, the `user_roles` rows to insert or
+    /// delete) plus `updated_at = at` and `version + 1`, and inserts
+    /// `events(before, after)`. `Conflict("user_role_missing")` for an
+    /// unknown role.
+    async fn update_user(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        if_version: Option<u64>,
+        at: Timestamp,
+        events: ChangeEvents<'_, User>,
+    ) -> Result<Update<User>>;
+    /// Deletes the user (checking `if_version` when given) and inserts
+    /// `events(deleted)`, in one transaction.
+    async fn delete_user(
+        &self,
+        id: UserId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, User>,
+    ) -> Result<Deletion<User>>;
     async fn count_users(&self) -> Result<u64>;
 
     /// `Conflict("session_user_missing")` for an unknown user,

@@ -66,7 +66,7 @@ pub async fn update_permission_description_changes_only_it(stores: &Stores) {
     stores.roles.insert_permission(&invoices).await.unwrap();
     stores.roles.insert_permission(&bystander).await.unwrap();
     let role = operator_role("accounting", &["invoices:read"]);
-    stores.roles.insert_role(&role).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
 
     let description = "Read invoices, 'quoted' and ünïcode\nover two lines";
     assert!(stores.roles.update_permission_description(&invoices.name, description).await.unwrap());
@@ -91,7 +91,7 @@ pub async fn roles_using_permission_lists_them_by_name(stores: &Stores) {
         operator_role("writers", &["invoices:write"]),
         operator_role("middle", &["clients:read", "invoices:read"]),
     ] {
-        stores.roles.insert_role(&role).await.unwrap();
+        stores.roles.insert_role(&role, &[]).await.unwrap();
     }
     let cases: &[(&str, &[&str])] = &[
         ("invoices:read", &["alpha", "middle", "zeta"]),
@@ -136,7 +136,7 @@ pub async fn delete_permission_in_use_is_a_conflict_without_cascade(stores: &Sto
     let invoices = operator_permission("invoices:read");
     stores.roles.insert_permission(&invoices).await.unwrap();
     let role = operator_role("accounting", &["clients:read", "invoices:read"]);
-    stores.roles.insert_role(&role).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
 
     let err = stores.roles.delete_permission(&invoices.name, false).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("permission_in_use")), "{err:?}");
@@ -150,7 +150,7 @@ pub async fn delete_permission_in_use_is_a_conflict_without_cascade(stores: &Sto
     // Once no role holds it, it goes.
     let mut without = role.clone();
     without.permissions.retain(|p| p.as_str() != "invoices:read");
-    assert!(stores.roles.update_role(&without).await.unwrap());
+    assert!(super::put_role(&*stores.roles, &without).await.unwrap());
     assert!(stores.roles.delete_permission(&invoices.name, false).await.unwrap());
     assert_eq!(stored_permission(stores, "invoices:read").await, None);
 }
@@ -164,7 +164,7 @@ pub async fn delete_permission_with_cascade_removes_it_from_every_role(stores: &
     let only = operator_role("auditors", &["invoices:read"]);
     let other = operator_role("writers", &["invoices:write"]);
     for r in [&both, &only, &other] {
-        stores.roles.insert_role(r).await.unwrap();
+        stores.roles.insert_role(r, &[]).await.unwrap();
     }
     let before = stores.roles.list_roles().await.unwrap();
 

@@ -8,7 +8,7 @@ use crate::{StoreError, Stores};
 
 async fn stored_user(stores: &Stores, email: &str) -> User {
     let user = sample_user(email);
-    stores.users.insert_user(&user).await.unwrap();
+    stores.users.insert_user(&user, &[]).await.unwrap();
     user
 }
 
@@ -175,7 +175,7 @@ pub async fn record_personal_token_used_changes_nothing_else(stores: &Stores) {
         users.push(user);
     }
     let deleted = stored_user(stores, "deleted@example.com").await;
-    assert!(stores.users.delete_user(deleted.id).await.unwrap());
+    assert!(super::drop_user(&*stores.users, deleted.id).await.unwrap());
 
     // Every user (two without a token), one deleted and one unknown, in no
     // particular order.

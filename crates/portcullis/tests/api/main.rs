@@ -33,6 +33,7 @@ mod graphql;
 mod graphql_twins;
 mod introspection;
 mod preconditions;
+mod role_user_preconditions;
 mod roles;
 mod token;
 mod token_errors;

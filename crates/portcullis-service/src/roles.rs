@@ -111,11 +111,11 @@ impl Service {
         text: &str,
     ) -> Result<Permission> {
         let permission = Permission { name, description: description(text)?, builtin: false };
-        self.inner.stores.roles.insert_permission(&permission).await?;
-        self.inner.cache.invalidate();
         let details =
             json!({ "permission": permission.name.as_str(), "description": permission.description });
-        self.audit(actor, ChangeKind::PermissionCreated, Subject::None, Some(details));
+        let event = change_event(actor, ChangeKind::PermissionCreated, Subject::None, Some(details));
+        self.inner.stores.roles.insert_permission(&permission, &[event]).await?;
+        self.inner.cache.invalidate();
         tracing::info!(permission = %permission.name, "permission created");
         Ok(permission)
     }
@@ -127,23 +127,26 @@ impl Service {
         name: &PermissionName,
         text: &str,
     ) -> Result<Permission> {
-        let mut permission = self.permission(name).await?;
+        let permission = self.permission(name).await?;
         if permission.builtin {
             return Err(ServiceError::Builtin("permission"));
         }
         let text = description(text)?;
-        if text == permission.description {
-            return Ok(permission);
+        let events = |before: &Permission, after: &Permission| {
+            let mut changes = FieldChanges::default();
+            changes.field("description", before.description.as_str(), after.description.as_str());
+            let details = changes.into_details([("permission", name.as_str().into())]);
+            vec![change_event(actor, ChangeKind::PermissionUpdated, Subject::None, Some(details))]
+        };
+        match self.inner.stores.roles.update_permission_description(name, &text, &events).await? {
+            Update::Changed { after, .. } => {
+                self.inner.cache.invalidate();
+                tracing::info!(permission = %name, "permission updated");
+                Ok(after)
+            }
+            Update::Unchanged(permission) | Update::Stale(permission) => Ok(permission),
+            Update::NotFound => Err(ServiceError::PermissionNotFound(name.to_string())),
         }
-        let previous = std::mem::replace(&mut permission.description, text);
-        self.inner.stores.roles.update_permission_description(name, &permission.description).await?;
-        self.inner.cache.invalidate();
-        let mut changes = FieldChanges::default();
-        changes.field("description", previous, permission.description.as_str());
-        let details = changes.into_details([("permission", name.as_str().into())]);
-        self.audit(actor, ChangeKind::PermissionUpdated, Subject::None, Some(details));
-        tracing::info!(permission = %name, "permission updated");
-        Ok(permission)
     }
 
     /// Refused while a role uses it, naming the roles, unless `cascade`:
@@ -153,14 +156,23 @@ impl Service {
         if permission.builtin {
             return Err(ServiceError::Builtin("permission"));
         }
-        // With `cascade`, the roles it is removed from (as they are now).
         let roles = self.inner.stores.roles.roles_using_permission(name).await?;
         if !cascade && !roles.is_empty() {
             return Err(ServiceError::PermissionInUse {
                 roles: roles.iter().map(ToString::to_string).collect(),
             });
         }
-        match self.inner.stores.roles.delete_permission(name, cascade).await {
+        // With `cascade`, the roles it is removed from, as the store found
+        // them in the transaction of the deletion.
+        let events = |roles: &[RoleName]| {
+            let details = json!({
+                "permission": name.as_str(),
+                "cascade": cascade,
+                "removed_from_roles": roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            vec![change_event(actor, ChangeKind::PermissionDeleted, Subject::None, Some(details))]
+        };
+        match self.inner.stores.roles.delete_permission(name, cascade, &events).await {
             Ok(true) => {}
             Ok(false) => return Err(ServiceError::PermissionNotFound(name.to_string())),
             Err(portcullis_store::StoreError::Conflict("permission_in_use")) => {
@@ -172,12 +184,6 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.inner.cache.invalidate();
-        let details = json!({
-            "permission": name.as_str(),
-            "cascade": cascade,
-            "removed_from_roles": roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        });
-        self.audit(actor, ChangeKind::PermissionDeleted, Subject::None, Some(details));
         tracing::info!(permission = %name, cascade, "permission deleted");
         Ok(())
     }

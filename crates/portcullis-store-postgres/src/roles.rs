@@ -1,7 +1,8 @@
 use async_trait::async_trait;
 use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
 use portcullis_store::{
-    ChangeEvents, DeleteEvents, Deletion, Result, RoleHolders, RolePatch, RoleStore, StoreError, Update,
+    ChangeEvents, DeleteEvents, Deletion, PermissionDeleteEvents, Result, RoleHolders, RolePatch, RoleStore,
+    StoreError, Update,
     change::{Plan, RoleField, deletion_refused, plan_role_update},
     decode,
 };
@@ -211,29 +212,52 @@ impl RoleStore for PgStore {
         Ok(self.fetch_roles(" WHERE r.name = $1", Some(RoleKey::Name(name.as_str()))).await?.pop())
     }
 
-    async fn insert_permission(&self, p: &Permission) -> Result<()> {
+    async fn insert_permission(&self, p: &Permission, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO permissions (name, category, description, builtin) VALUES ($1, $2, $3, FALSE)",
         )
         .bind(p.name.as_str())
         .bind(p.name.category())
         .bind(&p.description)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(())
     }
 
-    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE permissions SET description = $1 WHERE name = $2")
+    async fn update_permission_description(
+        &self,
+        name: &PermissionName,
+        description: &str,
+        events: ChangeEvents<'_, Permission>,
+    ) -> Result<Update<Permission>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let row: Option<(String, String, bool)> =
+            sqlx::query_as("SELECT name, description, builtin FROM permissions WHERE name = $1 FOR UPDATE")
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let Some((stored, text, builtin)) = row else { return Ok(Update::NotFound) };
+        let before = decode::permission(&stored, text, builtin)?;
+        if before.description == description {
+            return Ok(Update::Unchanged(before));
+        }
+        let after = Permission { description: description.to_owned(), ..before.clone() };
+        sqlx::query("UPDATE permissions SET description = $1 WHERE name = $2")
             .bind(description)
             .bind(name.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(Update::Changed { before, after })
     }
 
     async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>> {
@@ -248,17 +272,43 @@ impl RoleStore for PgStore {
         rows.into_iter().map(|(id, name)| decode::role_name(RoleId::from_uuid(id), &name)).collect()
     }
 
-    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool> {
+    async fn delete_permission(
+        &self,
+        name: &PermissionName,
+        cascade: bool,
+        events: PermissionDeleteEvents<'_>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // Lock the permission first: a role given it meanwhile (its foreign
+        // key check takes a KEY SHARE lock) waits for us, and then fails
+        // because the permission is gone; so the roles read next are all.
+        sqlx::query("SELECT 1 FROM permissions WHERE name = $1 FOR UPDATE")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT r.id, r.name FROM role_permissions rp JOIN roles r ON r.id = rp.role_id \
+             WHERE rp.permission = $1 ORDER BY r.name",
+        )
+        .bind(name.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let holders = rows
+            .into_iter()
+            .map(|(id, name)| decode::role_name(RoleId::from_uuid(id), &name))
+            .collect::<Result<Vec<_>>>()?;
         if cascade {
-            // Lock the permission first: a role given it meanwhile (its
-            // foreign key check takes a KEY SHARE lock) waits for us, and
-            // then fails because the permission is gone.
-            sqlx::query("SELECT 1 FROM permissions WHERE name = $1 FOR UPDATE")
-                .bind(name.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            // Each role it leaves has changed: its version moves on.
+            sqlx::query(
+                "UPDATE roles SET version = version + 1 \
+                 WHERE id IN (SELECT role_id FROM role_permissions WHERE permission = $1)",
+            )
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
             sqlx::query("DELETE FROM role_permissions WHERE permission = $1")
                 .bind(name.as_str())
                 .execute(&mut *tx)
@@ -271,9 +321,13 @@ impl RoleStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error_fk(PERMISSION_IN_USE))?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        events::insert_in(&mut tx, &events(&holders)).await?;
         tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn insert_role(&self, r: &Role, events: &[Event]) -> Result<()> {

@@ -345,7 +345,8 @@ impl UserStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn replace_personal_token(&self, t: &PersonalAccessToken) -> Result<()> {
+    async fn replace_personal_token(&self, t: &PersonalAccessToken, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         // One statement: the old token (if any) and the new one are never
         // both stored, nor neither.
         sqlx::query(&format!(
@@ -358,9 +359,11 @@ impl UserStore for PgStore {
         .bind(&t.hint)
         .bind(t.created_at)
         .bind(t.last_used_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error_fk(TOKEN_USER_MISSING))?;
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(())
     }
@@ -385,14 +388,20 @@ impl UserStore for PgStore {
         row.map(TokenRow::into_token).transpose()
     }
 
-    async fn delete_user_personal_token(&self, user_id: UserId) -> Result<bool> {
+    async fn delete_user_personal_token(&self, user_id: UserId, events: &[Event]) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         let done = sqlx::query("DELETE FROM personal_access_tokens WHERE user_id = $1")
             .bind(user_id.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn record_personal_token_used(&self, used: &[(UserId, Timestamp)]) -> Result<()> {

@@ -336,7 +336,7 @@ async fn session_writes_and_token_use_are_not_a_change_but_user_writes_are() {
     store.sync_builtins(&builtin_permissions(), &builtin_roles()).await.unwrap();
     let mut user = sample_user("ada@example.com");
     store.insert_user(&user, &[]).await.unwrap();
-    store.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+    store.replace_personal_token(&sample_personal_token(user.id), &[]).await.unwrap();
     let (mine, theirs) = (settled(&store).await, settled(&other).await);
 
     // What every console request and every use of a token does.
@@ -369,7 +369,7 @@ async fn an_update_of_any_personal_token_column_but_last_used_at_is_a_change() {
     let (store, url, _guard) = fresh_store().await;
     let user = sample_user("ada@example.com");
     store.insert_user(&user, &[]).await.unwrap();
-    store.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+    store.replace_personal_token(&sample_personal_token(user.id), &[]).await.unwrap();
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let quiet = [
         "UPDATE personal_access_tokens SET last_used_at = now()",

@@ -1,7 +1,8 @@
 use async_trait::async_trait;
 use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
 use portcullis_store::{
-    ChangeEvents, DeleteEvents, Deletion, Result, RoleHolders, RolePatch, RoleStore, StoreError, Update,
+    ChangeEvents, DeleteEvents, Deletion, PermissionDeleteEvents, Result, RoleHolders, RolePatch, RoleStore,
+    StoreError, Update,
     change::{Plan, RoleField, deletion_refused, plan_role_update},
     decode,
 };
@@ -221,25 +222,47 @@ impl RoleStore for SqliteStore {
         Ok(into_roles(rows)?.pop())
     }
 
-    async fn insert_permission(&self, p: &Permission) -> Result<()> {
+    async fn insert_permission(&self, p: &Permission, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sqlx::query("INSERT INTO permissions (name, category, description, builtin) VALUES (?, ?, ?, 0)")
             .bind(p.name.as_str())
             .bind(p.name.category())
             .bind(&p.description)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        Ok(())
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)
     }
 
-    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE permissions SET description = ? WHERE name = ?")
+    async fn update_permission_description(
+        &self,
+        name: &PermissionName,
+        description: &str,
+        events: ChangeEvents<'_, Permission>,
+    ) -> Result<Update<Permission>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let row: Option<(String, String, bool)> =
+            sqlx::query_as("SELECT name, description, builtin FROM permissions WHERE name = ?")
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let Some((stored, text, builtin)) = row else { return Ok(Update::NotFound) };
+        let before = decode::permission(&stored, text, builtin)?;
+        if before.description == description {
+            return Ok(Update::Unchanged(before));
+        }
+        let after = Permission { description: description.to_owned(), ..before.clone() };
+        sqlx::query("UPDATE permissions SET description = ? WHERE name = ?")
             .bind(description)
             .bind(name.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Update::Changed { before, after })
     }
 
     async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>> {
@@ -254,11 +277,35 @@ impl RoleStore for SqliteStore {
         rows.into_iter().map(|(id, name)| decode::role_name(parse_role_id(&id)?, &name)).collect()
     }
 
-    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool> {
-        // Writes only, so the deferred transaction takes the write lock at
-        // its first statement (waiting for it), never upgrading a read lock.
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+    async fn delete_permission(
+        &self,
+        name: &PermissionName,
+        cascade: bool,
+        events: PermissionDeleteEvents<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT r.id, r.name FROM role_permissions rp JOIN roles r ON r.id = rp.role_id \
+             WHERE rp.permission = ? ORDER BY r.name",
+        )
+        .bind(name.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let holders = rows
+            .into_iter()
+            .map(|(id, name)| decode::role_name(parse_role_id(&id)?, &name))
+            .collect::<Result<Vec<_>>>()?;
         if cascade {
+            // Each role it leaves has changed: its version moves on.
+            sqlx::query(
+                "UPDATE roles SET version = version + 1 \
+                 WHERE id IN (SELECT role_id FROM role_permissions WHERE permission = ?)",
+            )
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
             sqlx::query("DELETE FROM role_permissions WHERE permission = ?")
                 .bind(name.as_str())
                 .execute(&mut *tx)
@@ -271,8 +318,12 @@ impl RoleStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error_fk(PERMISSION_IN_USE))?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        events::insert_in(&mut tx, &events(&holders)).await?;
         tx.commit().await.map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn insert_role(&self, r: &Role, events: &[Event]) -> Result<()> {

@@ -367,7 +367,8 @@ impl UserStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn replace_personal_token(&self, t: &PersonalAccessToken) -> Result<()> {
+    async fn replace_personal_token(&self, t: &PersonalAccessToken, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         // One statement: the old token (if any) and the new one are never
         // both stored, nor neither.
         sqlx::query(&format!(
@@ -380,10 +381,11 @@ impl UserStore for SqliteStore {
         .bind(&t.hint)
         .bind(micros(t.created_at))
         .bind(t.last_used_at.map(micros))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error_fk(TOKEN_USER_MISSING))?;
-        Ok(())
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn get_personal_token_by_hash(&self, hash: &SecretHash) -> Result<Option<PersonalAccessToken>> {
@@ -406,13 +408,19 @@ impl UserStore for SqliteStore {
         row.map(TokenRow::into_token).transpose()
     }
 
-    async fn delete_user_personal_token(&self, user_id: UserId) -> Result<bool> {
+    async fn delete_user_personal_token(&self, user_id: UserId, events: &[Event]) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let done = sqlx::query("DELETE FROM personal_access_tokens WHERE user_id = ?")
             .bind(user_id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn record_personal_token_used(&self, used: &[(UserId, Timestamp)]) -> Result<()> {

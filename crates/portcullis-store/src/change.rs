@@ -17,6 +17,10 @@ pub type ChangeEvents<'a, T> = &'a (dyn Fn(&T, &T) -> Vec<Event> + Send + Sync);
 /// Builds the events of a deletion from the record deleted.
 pub type DeleteEvents<'a, T> = &'a (dyn Fn(&T) -> Vec<Event> + Send + Sync);
 
+/// Builds the events of a permission's deletion from the roles it was
+/// removed from (read in the transaction of the deletion).
+pub type PermissionDeleteEvents<'a> = &'a (dyn Fn(&[RoleName]) -> Vec<Event> + Send + Sync);
+
 /// What a targeted update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update<T> {

@@ -14,7 +14,9 @@ use portcullis_domain::{
 };
 use uuid::Uuid;
 
-pub use change::{ChangeEvents, ClientPatch, DeleteEvents, Deletion, RolePatch, Update, UserPatch};
+pub use change::{
+    ChangeEvents, ClientPatch, DeleteEvents, Deletion, PermissionDeleteEvents, RolePatch, Update, UserPatch,
+};
 
 pub mod bulk;
 pub mod change;
@@ -172,17 +174,31 @@ pub trait RoleStore: Send + Sync {
     async fn get_role_by_name(&self, name: &RoleName) -> Result<Option<Role>>;
 
     /// An operator's permission, stored with `builtin: false` whatever the
-    /// argument says. `Conflict("permission_name_unique")` if the name exists.
-    async fn insert_permission(&self, permission: &Permission) -> Result<()>;
-    /// `Ok(false)` when no such permission.
-    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool>;
+    /// argument says, with `events`, in one transaction.
+    /// `Conflict("permission_name_unique")` if the name exists.
+    async fn insert_permission(&self, permission: &Permission, events: &[Event]) -> Result<()>;
+    /// Sets the description, unless it is the stored one, and inserts
+    /// `events(before, after)`, in one transaction that holds the row.
+    /// Never `Update::Stale` (permissions have no version).
+    async fn update_permission_description(
+        &self,
+        name: &PermissionName,
+        description: &str,
+        events: ChangeEvents<'_, Permission>,
+    ) -> Result<Update<Permission>>;
     /// The roles whose permission sets hold `name`, ordered by name.
     async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>>;
-    /// Deletes a permission. Without `cascade`, fails with
+    /// Deletes a permission and inserts `events(roles it was removed from)`,
+    /// in one transaction. Without `cascade`, fails with
     /// `Conflict("permission_in_use")` while a role holds it; with it, first
-    /// removes it from every role, in the same transaction. `Ok(false)`
-    /// when no such permission.
-    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool>;
+    /// removes it from every role (each such role's version + 1). `Ok(false)`
+    /// (and no events) when no such permission.
+    async fn delete_permission(
+        &self,
+        name: &PermissionName,
+        cascade: bool,
+        events: PermissionDeleteEvents<'_>,
+    ) -> Result<bool>;
     /// An operator's role (stored with `builtin: false`, version 1) with its
     /// permission set and `events`, in one transaction.
     /// `Conflict("role_name_unique")`, `Conflict("role_id_unique")`, or
@@ -336,15 +352,16 @@ pub trait UserStore: Send + Sync {
     async fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp, limit: u32) -> Result<u64>;
 
     /// The user's one personal access token: replaces the current one (if
-    /// any) in one transaction, so exactly one is valid afterwards.
-    /// `Conflict("personal_token_user_missing")` for an unknown user,
-    /// `Conflict("personal_token_hash_unique")` if another user's token has
-    /// this hash.
-    async fn replace_personal_token(&self, token: &PersonalAccessToken) -> Result<()>;
+    /// any) and inserts `events`, in one transaction, so exactly one is
+    /// valid afterwards. `Conflict("personal_token_user_missing")` for an
+    /// unknown user, `Conflict("personal_token_hash_unique")` if another
+    /// user's token has this hash.
+    async fn replace_personal_token(&self, token: &PersonalAccessToken, events: &[Event]) -> Result<()>;
     async fn get_personal_token_by_hash(&self, hash: &SecretHash) -> Result<Option<PersonalAccessToken>>;
     async fn get_user_personal_token(&self, user_id: UserId) -> Result<Option<PersonalAccessToken>>;
-    /// `Ok(false)` when the user had none.
-    async fn delete_user_personal_token(&self, user_id: UserId) -> Result<bool>;
+    /// Deletes the user's token and inserts `events`, in one transaction;
+    /// `Ok(false)` (and no events) when the user had none.
+    async fn delete_user_personal_token(&self, user_id: UserId, events: &[Event]) -> Result<bool>;
     /// Like [`ClientStore::record_last_used`], for personal access tokens
     /// (by user): never moves backwards, skips users without a token; must
     /// not count as a change.

@@ -97,11 +97,18 @@ pub async fn generation_changes_after_every_user_and_role_write(stores: &Stores)
     stores.roles.sync_builtins(&builtin_permissions(), &builtin_roles()).await.unwrap();
     let permission = operator_permission("invoices:read");
     changes_generation(stores, "insert_permission", async {
-        stores.roles.insert_permission(&permission).await.unwrap();
+        stores.roles.insert_permission(&permission, &[]).await.unwrap();
     })
     .await;
     changes_generation(stores, "update_permission_description", async {
-        assert!(stores.roles.update_permission_description(&permission.name, "new").await.unwrap());
+        assert!(
+            stores
+                .roles
+                .update_permission_description(&permission.name, "new", &|_, _| Vec::new())
+                .await
+                .unwrap()
+                .found()
+        );
     })
     .await;
     let mut role = operator_role("accounting", &["invoices:read"]);
@@ -115,7 +122,7 @@ pub async fn generation_changes_after_every_user_and_role_write(stores: &Stores)
     })
     .await;
     changes_generation(stores, "delete_permission", async {
-        assert!(stores.roles.delete_permission(&permission.name, true).await.unwrap());
+        assert!(stores.roles.delete_permission(&permission.name, true, &|_| Vec::new()).await.unwrap());
     })
     .await;
     let mut user = sample_user("watched@example.com");
@@ -135,15 +142,15 @@ pub async fn generation_changes_after_every_user_and_role_write(stores: &Stores)
     })
     .await;
     changes_generation(stores, "replace_personal_token", async {
-        stores.users.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+        stores.users.replace_personal_token(&sample_personal_token(user.id), &[]).await.unwrap();
     })
     .await;
     changes_generation(stores, "replace_personal_token (again)", async {
-        stores.users.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+        stores.users.replace_personal_token(&sample_personal_token(user.id), &[]).await.unwrap();
     })
     .await;
     changes_generation(stores, "delete_user_personal_token", async {
-        assert!(stores.users.delete_user_personal_token(user.id).await.unwrap());
+        assert!(stores.users.delete_user_personal_token(user.id, &[]).await.unwrap());
     })
     .await;
     changes_generation(stores, "delete_user", async {

@@ -154,6 +154,7 @@ macro_rules! conformance_suite {
             racing_changes_of_a_user_keep_every_acknowledged_one,
             a_stale_version_changes_no_role_or_user,
             a_role_or_user_change_commits_with_its_events_or_not_at_all,
+            a_permission_or_token_change_commits_with_its_events_or_not_at_all,
             // last-used times
             record_last_used_sets_the_time_of_every_listed_client,
             record_last_used_never_moves_backwards,

@@ -13,8 +13,8 @@ use crate::{RoleHolders, StoreError, Stores};
 /// Builtins plus `invoices:read` and `invoices:write`.
 async fn with_invoices(stores: &Stores) {
     with_builtins(stores).await;
-    stores.roles.insert_permission(&operator_permission("invoices:read")).await.unwrap();
-    stores.roles.insert_permission(&operator_permission("invoices:write")).await.unwrap();
+    stores.roles.insert_permission(&operator_permission("invoices:read"), &[]).await.unwrap();
+    stores.roles.insert_permission(&operator_permission("invoices:write"), &[]).await.unwrap();
 }
 
 /// As `get_role` returns it: permissions by name, without duplicates.
@@ -276,7 +276,10 @@ pub async fn delete_free_role_removes_only_it(stores: &Stores) {
     let write = PermissionName::parse("invoices:write").unwrap();
     assert!(stores.roles.roles_using_permission(&write).await.unwrap().is_empty());
     assert_eq!(stores.roles.list_permissions().await.unwrap().len(), builtin_permissions().len() + 2);
-    assert!(stores.roles.delete_permission(&write, false).await.unwrap(), "no longer in use");
+    assert!(
+        stores.roles.delete_permission(&write, false, &|_| Vec::new()).await.unwrap(),
+        "no longer in use"
+    );
 
     assert!(!super::drop_role(&*stores.roles, doomed.id).await.unwrap(), "a second delete finds nothing");
     assert!(!super::drop_role(&*stores.roles, RoleId::generate()).await.unwrap());

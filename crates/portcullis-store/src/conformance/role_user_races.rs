@@ -31,7 +31,7 @@ fn toggled(editor: usize) -> PermissionName {
 pub async fn racing_changes_of_a_role_keep_every_acknowledged_one(stores: &Stores) {
     with_builtins(stores).await;
     for editor in 0..EDITORS {
-        stores.roles.insert_permission(&operator_permission(toggled(editor).as_str())).await.unwrap();
+        stores.roles.insert_permission(&operator_permission(toggled(editor).as_str()), &[]).await.unwrap();
     }
     let role = operator_role("raced", &["clients:read"]);
     stores.roles.insert_role(&role, &[]).await.unwrap();
@@ -269,4 +269,63 @@ pub async fn a_role_or_user_change_commits_with_its_events_or_not_at_all(stores:
     let recorded = |_: &User| vec![deleted.clone()];
     assert!(stores.users.delete_user(user.id, None, &recorded).await.unwrap().is_deleted());
     assert_eq!(stores.events.get_event(deleted.id).await.unwrap(), Some(deleted));
+}
+
+/// Permissions and personal tokens likewise: a failed event insert undoes
+/// the insert, description change, deletion, token replacement or token
+/// deletion; a cascading deletion moves the version of each role it leaves
+/// and hands the event those roles, as found in its transaction.
+pub async fn a_permission_or_token_change_commits_with_its_events_or_not_at_all(stores: &Stores) {
+    use crate::conformance::sample_personal_token;
+    use portcullis_domain::Permission;
+    with_builtins(stores).await;
+    let taken = bare_event("taken", seconds_from_now(0));
+    stores.events.insert_events(std::slice::from_ref(&taken)).await.unwrap();
+    let fail = std::slice::from_ref(&taken);
+
+    let permission = operator_permission("audit:p");
+    assert!(stores.roles.insert_permission(&permission, fail).await.is_err());
+    assert!(stores.roles.list_permissions().await.unwrap().iter().all(|p| p.name != permission.name));
+    stores.roles.insert_permission(&permission, &[]).await.unwrap();
+    let failing = |_: &Permission, _: &Permission| vec![taken.clone()];
+    assert!(stores.roles.update_permission_description(&permission.name, "new", &failing).await.is_err());
+    let stored = stores.roles.list_permissions().await.unwrap();
+    assert!(stored.contains(&permission), "description change undone");
+
+    let role = operator_role("holder", &["audit:p", "clients:read"]);
+    stores.roles.insert_role(&role, &[]).await.unwrap();
+    assert!(stores.roles.delete_permission(&permission.name, true, &|_| vec![taken.clone()]).await.is_err());
+    assert_eq!(
+        stores.roles.get_role(role.id).await.unwrap().unwrap().permissions.len(),
+        2,
+        "deletion undone"
+    );
+    let deleted = bare_event("permission.deleted", seconds_from_now(0));
+    let seen: Arc<Mutex<Vec<RoleName>>> = Arc::default();
+    let events = |roles: &[RoleName]| {
+        seen.lock().unwrap().extend_from_slice(roles);
+        vec![deleted.clone()]
+    };
+    assert!(stores.roles.delete_permission(&permission.name, true, &events).await.unwrap());
+    assert_eq!(*seen.lock().unwrap(), vec![role.name.clone()], "the roles it was removed from");
+    assert_eq!(stores.events.get_event(deleted.id).await.unwrap(), Some(deleted));
+    let after = stores.roles.get_role(role.id).await.unwrap().unwrap();
+    assert_eq!((after.permissions.len(), after.version), (1, 2), "the role it left has a new version");
+
+    let user = sample_user("tokens@example.com");
+    stores.users.insert_user(&user, &[]).await.unwrap();
+    let first = sample_personal_token(user.id);
+    assert!(stores.users.replace_personal_token(&first, fail).await.is_err());
+    assert_eq!(stores.users.get_user_personal_token(user.id).await.unwrap(), None, "replacement undone");
+    let rotated = bare_event("user.personal_token_rotated", seconds_from_now(0));
+    stores.users.replace_personal_token(&first, std::slice::from_ref(&rotated)).await.unwrap();
+    assert_eq!(stores.events.get_event(rotated.id).await.unwrap(), Some(rotated));
+    assert!(stores.users.delete_user_personal_token(user.id, fail).await.is_err());
+    assert_eq!(stores.users.get_user_personal_token(user.id).await.unwrap(), Some(first), "deletion undone");
+    let revoked = bare_event("user.personal_token_revoked", seconds_from_now(0));
+    assert!(stores.users.delete_user_personal_token(user.id, std::slice::from_ref(&revoked)).await.unwrap());
+    assert_eq!(stores.events.get_event(revoked.id).await.unwrap(), Some(revoked.clone()));
+    let again = bare_event("user.personal_token_revoked", seconds_from_now(0));
+    assert!(!stores.users.delete_user_personal_token(user.id, std::slice::from_ref(&again)).await.unwrap());
+    assert_eq!(stores.events.get_event(again.id).await.unwrap(), None, "no event when nothing was deleted");
 }

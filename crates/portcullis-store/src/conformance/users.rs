@@ -180,8 +180,8 @@ pub async fn delete_user_cascades_roles_sessions_and_token(stores: &Stores) {
         stores.users.insert_session(s).await.unwrap();
     }
     let (doomed_token, kept_token) = (sample_personal_token(doomed.id), sample_personal_token(kept.id));
-    stores.users.replace_personal_token(&doomed_token).await.unwrap();
-    stores.users.replace_personal_token(&kept_token).await.unwrap();
+    stores.users.replace_personal_token(&doomed_token, &[]).await.unwrap();
+    stores.users.replace_personal_token(&kept_token, &[]).await.unwrap();
 
     assert!(super::drop_user(&*stores.users, doomed.id).await.unwrap());
     assert_eq!(stores.users.get_user(doomed.id).await.unwrap(), None);

@@ -79,3 +79,107 @@ def test_only_the_last_regenerated_secret_works_after_racing_changes(portcullis,
     for old in [target["client_secret"], *secrets[:-1]]:
         r = token_request(server, auth=(target["client_id"], old))
         assert r.status_code == 401, "an earlier secret must not work"
+
+
+def _race(path: str, auth: dict, writers: list, last: dict, errors: list) -> None:
+    """Runs each writer (a function of `done`) in its own thread until the
+    first one returns; `last` collects each field's last acknowledged value."""
+    done = threading.Event()
+    threads = [threading.Thread(target=w, args=(done,)) for w in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def test_a_user_keeps_every_acknowledged_change_under_racing_edits(portcullis, server, admin_client):
+    token = get_token(portcullis, server, admin_client)["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    r = requests.post(
+        server.url("/api/v1/users"),
+        json={"email": "raced@example.com", "name": "Raced", "roles": ["viewer"]},
+        headers=auth,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    portcullis.remember(r.json().get("password"))
+    path = server.url(f"/api/v1/users/{r.json()['user']['user_id']}")
+    last: dict = {}
+    errors: list[str] = []
+    choices = [["admin"], ["resource-server", "viewer"], ["viewer"]]
+
+    def roles(done: threading.Event):
+        for i in range(ROUNDS):
+            r = requests.patch(path, json={"roles": choices[i % len(choices)]}, headers=auth, timeout=30)
+            if r.status_code != 200:
+                errors.append(f"roles: {r.status_code} {r.text}")
+                continue
+            last["roles"] = sorted(choices[i % len(choices)])
+        done.set()
+
+    def rename(done: threading.Event):
+        i = 0
+        while not done.is_set():
+            i += 1
+            r = requests.patch(path, json={"name": f"Renamed {i}"}, headers=auth, timeout=30)
+            if r.status_code != 200:
+                errors.append(f"rename: {r.status_code} {r.text}")
+
+    def toggle(done: threading.Event):
+        i = 0
+        while not done.is_set():
+            i += 1
+            status = "disabled" if i % 2 == 0 else "enabled"
+            r = requests.patch(path, json={"status": status}, headers=auth, timeout=30)
+            if r.status_code != 200:
+                errors.append(f"status: {r.status_code} {r.text}")
+        r = requests.patch(path, json={"status": "disabled"}, headers=auth, timeout=30)
+        assert r.status_code == 200, r.text
+
+    _race(path, auth, [roles, rename, rename, toggle], last, errors)
+    stored = requests.get(path, headers=auth, timeout=10)
+    assert stored.status_code == 200
+    body = stored.json()
+    assert body["status"] == "disabled", "a disable racing renames and role changes stays disabled"
+    assert sorted(body["roles"]) == last["roles"], "the last acknowledged roles are the stored ones"
+    # Every acknowledged change moved the version on: the ETag is a strong version.
+    assert stored.headers["ETag"].strip('"').isdigit()
+
+
+def test_a_role_keeps_every_acknowledged_permission_set_under_racing_renames(portcullis, server, admin_client):
+    token = get_token(portcullis, server, admin_client)["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    r = requests.post(
+        server.url("/api/v1/roles"),
+        json={"name": "raced", "permissions": ["clients:read"]},
+        headers=auth,
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    path = server.url(f"/api/v1/roles/{r.json()['id']}")
+    last: dict = {}
+    errors: list[str] = []
+    sets = [["clients:read"], ["clients:read", "keys:write"], ["events:read"]]
+
+    def permissions(done: threading.Event):
+        for i in range(ROUNDS):
+            chosen = sets[i % len(sets)]
+            r = requests.patch(path, json={"permissions": chosen}, headers=auth, timeout=30)
+            if r.status_code != 200:
+                errors.append(f"permissions: {r.status_code} {r.text}")
+                continue
+            last["permissions"] = sorted(chosen)
+        done.set()
+
+    def rename(done: threading.Event):
+        i = 0
+        while not done.is_set():
+            i += 1
+            r = requests.patch(path, json={"name": f"raced-{i}", "description": f"d {i}"}, headers=auth, timeout=30)
+            if r.status_code not in (200, 409):  # 409: another renamer took the name first
+                errors.append(f"rename: {r.status_code} {r.text}")
+
+    _race(path, auth, [permissions, rename, rename], last, errors)
+    body = requests.get(path, headers=auth, timeout=10).json()
+    assert sorted(body["permissions"]) == last["permissions"], "no rename brought back an earlier permission set"

@@ -134,6 +134,7 @@ pub fn builtin_roles() -> Vec<Role> {
             description: "Every permission of the Portcullis admin API".to_owned(),
             permissions: all,
             builtin: true,
+            version: 1,
         },
         Role {
             id: VIEWER_ROLE_ID,
@@ -141,6 +142,7 @@ pub fn builtin_roles() -> Vec<Role> {
             description: "Read-only access to the Portcullis admin API".to_owned(),
             permissions: read,
             builtin: true,
+            version: 1,
         },
         Role {
             id: RESOURCE_SERVER_ROLE_ID,
@@ -148,6 +150,7 @@ pub fn builtin_roles() -> Vec<Role> {
             description: "For APIs that introspect the tokens they receive".to_owned(),
             permissions: vec![BuiltinPermission::TokensIntrospect.into()],
             builtin: true,
+            version: 1,
         },
     ]
 }

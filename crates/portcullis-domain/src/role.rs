@@ -70,6 +70,9 @@ pub struct Role {
     pub description: String,
     pub permissions: Vec<PermissionName>,
     pub builtin: bool,
+    /// 1 when created, one more after every change of name, description or
+    /// permission set: the REST `ETag`.
+    pub version: u64,
 }
 
 impl Role {

@@ -136,6 +136,9 @@ pub struct User {
     pub password_hash: Option<PasswordHash>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// 1 when created, one more after every change (name, status, roles,
+    /// password): the REST `ETag`.
+    pub version: u64,
 }
 
 /// An argon2id hash in PHC string form. `Debug` hides it.

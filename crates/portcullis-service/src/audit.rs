@@ -1,10 +1,10 @@
 //! Audit events: one per change to a client, role, permission, user or
 //! signing key, naming who made it, and always on (`PORTCULLIS_EVENTS`
-//! gates request events only). Changes of clients hand theirs to the store,
-//! which writes them in the transaction of the change ([`Service::change_event`]):
-//! an acknowledged change always has its event. The others are still
-//! recorded after the write succeeded, through the request events' queue
-//! ([`Service::audit`]).
+//! gates request events only). Changes of clients, roles, permissions, users
+//! and personal access tokens hand theirs to the store, which writes them in
+//! the transaction of the change ([`change_event`]): an acknowledged change
+//! always has its event. Signing-key rotations still record theirs after the
+//! write succeeded, through the request events' queue ([`Service::audit`]).
 //!
 //! `details` holds what changed, never a secret, hash, token or password:
 //! updates list only the fields that changed (`{"name": {"from": "a", "to":

@@ -104,6 +104,7 @@ mod tests {
                 password_hash: None,
                 created_at: at,
                 updated_at: at,
+                version: 1,
             },
             roles: vec![],
         };

@@ -7,7 +7,7 @@ use portcullis_domain::{PersonalAccessToken, PersonalTokenSecret, Timestamp, Use
 
 use crate::{
     Actor, Caller, Result, Service, ServiceError,
-    audit::{ChangeKind, Subject},
+    audit::{ChangeKind, Subject, change_event},
     sessions::ActiveUser,
 };
 
@@ -42,9 +42,9 @@ impl Service {
             created_at: now(),
             last_used_at: None,
         };
-        self.inner.stores.users.replace_personal_token(&token).await?;
+        let event = change_event(actor, ChangeKind::UserPersonalTokenRotated, Subject::User(user_id), None);
+        self.inner.stores.users.replace_personal_token(&token, &[event]).await?;
         self.inner.cache.invalidate();
-        self.audit(actor, ChangeKind::UserPersonalTokenRotated, Subject::User(user_id), None);
         tracing::info!(%user_id, "personal access token created");
         Ok((token.into(), secret))
     }
@@ -54,11 +54,11 @@ impl Service {
     }
 
     pub async fn revoke_personal_token(&self, actor: &Actor, user_id: UserId) -> Result<()> {
-        if !self.inner.stores.users.delete_user_personal_token(user_id).await? {
+        let event = change_event(actor, ChangeKind::UserPersonalTokenRevoked, Subject::User(user_id), None);
+        if !self.inner.stores.users.delete_user_personal_token(user_id, &[event]).await? {
             return Err(ServiceError::PersonalTokenNotFound);
         }
         self.inner.cache.invalidate();
-        self.audit(actor, ChangeKind::UserPersonalTokenRevoked, Subject::User(user_id), None);
         tracing::info!(%user_id, "personal access token revoked");
         Ok(())
     }

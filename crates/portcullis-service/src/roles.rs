@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_domain::{ClientId, Permission, PermissionName, Role, RoleId, RoleName};
-use portcullis_store::RoleHolders;
+use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleId, RoleName};
+use portcullis_store::{Deletion, RoleHolders, RolePatch, Update};
 use serde_json::{Value, json};
 
 use crate::{
-    Caller, Result, Service, ServiceError,
-    audit::{ChangeKind, FieldChanges, Subject},
+    Actor, Caller, Result, Service, ServiceError,
+    audit::{ChangeKind, FieldChanges, Subject, change_event},
 };
 
 /// How a role is named in its events' details (`"role": {…}`; roles have
@@ -21,6 +21,20 @@ fn role_ref(role: &Role) -> Value {
 
 fn names(permissions: &[PermissionName]) -> Vec<String> {
     permissions.iter().map(ToString::to_string).collect()
+}
+
+/// The event of a role's change from `before` to `after` (permissions as
+/// sorted sets), if there is one: `role.updated` listing what changed.
+fn role_change_events(actor: &Actor, before: &Role, after: &Role) -> Vec<Event> {
+    let mut changes = FieldChanges::default();
+    changes.field("name", before.name.as_str(), after.name.as_str());
+    changes.field("description", before.description.as_str(), after.description.as_str());
+    changes.set("permissions", &names(&before.permissions), &names(&after.permissions));
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let details = changes.into_details([("role", role_ref(after))]);
+    vec![change_event(actor, ChangeKind::RoleUpdated, Subject::None, Some(details))]
 }
 
 /// Permissions of one category (`invoices` for `invoices:read`), by name.
@@ -100,11 +114,11 @@ impl Service {
         caller.may(crate::Operation::CreatePermission)?;
         let actor = &caller.actor;
         let permission = Permission { name, description: description(text)?, builtin: false };
-        self.inner.stores.roles.insert_permission(&permission).await?;
-        self.inner.cache.invalidate();
         let details =
             json!({ "permission": permission.name.as_str(), "description": permission.description });
-        self.audit(actor, ChangeKind::PermissionCreated, Subject::None, Some(details));
+        let event = change_event(actor, ChangeKind::PermissionCreated, Subject::None, Some(details));
+        self.inner.stores.roles.insert_permission(&permission, &[event]).await?;
+        self.inner.cache.invalidate();
         tracing::info!(permission = %permission.name, "permission created");
         Ok(permission)
     }
@@ -118,23 +132,26 @@ impl Service {
     ) -> Result<Permission> {
         caller.may(crate::Operation::UpdatePermission)?;
         let actor = &caller.actor;
-        let mut permission = self.permission(name).await?;
+        let permission = self.permission(name).await?;
         if permission.builtin {
             return Err(ServiceError::Builtin("permission"));
         }
         let text = description(text)?;
-        if text == permission.description {
-            return Ok(permission);
+        let events = |before: &Permission, after: &Permission| {
+            let mut changes = FieldChanges::default();
+            changes.field("description", before.description.as_str(), after.description.as_str());
+            let details = changes.into_details([("permission", name.as_str().into())]);
+            vec![change_event(actor, ChangeKind::PermissionUpdated, Subject::None, Some(details))]
+        };
+        match self.inner.stores.roles.update_permission_description(name, &text, &events).await? {
+            Update::Changed { after, .. } => {
+                self.inner.cache.invalidate();
+                tracing::info!(permission = %name, "permission updated");
+                Ok(after)
+            }
+            Update::Unchanged(permission) | Update::Stale(permission) => Ok(permission),
+            Update::NotFound => Err(ServiceError::PermissionNotFound(name.to_string())),
         }
-        let previous = std::mem::replace(&mut permission.description, text);
-        self.inner.stores.roles.update_permission_description(name, &permission.description).await?;
-        self.inner.cache.invalidate();
-        let mut changes = FieldChanges::default();
-        changes.field("description", previous, permission.description.as_str());
-        let details = changes.into_details([("permission", name.as_str().into())]);
-        self.audit(actor, ChangeKind::PermissionUpdated, Subject::None, Some(details));
-        tracing::info!(permission = %name, "permission updated");
-        Ok(permission)
     }
 
     /// Refused while a role uses it, naming the roles, unless `cascade`:
@@ -153,14 +170,23 @@ impl Service {
         }
         caller.require_all([name])?;
         let actor = &caller.actor;
-        // With `cascade`, the roles it is removed from (as they are now).
         let roles = self.inner.stores.roles.roles_using_permission(name).await?;
         if !cascade && !roles.is_empty() {
             return Err(ServiceError::PermissionInUse {
                 roles: roles.iter().map(ToString::to_string).collect(),
             });
         }
-        match self.inner.stores.roles.delete_permission(name, cascade).await {
+        // With `cascade`, the roles it is removed from, as the store found
+        // them in the transaction of the deletion.
+        let events = |roles: &[RoleName]| {
+            let details = json!({
+                "permission": name.as_str(),
+                "cascade": cascade,
+                "removed_from_roles": roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            vec![change_event(actor, ChangeKind::PermissionDeleted, Subject::None, Some(details))]
+        };
+        match self.inner.stores.roles.delete_permission(name, cascade, &events).await {
             Ok(true) => {}
             Ok(false) => return Err(ServiceError::PermissionNotFound(name.to_string())),
             Err(portcullis_store::StoreError::Conflict("permission_in_use")) => {
@@ -172,12 +198,6 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.inner.cache.invalidate();
-        let details = json!({
-            "permission": name.as_str(),
-            "cascade": cascade,
-            "removed_from_roles": roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        });
-        self.audit(actor, ChangeKind::PermissionDeleted, Subject::None, Some(details));
         tracing::info!(permission = %name, cascade, "permission deleted");
         Ok(())
     }
@@ -214,15 +234,16 @@ impl Service {
             description: description(&new.description)?,
             permissions,
             builtin: false,
+            version: 1,
         };
-        self.inner.stores.roles.insert_role(&role).await?;
-        self.inner.cache.invalidate();
         let details = json!({
             "role": role_ref(&role),
             "description": role.description,
             "permissions": names(&role.permissions),
         });
-        self.audit(actor, ChangeKind::RoleCreated, Subject::None, Some(details));
+        let event = change_event(actor, ChangeKind::RoleCreated, Subject::None, Some(details));
+        self.inner.stores.roles.insert_role(&role, &[event]).await?;
+        self.inner.cache.invalidate();
         tracing::info!(role = %role.name, "role created");
         Ok(role)
     }
@@ -232,53 +253,67 @@ impl Service {
     /// writes and records nothing. Replacing the permissions needs every
     /// one of the old and of the new set.
     pub async fn update_role(&self, caller: &Caller, id: RoleId, update: RoleUpdate) -> Result<Role> {
+        self.update_role_if(caller, id, update, None).await
+    }
+
+    /// [`update_role`](Self::update_role), refused with
+    /// [`ServiceError::Stale`] (and nothing changed) unless the role is at
+    /// `if_version`, when given (REST `If-Match`). Only what differs is
+    /// written (the permission rows added or removed), with the event, in
+    /// one transaction.
+    pub async fn update_role_if(
+        &self,
+        caller: &Caller,
+        id: RoleId,
+        update: RoleUpdate,
+        if_version: Option<u64>,
+    ) -> Result<Role> {
         caller.may(crate::Operation::UpdateRole)?;
-        let mut role = self.role(id).await?;
-        if role.builtin {
+        // Built-in is not something an update changes: read once, here.
+        let current = self.role(id).await?;
+        if current.builtin {
             return Err(ServiceError::Builtin("role"));
         }
+        let description = update.description.as_deref().map(description).transpose()?;
+        // No escalation: the old set and the new one. The write is pinned to
+        // the version checked, so a change in between cannot slip past the
+        // check (it answers as a stale edit).
+        let mut if_version = if_version;
         if let Some(permissions) = &update.permissions {
             self.check_permissions_exist(permissions).await?;
-            caller.require_all(role.permissions.iter().chain(permissions))?;
+            caller.require_all(current.permissions.iter().chain(permissions))?;
+            if !caller.is_admin() {
+                if_version = if_version.or(Some(current.version));
+            }
         }
         let actor = &caller.actor;
-        // Permissions are a set: kept and compared in one order.
-        role.permissions.sort();
-        let before = role.clone();
-        if let Some(name) = update.name {
-            role.name = name;
+        let patch = RolePatch { name: update.name, description, permissions: update.permissions };
+        let events = |before: &Role, after: &Role| role_change_events(actor, before, after);
+        match self.inner.stores.roles.update_role(id, &patch, if_version, &events).await? {
+            Update::Changed { after, .. } => {
+                self.inner.cache.invalidate();
+                tracing::info!(role = %after.name, "role updated");
+                Ok(after)
+            }
+            Update::Unchanged(role) => Ok(role),
+            Update::NotFound => Err(ServiceError::RoleIdNotFound),
+            Update::Stale(current) => Err(ServiceError::Stale {
+                expected: if_version.unwrap_or_default(),
+                current: current.version,
+            }),
         }
-        if let Some(text) = update.description {
-            role.description = description(&text)?;
-        }
-        if let Some(mut permissions) = update.permissions {
-            self.check_permissions_exist(&permissions).await?;
-            permissions.sort();
-            permissions.dedup();
-            role.permissions = permissions;
-        }
-        if role == before {
-            return Ok(role);
-        }
-        if !self.inner.stores.roles.update_role(&role).await? {
-            return Err(ServiceError::RoleIdNotFound);
-        }
-        self.inner.cache.invalidate();
-        let mut changes = FieldChanges::default();
-        changes.field("name", before.name.as_str(), role.name.as_str());
-        changes.field("description", before.description.as_str(), role.description.as_str());
-        changes.set("permissions", &names(&before.permissions), &names(&role.permissions));
-        if !changes.is_empty() {
-            let details = changes.into_details([("role", role_ref(&role))]);
-            self.audit(actor, ChangeKind::RoleUpdated, Subject::None, Some(details));
-        }
-        tracing::info!(role = %role.name, "role updated");
-        Ok(role)
     }
 
     /// Refused for built-in roles, and while clients or users hold it (the
     /// error lists them). The caller must hold every permission of it.
     pub async fn delete_role(&self, caller: &Caller, id: RoleId) -> Result<()> {
+        self.delete_role_if(caller, id, None).await
+    }
+
+    /// [`delete_role`](Self::delete_role), refused with
+    /// [`ServiceError::Stale`] (and nothing deleted) unless the role is at
+    /// `if_version`, when given (REST `If-Match`).
+    pub async fn delete_role_if(&self, caller: &Caller, id: RoleId, if_version: Option<u64>) -> Result<()> {
         caller.may(crate::Operation::DeleteRole)?;
         let role = self.role(id).await?;
         if role.builtin {
@@ -286,13 +321,22 @@ impl Service {
         }
         caller.require_all(&role.permissions)?;
         let actor = &caller.actor;
+        let stale = |current: u64| ServiceError::Stale { expected: if_version.unwrap_or_default(), current };
+        if if_version.is_some_and(|v| v != role.version) {
+            return Err(stale(role.version));
+        }
         let holders = self.inner.stores.roles.role_holders(id).await?;
         if holders != RoleHolders::default() {
             return Err(ServiceError::RoleInUse { clients: holders.clients, users: holders.users });
         }
-        match self.inner.stores.roles.delete_role(id).await {
-            Ok(true) => {}
-            Ok(false) => return Err(ServiceError::RoleIdNotFound),
+        let events = |role: &Role| {
+            let details = json!({ "role": role_ref(role) });
+            vec![change_event(actor, ChangeKind::RoleDeleted, Subject::None, Some(details))]
+        };
+        match self.inner.stores.roles.delete_role(id, if_version, &events).await {
+            Ok(Deletion::Deleted(_)) => {}
+            Ok(Deletion::NotFound) => return Err(ServiceError::RoleIdNotFound),
+            Ok(Deletion::Stale(current)) => return Err(stale(current.version)),
             Err(portcullis_store::StoreError::Conflict("role_in_use")) => {
                 let holders = self.inner.stores.roles.role_holders(id).await?;
                 return Err(ServiceError::RoleInUse { clients: holders.clients, users: holders.users });
@@ -300,8 +344,6 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.inner.cache.invalidate();
-        let details = json!({ "role": role_ref(&role) });
-        self.audit(actor, ChangeKind::RoleDeleted, Subject::None, Some(details));
         tracing::info!(role = %role.name, "role deleted");
         Ok(())
     }

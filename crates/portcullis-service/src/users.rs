@@ -2,13 +2,15 @@
 //! given), read, list, update (name, roles, status, password), delete.
 //! A user's effective permissions are the union of its roles'.
 
-use portcullis_domain::{Email, Role, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now};
-use portcullis_store::{UserCursor, UserQuery};
+use portcullis_domain::{
+    Email, Event, Role, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now,
+};
+use portcullis_store::{Deletion, Update, UserCursor, UserPatch, UserQuery};
 use serde_json::json;
 
 use crate::{
-    Caller, Result, Service, ServiceError,
-    audit::{ChangeKind, FieldChanges, Subject},
+    Actor, Caller, Result, Service, ServiceError,
+    audit::{ChangeKind, FieldChanges, Subject, change_event},
     passwords,
 };
 
@@ -20,6 +22,37 @@ fn role_names(ids: &[RoleId], roles: &[Role]) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The event of a user's change from `before` to `after` (roles as sorted
+/// sets), if there is one: `user.enabled` / `user.disabled` when the status
+/// changed, else `user.updated`; `password_set` adds the
+/// `password_changed` flag (never the password nor its hash).
+fn user_change_events(
+    actor: &Actor,
+    before: &User,
+    after: &User,
+    password_set: bool,
+    roles: &[Role],
+) -> Vec<Event> {
+    let mut changes = FieldChanges::default();
+    changes.field("name", before.name.as_str(), after.name.as_str());
+    if before.roles != after.roles {
+        changes.set("roles", &role_names(&before.roles, roles), &role_names(&after.roles, roles));
+    }
+    changes.field("status", before.status.as_str(), after.status.as_str());
+    if password_set {
+        changes.flag("password_changed");
+    }
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let kind = match (changes.contains("status"), after.status) {
+        (false, _) => ChangeKind::UserUpdated,
+        (true, UserStatus::Enabled) => ChangeKind::UserEnabled,
+        (true, UserStatus::Disabled) => ChangeKind::UserDisabled,
+    };
+    vec![change_event(actor, kind, Subject::User(after.id), Some(changes.into_details([])))]
 }
 
 #[derive(Debug, Clone)]
@@ -136,17 +169,18 @@ impl Service {
             password_hash: Some(password_hash),
             created_at: at,
             updated_at: at,
+            version: 1,
         };
-        self.inner.stores.users.insert_user(&user).await.map_err(|e| match e {
-            portcullis_store::StoreError::Conflict("user_email_unique") => ServiceError::EmailTaken,
-            other => other.into(),
-        })?;
-        self.inner.cache.invalidate();
         let mut roles: Vec<&str> = new.roles.iter().map(RoleName::as_str).collect();
         roles.sort_unstable();
         roles.dedup();
         let details = json!({ "email": user.email.as_str(), "name": user.name.as_str(), "roles": roles });
-        self.audit(actor, ChangeKind::UserCreated, Subject::User(user.id), Some(details));
+        let event = change_event(actor, ChangeKind::UserCreated, Subject::User(user.id), Some(details));
+        self.inner.stores.users.insert_user(&user, &[event]).await.map_err(|e| match e {
+            portcullis_store::StoreError::Conflict("user_email_unique") => ServiceError::EmailTaken,
+            other => other.into(),
+        })?;
+        self.inner.cache.invalidate();
         tracing::info!(user_id = %user.id, "user created");
         Ok((self.user_view(user).await?, generated))
     }
@@ -201,60 +235,61 @@ impl Service {
     /// ones; setting the password or enabling, every permission of the
     /// user's roles (before and after). Renaming and disabling need none.
     pub async fn update_user(&self, caller: &Caller, id: UserId, update: UserUpdate) -> Result<UserView> {
+        self.update_user_if(caller, id, update, None).await
+    }
+
+    /// [`update_user`](Self::update_user), refused with
+    /// [`ServiceError::Stale`] (and nothing changed) unless the user is at
+    /// `if_version`, when given (REST `If-Match`). Only what differs is
+    /// written (the role rows added or removed, the password hash only when
+    /// one is given), with the event, in one transaction.
+    pub async fn update_user_if(
+        &self,
+        caller: &Caller,
+        id: UserId,
+        update: UserUpdate,
+        if_version: Option<u64>,
+    ) -> Result<UserView> {
         caller.may(crate::Operation::UpdateUser)?;
-        let before = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
-        self.check_user_update(caller, &before, &update).await?;
+        let current = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
+        self.check_user_update(caller, &current, &update).await?;
+        // The escalation check read the user's roles: the write is pinned to
+        // that version, so a change in between cannot slip past the check
+        // (it answers as a stale edit).
+        let checked =
+            update.roles.is_some() || update.password.is_some() || update.status == Some(UserStatus::Enabled);
+        let if_version =
+            if checked && !caller.is_admin() { if_version.or(Some(current.version)) } else { if_version };
         let actor = &caller.actor;
-        let mut user = before.clone();
-        if let Some(name) = update.name {
-            user.name = name;
-        }
-        let mut roles_changed = None;
-        if let Some(roles) = &update.roles {
-            let ids = self.role_ids(roles).await?;
-            let mut current = before.roles.clone();
-            current.sort();
-            current.dedup();
-            // The same set in another order is no change.
-            if ids != current {
-                let all = self.inner.stores.roles.list_roles().await?;
-                roles_changed = Some((role_names(&before.roles, &all), role_names(&ids, &all)));
-                user.roles = ids;
-            }
-        }
-        if let Some(status) = update.status {
-            user.status = status;
-        }
-        if let Some(password) = &update.password {
-            user.password_hash = Some(self.checked_password_hash(password, &user.email, &user.name).await?);
-        }
-        if user == before {
-            return self.user_view(user).await;
-        }
-        user.updated_at = now();
-        if !self.inner.stores.users.update_user(&user).await? {
-            return Err(ServiceError::UserNotFound);
-        }
-        self.inner.cache.invalidate();
-        let mut changes = FieldChanges::default();
-        changes.field("name", before.name.as_str(), user.name.as_str());
-        if let Some((from, to)) = &roles_changed {
-            changes.set("roles", from, to);
-        }
-        changes.field("status", before.status.as_str(), user.status.as_str());
-        if update.password.is_some() {
-            // Never the password nor its hash: only that it changed.
-            changes.flag("password_changed");
-        }
-        let kind = match (changes.contains("status"), user.status) {
-            (false, _) => ChangeKind::UserUpdated,
-            (true, UserStatus::Enabled) => ChangeKind::UserEnabled,
-            (true, UserStatus::Disabled) => ChangeKind::UserDisabled,
+        let roles = match &update.roles {
+            Some(names) => Some(self.role_ids(names).await?),
+            None => None,
         };
-        if !changes.is_empty() {
-            self.audit(actor, kind, Subject::User(id), Some(changes.into_details([])));
-        }
-        if user.status == UserStatus::Disabled || update.password.is_some() {
+        let password_hash = match &update.password {
+            Some(password) => {
+                let name = update.name.as_ref().unwrap_or(&current.name);
+                Some(self.checked_password_hash(password, &current.email, name).await?)
+            }
+            None => None,
+        };
+        let password_set = password_hash.is_some();
+        let patch = UserPatch { name: update.name, status: update.status, roles, password_hash };
+        let all_roles = self.inner.stores.roles.list_roles().await?;
+        let events =
+            |before: &User, after: &User| user_change_events(actor, before, after, password_set, &all_roles);
+        let user = match self.inner.stores.users.update_user(id, &patch, if_version, now(), &events).await? {
+            Update::Changed { after, .. } => after,
+            Update::Unchanged(user) => return self.user_view(user).await,
+            Update::NotFound => return Err(ServiceError::UserNotFound),
+            Update::Stale(current) => {
+                return Err(ServiceError::Stale {
+                    expected: if_version.unwrap_or_default(),
+                    current: current.version,
+                });
+            }
+        };
+        self.inner.cache.invalidate();
+        if user.status == UserStatus::Disabled || password_set {
             // A new password or a disabled account ends every session.
             self.inner.stores.users.delete_user_sessions(id).await?;
         }
@@ -264,16 +299,33 @@ impl Service {
 
     /// The caller must hold every permission of the user's roles.
     pub async fn delete_user(&self, caller: &Caller, id: UserId) -> Result<()> {
+        self.delete_user_if(caller, id, None).await
+    }
+
+    /// [`delete_user`](Self::delete_user), refused with
+    /// [`ServiceError::Stale`] (and nothing deleted) unless the user is at
+    /// `if_version`, when given (REST `If-Match`).
+    pub async fn delete_user_if(&self, caller: &Caller, id: UserId, if_version: Option<u64>) -> Result<()> {
         caller.may(crate::Operation::DeleteUser)?;
         let user = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
         caller.require_all(&self.roles_permissions(user.roles.iter().copied()).await?)?;
+        let if_version = if caller.is_admin() { if_version } else { if_version.or(Some(user.version)) };
         let actor = &caller.actor;
-        if !self.inner.stores.users.delete_user(id).await? {
-            return Err(ServiceError::UserNotFound);
+        let events = |user: &User| {
+            let details = json!({ "email": user.email.as_str(), "name": user.name.as_str() });
+            vec![change_event(actor, ChangeKind::UserDeleted, Subject::User(user.id), Some(details))]
+        };
+        match self.inner.stores.users.delete_user(id, if_version, &events).await? {
+            Deletion::Deleted(_) => {}
+            Deletion::NotFound => return Err(ServiceError::UserNotFound),
+            Deletion::Stale(current) => {
+                return Err(ServiceError::Stale {
+                    expected: if_version.unwrap_or_default(),
+                    current: current.version,
+                });
+            }
         }
         self.inner.cache.invalidate();
-        let details = json!({ "email": user.email.as_str(), "name": user.name.as_str() });
-        self.audit(actor, ChangeKind::UserDeleted, Subject::User(id), Some(details));
         tracing::info!(user_id = %id, "user deleted");
         Ok(())
     }

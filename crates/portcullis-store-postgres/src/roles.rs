@@ -1,12 +1,18 @@
 use async_trait::async_trait;
-use portcullis_domain::{ClientId, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
-use portcullis_store::{Result, RoleHolders, RoleStore, decode};
+use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
+use portcullis_store::{
+    ChangeEvents, DeleteEvents, Deletion, PermissionDeleteEvents, Result, RoleHolders, RolePatch, RoleStore,
+    StoreError, Update,
+    change::{Plan, RoleField, deletion_refused, plan_role_update},
+    decode,
+};
 use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::{
     PgStore,
     error::{db_error, db_error_fk},
+    events,
 };
 
 /// A role's permission must be a stored permission.
@@ -19,7 +25,7 @@ const ROLE_IN_USE: &str = "role_in_use";
 /// Serializes `sync_builtins` across instances starting at once ("portcull").
 const SYNC_LOCK: i64 = 0x706f_7274_6375_6c6c;
 
-const ROLE_SELECT: &str = "SELECT r.id, r.name, r.description, r.builtin, rp.permission \
+const ROLE_SELECT: &str = "SELECT r.id, r.name, r.description, r.builtin, r.version, rp.permission \
                            FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id";
 const ROLE_ORDER: &str = " ORDER BY r.name, r.id, rp.permission";
 
@@ -29,6 +35,7 @@ struct RoleRow {
     name: String,
     description: String,
     builtin: bool,
+    version: i64,
     permission: Option<String>,
 }
 
@@ -38,7 +45,7 @@ fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
     for row in rows {
         let id = RoleId::from_uuid(row.id);
         if roles.last().map(|r| r.id) != Some(id) {
-            roles.push(decode::role(id, &row.name, row.description, row.builtin)?);
+            roles.push(decode::role(id, &row.name, row.description, row.builtin, row.version)?);
         }
         if let (Some(role), Some(p)) = (roles.last_mut(), row.permission) {
             role.permissions.push(decode::role_permission(id, &p)?);
@@ -65,6 +72,22 @@ async fn insert_permissions(
     .await
     .map_err(db_error_fk(PERMISSION_MISSING))?;
     Ok(())
+}
+
+/// One stored role, locked until the caller's transaction ends.
+async fn lock_role(conn: &mut PgConnection, id: RoleId) -> Result<Option<Role>> {
+    let rows = sqlx::query_as::<Postgres, RoleRow>(&format!(
+        "{ROLE_SELECT} WHERE r.id = $1{ROLE_ORDER} FOR UPDATE OF r"
+    ))
+    .bind(id.as_uuid())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(into_roles(rows)?.pop())
+}
+
+fn version(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("roles.version out of range".to_owned()))
 }
 
 async fn sync_in(tx: &mut PgConnection, permissions: &[Permission], roles: &[Role]) -> Result<()> {
@@ -189,29 +212,52 @@ impl RoleStore for PgStore {
         Ok(self.fetch_roles(" WHERE r.name = $1", Some(RoleKey::Name(name.as_str()))).await?.pop())
     }
 
-    async fn insert_permission(&self, p: &Permission) -> Result<()> {
+    async fn insert_permission(&self, p: &Permission, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO permissions (name, category, description, builtin) VALUES ($1, $2, $3, FALSE)",
         )
         .bind(p.name.as_str())
         .bind(p.name.category())
         .bind(&p.description)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(())
     }
 
-    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE permissions SET description = $1 WHERE name = $2")
+    async fn update_permission_description(
+        &self,
+        name: &PermissionName,
+        description: &str,
+        events: ChangeEvents<'_, Permission>,
+    ) -> Result<Update<Permission>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let row: Option<(String, String, bool)> =
+            sqlx::query_as("SELECT name, description, builtin FROM permissions WHERE name = $1 FOR UPDATE")
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let Some((stored, text, builtin)) = row else { return Ok(Update::NotFound) };
+        let before = decode::permission(&stored, text, builtin)?;
+        if before.description == description {
+            return Ok(Update::Unchanged(before));
+        }
+        let after = Permission { description: description.to_owned(), ..before.clone() };
+        sqlx::query("UPDATE permissions SET description = $1 WHERE name = $2")
             .bind(description)
             .bind(name.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(Update::Changed { before, after })
     }
 
     async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>> {
@@ -226,17 +272,43 @@ impl RoleStore for PgStore {
         rows.into_iter().map(|(id, name)| decode::role_name(RoleId::from_uuid(id), &name)).collect()
     }
 
-    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool> {
+    async fn delete_permission(
+        &self,
+        name: &PermissionName,
+        cascade: bool,
+        events: PermissionDeleteEvents<'_>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // Lock the permission first: a role given it meanwhile (its foreign
+        // key check takes a KEY SHARE lock) waits for us, and then fails
+        // because the permission is gone; so the roles read next are all.
+        sqlx::query("SELECT 1 FROM permissions WHERE name = $1 FOR UPDATE")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT r.id, r.name FROM role_permissions rp JOIN roles r ON r.id = rp.role_id \
+             WHERE rp.permission = $1 ORDER BY r.name",
+        )
+        .bind(name.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let holders = rows
+            .into_iter()
+            .map(|(id, name)| decode::role_name(RoleId::from_uuid(id), &name))
+            .collect::<Result<Vec<_>>>()?;
         if cascade {
-            // Lock the permission first: a role given it meanwhile (its
-            // foreign key check takes a KEY SHARE lock) waits for us, and
-            // then fails because the permission is gone.
-            sqlx::query("SELECT 1 FROM permissions WHERE name = $1 FOR UPDATE")
-                .bind(name.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            // Each role it leaves has changed: its version moves on.
+            sqlx::query(
+                "UPDATE roles SET version = version + 1 \
+                 WHERE id IN (SELECT role_id FROM role_permissions WHERE permission = $1)",
+            )
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
             sqlx::query("DELETE FROM role_permissions WHERE permission = $1")
                 .bind(name.as_str())
                 .execute(&mut *tx)
@@ -249,50 +321,91 @@ impl RoleStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error_fk(PERMISSION_IN_USE))?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        events::insert_in(&mut tx, &events(&holders)).await?;
         tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
-    async fn insert_role(&self, r: &Role) -> Result<()> {
+    async fn insert_role(&self, r: &Role, events: &[Event]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query(
-            "INSERT INTO roles (id, name, description, builtin, created_at) VALUES ($1, $2, $3, FALSE, $4)",
+            "INSERT INTO roles (id, name, description, builtin, created_at, version) \
+             VALUES ($1, $2, $3, FALSE, $4, $5)",
         )
         .bind(r.id.as_uuid())
         .bind(r.name.as_str())
         .bind(&r.description)
         .bind(now())
+        .bind(version(r.version)?)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
         insert_permissions(&mut tx, r.id.as_uuid(), &r.permissions).await?;
+        events::insert_in(&mut tx, events).await?;
         tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(())
     }
 
-    async fn update_role(&self, r: &Role) -> Result<bool> {
+    async fn update_role(
+        &self,
+        id: RoleId,
+        patch: &RolePatch,
+        if_version: Option<u64>,
+        events: ChangeEvents<'_, Role>,
+    ) -> Result<Update<Role>> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let done = sqlx::query("UPDATE roles SET name = $1, description = $2 WHERE id = $3")
-            .bind(r.name.as_str())
-            .bind(&r.description)
-            .bind(r.id.as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+        // FOR UPDATE: the role read is the role changed; a concurrent change
+        // waits for this transaction and then reads its result.
+        let stored = lock_role(&mut tx, id).await?;
+        let (before, after, fields) = match plan_role_update(stored, patch, if_version) {
+            Plan::Answer(answer) => return Ok(answer),
+            Plan::Write { before, after, fields } => (before, after, fields),
+        };
+        for field in &fields {
+            match field {
+                RoleField::Name => {
+                    sqlx::query("UPDATE roles SET name = $1 WHERE id = $2")
+                        .bind(after.name.as_str())
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                RoleField::Description => {
+                    sqlx::query("UPDATE roles SET description = $1 WHERE id = $2")
+                        .bind(&after.description)
+                        .bind(id.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                RoleField::Permissions { added, removed } => {
+                    let removed: Vec<&str> = removed.iter().map(|p| p.as_str()).collect();
+                    sqlx::query("DELETE FROM role_permissions WHERE role_id = $1 AND permission = ANY($2)")
+                        .bind(id.as_uuid())
+                        .bind(&removed)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    insert_permissions(&mut tx, id.as_uuid(), added).await?;
+                }
+            }
         }
-        sqlx::query("DELETE FROM role_permissions WHERE role_id = $1")
-            .bind(r.id.as_uuid())
+        sqlx::query("UPDATE roles SET version = $1 WHERE id = $2")
+            .bind(version(after.version)?)
+            .bind(id.as_uuid())
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        insert_permissions(&mut tx, r.id.as_uuid(), &r.permissions).await?;
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
         tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(true)
+        Ok(Update::Changed { before, after })
     }
 
     async fn role_holders(&self, id: RoleId) -> Result<RoleHolders> {
@@ -317,15 +430,28 @@ impl RoleStore for PgStore {
         Ok(holders)
     }
 
-    async fn delete_role(&self, id: RoleId) -> Result<bool> {
+    async fn delete_role(
+        &self,
+        id: RoleId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, Role>,
+    ) -> Result<Deletion<Role>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let stored = lock_role(&mut tx, id).await?;
+        if let Some(refused) = deletion_refused(&stored, |r| r.version, if_version) {
+            return Ok(refused);
+        }
+        let Some(role) = stored else { return Ok(Deletion::NotFound) };
         // The foreign keys of api_clients and user_roles refuse it while the
         // role is held; its role_permissions rows go with it.
-        let done = sqlx::query("DELETE FROM roles WHERE id = $1")
+        sqlx::query("DELETE FROM roles WHERE id = $1")
             .bind(id.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error_fk(ROLE_IN_USE))?;
+        events::insert_in(&mut tx, &events(&role)).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(Deletion::Deleted(role))
     }
 }

@@ -1,7 +1,10 @@
 use async_trait::async_trait;
-use portcullis_domain::{Email, PersonalAccessToken, RoleId, SecretHash, Session, Timestamp, User, UserId};
+use portcullis_domain::{
+    Email, Event, PersonalAccessToken, RoleId, SecretHash, Session, Timestamp, User, UserId,
+};
 use portcullis_store::{
-    Result, UserQuery, UserStore,
+    ChangeEvents, DeleteEvents, Deletion, Result, StoreError, Update, UserPatch, UserQuery, UserStore,
+    change::{Plan, UserField, deletion_refused, plan_user_update},
     decode::{self, UserColumns},
     search,
 };
@@ -11,11 +14,12 @@ use uuid::Uuid;
 use crate::{
     PgStore,
     error::{db_error, db_error_fk},
+    events,
 };
 
 /// Every column of `users`, and the user's roles: one statement, so a user
 /// and its roles come from the same snapshot.
-const USER_SELECT: &str = "SELECT id, email, name, status, password_hash, created_at, updated_at, \
+const USER_SELECT: &str = "SELECT id, email, name, status, password_hash, created_at, updated_at, version, \
                            ARRAY(SELECT role_id FROM user_roles WHERE user_id = users.id ORDER BY role_id) \
                            AS roles FROM users";
 
@@ -36,6 +40,7 @@ struct UserRow {
     password_hash: Option<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    version: i64,
     roles: Vec<Uuid>,
 }
 
@@ -50,6 +55,7 @@ impl UserRow {
             password_hash: self.password_hash,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            version: self.version,
         })
     }
 }
@@ -102,13 +108,27 @@ async fn insert_roles(tx: &mut PgConnection, user_id: Uuid, roles: &[RoleId]) ->
     Ok(())
 }
 
+/// One stored user, locked until the caller's transaction ends.
+async fn lock_user(conn: &mut PgConnection, id: UserId) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("{USER_SELECT} WHERE id = $1 FOR UPDATE"))
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    row.map(UserRow::into_user).transpose()
+}
+
+fn version(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("users.version out of range".to_owned()))
+}
+
 #[async_trait]
 impl UserStore for PgStore {
-    async fn insert_user(&self, u: &User) -> Result<()> {
+    async fn insert_user(&self, u: &User, events: &[Event]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query(
-            "INSERT INTO users (id, email, name, name_lower, status, password_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO users (id, email, name, name_lower, status, password_hash, created_at, updated_at, \
+             version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(u.id.as_uuid())
         .bind(u.email.as_str())
@@ -118,10 +138,12 @@ impl UserStore for PgStore {
         .bind(u.password_hash.as_ref().map(|h| h.as_phc()))
         .bind(u.created_at)
         .bind(u.updated_at)
+        .bind(version(u.version)?)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
         insert_roles(&mut tx, u.id.as_uuid(), &u.roles).await?;
+        events::insert_in(&mut tx, events).await?;
         tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(())
@@ -172,45 +194,78 @@ impl UserStore for PgStore {
         rows.into_iter().map(UserRow::into_user).collect()
     }
 
-    async fn update_user(&self, u: &User) -> Result<bool> {
+    async fn update_user(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        if_version: Option<u64>,
+        at: Timestamp,
+        events: ChangeEvents<'_, User>,
+    ) -> Result<Update<User>> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let done = sqlx::query(
-            "UPDATE users SET email = $1, name = $2, name_lower = $3, status = $4, password_hash = $5, \
-             updated_at = $6 WHERE id = $7",
-        )
-        .bind(u.email.as_str())
-        .bind(u.name.as_str())
-        .bind(search::fold(u.name.as_str()))
-        .bind(u.status.as_str())
-        .bind(u.password_hash.as_ref().map(|h| h.as_phc()))
-        .bind(u.updated_at)
-        .bind(u.id.as_uuid())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+        // FOR UPDATE: the user read is the user changed.
+        let stored = lock_user(&mut tx, id).await?;
+        let (before, after, fields) = match plan_user_update(stored, patch, if_version, at) {
+            Plan::Answer(answer) => return Ok(answer),
+            Plan::Write { before, after, fields } => (before, after, fields),
+        };
+        let mut sql = QueryBuilder::<Postgres>::new("UPDATE users SET updated_at = ");
+        sql.push_bind(after.updated_at).push(", version = ").push_bind(version(after.version)?);
+        for field in &fields {
+            match field {
+                UserField::Name => {
+                    sql.push(", name = ").push_bind(after.name.as_str().to_owned());
+                    sql.push(", name_lower = ").push_bind(search::fold(after.name.as_str()));
+                }
+                UserField::Status => {
+                    sql.push(", status = ").push_bind(after.status.as_str());
+                }
+                UserField::PasswordHash => {
+                    sql.push(", password_hash = ")
+                        .push_bind(after.password_hash.as_ref().map(|h| h.as_phc().to_owned()));
+                }
+                UserField::Roles { added, removed } => {
+                    let removed: Vec<Uuid> = removed.iter().map(RoleId::as_uuid).collect();
+                    sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role_id = ANY($2)")
+                        .bind(id.as_uuid())
+                        .bind(&removed)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    insert_roles(&mut tx, id.as_uuid(), added).await?;
+                }
+            }
         }
-        sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
-            .bind(u.id.as_uuid())
+        sql.push(" WHERE id = ").push_bind(id.as_uuid());
+        sql.build().execute(&mut *tx).await.map_err(db_error)?;
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.changed();
+        Ok(Update::Changed { before, after })
+    }
+
+    async fn delete_user(
+        &self,
+        id: UserId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, User>,
+    ) -> Result<Deletion<User>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let stored = lock_user(&mut tx, id).await?;
+        if let Some(refused) = deletion_refused(&stored, |u| u.version, if_version) {
+            return Ok(refused);
+        }
+        let Some(user) = stored else { return Ok(Deletion::NotFound) };
+        // Its roles, sessions and token go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.as_uuid())
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        insert_roles(&mut tx, u.id.as_uuid(), &u.roles).await?;
+        events::insert_in(&mut tx, &events(&user)).await?;
         tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(true)
-    }
-
-    async fn delete_user(&self, id: UserId) -> Result<bool> {
-        // Its roles, sessions and token go with it (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(Deletion::Deleted(user))
     }
 
     async fn count_users(&self) -> Result<u64> {
@@ -290,7 +345,8 @@ impl UserStore for PgStore {
         Ok(done.rows_affected())
     }
 
-    async fn replace_personal_token(&self, t: &PersonalAccessToken) -> Result<()> {
+    async fn replace_personal_token(&self, t: &PersonalAccessToken, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         // One statement: the old token (if any) and the new one are never
         // both stored, nor neither.
         sqlx::query(&format!(
@@ -303,9 +359,11 @@ impl UserStore for PgStore {
         .bind(&t.hint)
         .bind(t.created_at)
         .bind(t.last_used_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error_fk(TOKEN_USER_MISSING))?;
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(())
     }
@@ -330,14 +388,20 @@ impl UserStore for PgStore {
         row.map(TokenRow::into_token).transpose()
     }
 
-    async fn delete_user_personal_token(&self, user_id: UserId) -> Result<bool> {
+    async fn delete_user_personal_token(&self, user_id: UserId, events: &[Event]) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         let done = sqlx::query("DELETE FROM personal_access_tokens WHERE user_id = $1")
             .bind(user_id.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn record_personal_token_used(&self, used: &[(UserId, Timestamp)]) -> Result<()> {

@@ -338,8 +338,8 @@ async fn session_writes_and_token_use_are_not_a_change_but_user_writes_are() {
     let other = PgStore::connect(&url).await.unwrap();
     store.sync_builtins(&builtin_permissions(), &builtin_roles()).await.unwrap();
     let mut user = sample_user("ada@example.com");
-    store.insert_user(&user).await.unwrap();
-    store.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+    store.insert_user(&user, &[]).await.unwrap();
+    store.replace_personal_token(&sample_personal_token(user.id), &[]).await.unwrap();
     let (mine, theirs) = (settled(&store).await, settled(&other).await);
 
     // What every console request and every use of a token does.
@@ -362,7 +362,7 @@ async fn session_writes_and_token_use_are_not_a_change_but_user_writes_are() {
     // A user update is a change for every instance.
     user.status = UserStatus::Disabled;
     user.name = UserName::parse("Ada, disabled").unwrap();
-    assert!(store.update_user(&user).await.unwrap());
+    assert!(portcullis_store::conformance::put_user(&*store, &user).await.unwrap());
     assert_ne!(store.generation().unwrap(), mine, "the writer sees it at once");
     assert!(generation_moves(&other, theirs).await, "no notification arrived");
 }
@@ -371,8 +371,8 @@ async fn session_writes_and_token_use_are_not_a_change_but_user_writes_are() {
 async fn an_update_of_any_personal_token_column_but_last_used_at_is_a_change() {
     let (store, url, _guard) = fresh_store().await;
     let user = sample_user("ada@example.com");
-    store.insert_user(&user).await.unwrap();
-    store.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+    store.insert_user(&user, &[]).await.unwrap();
+    store.replace_personal_token(&sample_personal_token(user.id), &[]).await.unwrap();
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let quiet = [
         "UPDATE personal_access_tokens SET last_used_at = now()",

@@ -1,13 +1,19 @@
 use async_trait::async_trait;
-use portcullis_domain::{ClientId, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
-use portcullis_store::{Result, RoleHolders, RoleStore, StoreError, decode};
-use sqlx::{Sqlite, Transaction};
+use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
+use portcullis_store::{
+    ChangeEvents, DeleteEvents, Deletion, PermissionDeleteEvents, Result, RoleHolders, RolePatch, RoleStore,
+    StoreError, Update,
+    change::{Plan, RoleField, deletion_refused, plan_role_update},
+    decode,
+};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::{
     SqliteStore,
     clients::micros,
     error::{db_error, db_error_fk},
+    events,
 };
 
 /// A role's permission must be a stored permission.
@@ -17,7 +23,7 @@ const PERMISSION_IN_USE: &str = "permission_in_use";
 /// A role held by a client or a user cannot be deleted.
 const ROLE_IN_USE: &str = "role_in_use";
 
-const ROLE_SELECT: &str = "SELECT r.id, r.name, r.description, r.builtin, rp.permission \
+const ROLE_SELECT: &str = "SELECT r.id, r.name, r.description, r.builtin, r.version, rp.permission \
                            FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id";
 const ROLE_ORDER: &str = " ORDER BY r.name, r.id, rp.permission";
 
@@ -27,6 +33,7 @@ struct RoleRow {
     name: String,
     description: String,
     builtin: bool,
+    version: i64,
     permission: Option<String>,
 }
 
@@ -39,7 +46,7 @@ fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
             let Ok(id) = Uuid::parse_str(&row.id).map(RoleId::from_uuid) else {
                 return Err(StoreError::Corrupt("roles.id is not a UUID".to_owned()));
             };
-            roles.push(decode::role(id, &row.name, row.description, row.builtin)?);
+            roles.push(decode::role(id, &row.name, row.description, row.builtin, row.version)?);
             current_id = Some(row.id);
         }
         if let (Some(role), Some(p)) = (roles.last_mut(), row.permission) {
@@ -79,6 +86,20 @@ async fn insert_permissions(
         .map_err(db_error_fk(PERMISSION_MISSING))?;
     }
     Ok(())
+}
+
+/// One stored role, inside the caller's transaction.
+async fn role_in(conn: &mut SqliteConnection, id: RoleId) -> Result<Option<Role>> {
+    let rows = sqlx::query_as(&format!("{ROLE_SELECT} WHERE r.id = ?{ROLE_ORDER}"))
+        .bind(id.to_string())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    Ok(into_roles(rows)?.pop())
+}
+
+fn version(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("roles.version out of range".to_owned()))
 }
 
 async fn sync_in(
@@ -201,25 +222,47 @@ impl RoleStore for SqliteStore {
         Ok(into_roles(rows)?.pop())
     }
 
-    async fn insert_permission(&self, p: &Permission) -> Result<()> {
+    async fn insert_permission(&self, p: &Permission, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sqlx::query("INSERT INTO permissions (name, category, description, builtin) VALUES (?, ?, ?, 0)")
             .bind(p.name.as_str())
             .bind(p.name.category())
             .bind(&p.description)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        Ok(())
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)
     }
 
-    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE permissions SET description = ? WHERE name = ?")
+    async fn update_permission_description(
+        &self,
+        name: &PermissionName,
+        description: &str,
+        events: ChangeEvents<'_, Permission>,
+    ) -> Result<Update<Permission>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let row: Option<(String, String, bool)> =
+            sqlx::query_as("SELECT name, description, builtin FROM permissions WHERE name = ?")
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let Some((stored, text, builtin)) = row else { return Ok(Update::NotFound) };
+        let before = decode::permission(&stored, text, builtin)?;
+        if before.description == description {
+            return Ok(Update::Unchanged(before));
+        }
+        let after = Permission { description: description.to_owned(), ..before.clone() };
+        sqlx::query("UPDATE permissions SET description = ? WHERE name = ?")
             .bind(description)
             .bind(name.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Update::Changed { before, after })
     }
 
     async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>> {
@@ -234,11 +277,35 @@ impl RoleStore for SqliteStore {
         rows.into_iter().map(|(id, name)| decode::role_name(parse_role_id(&id)?, &name)).collect()
     }
 
-    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool> {
-        // Writes only, so the deferred transaction takes the write lock at
-        // its first statement (waiting for it), never upgrading a read lock.
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+    async fn delete_permission(
+        &self,
+        name: &PermissionName,
+        cascade: bool,
+        events: PermissionDeleteEvents<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT r.id, r.name FROM role_permissions rp JOIN roles r ON r.id = rp.role_id \
+             WHERE rp.permission = ? ORDER BY r.name",
+        )
+        .bind(name.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let holders = rows
+            .into_iter()
+            .map(|(id, name)| decode::role_name(parse_role_id(&id)?, &name))
+            .collect::<Result<Vec<_>>>()?;
         if cascade {
+            // Each role it leaves has changed: its version moves on.
+            sqlx::query(
+                "UPDATE roles SET version = version + 1 \
+                 WHERE id IN (SELECT role_id FROM role_permissions WHERE permission = ?)",
+            )
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
             sqlx::query("DELETE FROM role_permissions WHERE permission = ?")
                 .bind(name.as_str())
                 .execute(&mut *tx)
@@ -251,46 +318,88 @@ impl RoleStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error_fk(PERMISSION_IN_USE))?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn insert_role(&self, r: &Role) -> Result<()> {
-        let id = r.id.to_string();
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        sqlx::query("INSERT INTO roles (id, name, description, builtin, created_at) VALUES (?, ?, ?, 0, ?)")
-            .bind(&id)
-            .bind(r.name.as_str())
-            .bind(&r.description)
-            .bind(micros(now()))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        insert_permissions(&mut tx, &id, &r.permissions).await?;
-        tx.commit().await.map_err(db_error)
-    }
-
-    async fn update_role(&self, r: &Role) -> Result<bool> {
-        let id = r.id.to_string();
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let done = sqlx::query("UPDATE roles SET name = ?, description = ? WHERE id = ?")
-            .bind(r.name.as_str())
-            .bind(&r.description)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM role_permissions WHERE role_id = ?")
-            .bind(&id)
+        events::insert_in(&mut tx, &events(&holders)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn insert_role(&self, r: &Role, events: &[Event]) -> Result<()> {
+        let id = r.id.to_string();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO roles (id, name, description, builtin, created_at, version) VALUES (?, ?, ?, 0, ?, ?)",
+        )
+        .bind(&id)
+        .bind(r.name.as_str())
+        .bind(&r.description)
+        .bind(micros(now()))
+        .bind(version(r.version)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        insert_permissions(&mut tx, &id, &r.permissions).await?;
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn update_role(
+        &self,
+        id: RoleId,
+        patch: &RolePatch,
+        if_version: Option<u64>,
+        events: ChangeEvents<'_, Role>,
+    ) -> Result<Update<Role>> {
+        // IMMEDIATE: the write lock first, so that the role read is the role changed.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let stored = role_in(&mut tx, id).await?;
+        let (before, after, fields) = match plan_role_update(stored, patch, if_version) {
+            Plan::Answer(answer) => return Ok(answer),
+            Plan::Write { before, after, fields } => (before, after, fields),
+        };
+        let role_id = id.to_string();
+        for field in &fields {
+            match field {
+                RoleField::Name => {
+                    sqlx::query("UPDATE roles SET name = ? WHERE id = ?")
+                        .bind(after.name.as_str())
+                        .bind(&role_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                RoleField::Description => {
+                    sqlx::query("UPDATE roles SET description = ? WHERE id = ?")
+                        .bind(&after.description)
+                        .bind(&role_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                RoleField::Permissions { added, removed } => {
+                    for p in removed {
+                        sqlx::query("DELETE FROM role_permissions WHERE role_id = ? AND permission = ?")
+                            .bind(&role_id)
+                            .bind(p.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    insert_permissions(&mut tx, &role_id, added).await?;
+                }
+            }
+        }
+        sqlx::query("UPDATE roles SET version = ? WHERE id = ?")
+            .bind(version(after.version)?)
+            .bind(&role_id)
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        insert_permissions(&mut tx, &id, &r.permissions).await?;
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
         tx.commit().await.map_err(db_error)?;
-        Ok(true)
+        Ok(Update::Changed { before, after })
     }
 
     async fn role_holders(&self, id: RoleId) -> Result<RoleHolders> {
@@ -317,15 +426,28 @@ impl RoleStore for SqliteStore {
         Ok(holders)
     }
 
-    async fn delete_role(&self, id: RoleId) -> Result<bool> {
+    async fn delete_role(
+        &self,
+        id: RoleId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, Role>,
+    ) -> Result<Deletion<Role>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let stored = role_in(&mut tx, id).await?;
+        if let Some(refused) = deletion_refused(&stored, |r| r.version, if_version) {
+            return Ok(refused);
+        }
+        let Some(role) = stored else { return Ok(Deletion::NotFound) };
         // The foreign keys of api_clients and user_roles refuse it while the
         // role is held; its role_permissions rows go with it.
-        let done = sqlx::query("DELETE FROM roles WHERE id = ?")
+        sqlx::query("DELETE FROM roles WHERE id = ?")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error_fk(ROLE_IN_USE))?;
-        Ok(done.rows_affected() > 0)
+        events::insert_in(&mut tx, &events(&role)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Deletion::Deleted(role))
     }
 }
 

@@ -1,22 +1,26 @@
 use async_trait::async_trait;
-use portcullis_domain::{Email, PersonalAccessToken, RoleId, SecretHash, Session, Timestamp, User, UserId};
+use portcullis_domain::{
+    Email, Event, PersonalAccessToken, RoleId, SecretHash, Session, Timestamp, User, UserId,
+};
 use portcullis_store::{
-    Result, StoreError, UserQuery, UserStore,
+    ChangeEvents, DeleteEvents, Deletion, Result, StoreError, Update, UserPatch, UserQuery, UserStore,
+    change::{Plan, UserField, deletion_refused, plan_user_update},
     decode::{self, UserColumns},
     search,
 };
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::{
     SqliteStore,
     clients::{micros, timestamp},
     error::{db_error, db_error_fk},
+    events,
 };
 
 /// Every column of `users`, and the user's roles as a JSON array: one
 /// statement, so a user and its roles come from the same snapshot.
-const USER_SELECT: &str = "SELECT id, email, name, status, password_hash, created_at, updated_at, \
+const USER_SELECT: &str = "SELECT id, email, name, status, password_hash, created_at, updated_at, version, \
                            (SELECT json_group_array(role_id) FROM user_roles WHERE user_id = users.id) \
                            AS roles FROM users";
 
@@ -34,6 +38,7 @@ struct UserRow {
     password_hash: Option<String>,
     created_at: i64,
     updated_at: i64,
+    version: i64,
     roles: String,
 }
 
@@ -63,6 +68,7 @@ impl UserRow {
             password_hash: self.password_hash,
             created_at: instant(id, "users", "created_at", self.created_at)?,
             updated_at: instant(id, "users", "updated_at", self.updated_at)?,
+            version: self.version,
         })
     }
 }
@@ -130,14 +136,28 @@ async fn insert_roles(tx: &mut Transaction<'static, Sqlite>, user_id: &str, role
     Ok(())
 }
 
+/// One stored user, inside the caller's transaction.
+async fn user_in(conn: &mut SqliteConnection, id: UserId) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(&format!("{USER_SELECT} WHERE id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    row.map(UserRow::into_user).transpose()
+}
+
+fn version(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("users.version out of range".to_owned()))
+}
+
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn insert_user(&self, u: &User) -> Result<()> {
+    async fn insert_user(&self, u: &User, events: &[Event]) -> Result<()> {
         let id = u.id.to_string();
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sqlx::query(
-            "INSERT INTO users (id, email, name, name_lower, status, password_hash, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (id, email, name, name_lower, status, password_hash, created_at, updated_at, \
+             version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(u.email.as_str())
@@ -147,10 +167,12 @@ impl UserStore for SqliteStore {
         .bind(u.password_hash.as_ref().map(|h| h.as_phc()))
         .bind(micros(u.created_at))
         .bind(micros(u.updated_at))
+        .bind(version(u.version)?)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
         insert_roles(&mut tx, &id, &u.roles).await?;
+        events::insert_in(&mut tx, events).await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -199,44 +221,78 @@ impl UserStore for SqliteStore {
         rows.into_iter().map(UserRow::into_user).collect()
     }
 
-    async fn update_user(&self, u: &User) -> Result<bool> {
-        let id = u.id.to_string();
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let done = sqlx::query(
-            "UPDATE users SET email = ?, name = ?, name_lower = ?, status = ?, password_hash = ?, \
-             updated_at = ? WHERE id = ?",
-        )
-        .bind(u.email.as_str())
-        .bind(u.name.as_str())
-        .bind(search::fold(u.name.as_str()))
-        .bind(u.status.as_str())
-        .bind(u.password_hash.as_ref().map(|h| h.as_phc()))
-        .bind(micros(u.updated_at))
-        .bind(&id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+    async fn update_user(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        if_version: Option<u64>,
+        at: Timestamp,
+        events: ChangeEvents<'_, User>,
+    ) -> Result<Update<User>> {
+        // IMMEDIATE: the write lock first, so that the user read is the user changed.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let stored = user_in(&mut tx, id).await?;
+        let (before, after, fields) = match plan_user_update(stored, patch, if_version, at) {
+            Plan::Answer(answer) => return Ok(answer),
+            Plan::Write { before, after, fields } => (before, after, fields),
+        };
+        let user_id = id.to_string();
+        let mut sql = QueryBuilder::<Sqlite>::new("UPDATE users SET updated_at = ");
+        sql.push_bind(micros(after.updated_at)).push(", version = ").push_bind(version(after.version)?);
+        for field in &fields {
+            match field {
+                UserField::Name => {
+                    sql.push(", name = ").push_bind(after.name.as_str());
+                    sql.push(", name_lower = ").push_bind(search::fold(after.name.as_str()));
+                }
+                UserField::Status => {
+                    sql.push(", status = ").push_bind(after.status.as_str());
+                }
+                UserField::PasswordHash => {
+                    sql.push(", password_hash = ")
+                        .push_bind(after.password_hash.as_ref().map(|h| h.as_phc().to_owned()));
+                }
+                UserField::Roles { added, removed } => {
+                    for role in removed {
+                        sqlx::query("DELETE FROM user_roles WHERE user_id = ? AND role_id = ?")
+                            .bind(&user_id)
+                            .bind(role.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    insert_roles(&mut tx, &user_id, added).await?;
+                }
+            }
         }
-        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
-            .bind(&id)
+        sql.push(" WHERE id = ").push_bind(user_id);
+        sql.build().execute(&mut *tx).await.map_err(db_error)?;
+        events::insert_in(&mut tx, &events(&before, &after)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Update::Changed { before, after })
+    }
+
+    async fn delete_user(
+        &self,
+        id: UserId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, User>,
+    ) -> Result<Deletion<User>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let stored = user_in(&mut tx, id).await?;
+        if let Some(refused) = deletion_refused(&stored, |u| u.version, if_version) {
+            return Ok(refused);
+        }
+        let Some(user) = stored else { return Ok(Deletion::NotFound) };
+        // Its roles, sessions and token go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        insert_roles(&mut tx, &id, &u.roles).await?;
+        events::insert_in(&mut tx, &events(&user)).await?;
         tx.commit().await.map_err(db_error)?;
-        Ok(true)
-    }
-
-    async fn delete_user(&self, id: UserId) -> Result<bool> {
-        // Its roles, sessions and token go with it (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        Ok(Deletion::Deleted(user))
     }
 
     async fn count_users(&self) -> Result<u64> {
@@ -311,7 +367,8 @@ impl UserStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn replace_personal_token(&self, t: &PersonalAccessToken) -> Result<()> {
+    async fn replace_personal_token(&self, t: &PersonalAccessToken, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         // One statement: the old token (if any) and the new one are never
         // both stored, nor neither.
         sqlx::query(&format!(
@@ -324,10 +381,11 @@ impl UserStore for SqliteStore {
         .bind(&t.hint)
         .bind(micros(t.created_at))
         .bind(t.last_used_at.map(micros))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db_error_fk(TOKEN_USER_MISSING))?;
-        Ok(())
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn get_personal_token_by_hash(&self, hash: &SecretHash) -> Result<Option<PersonalAccessToken>> {
@@ -350,13 +408,19 @@ impl UserStore for SqliteStore {
         row.map(TokenRow::into_token).transpose()
     }
 
-    async fn delete_user_personal_token(&self, user_id: UserId) -> Result<bool> {
+    async fn delete_user_personal_token(&self, user_id: UserId, events: &[Event]) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let done = sqlx::query("DELETE FROM personal_access_tokens WHERE user_id = ?")
             .bind(user_id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        events::insert_in(&mut tx, events).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn record_personal_token_used(&self, used: &[(UserId, Timestamp)]) -> Result<()> {

@@ -191,7 +191,7 @@ async fn a_corrupt_user_row_is_reported_without_its_content() {
     use portcullis_store::{StoreError, UserQuery, UserStore};
     let (store, _, dir) = fresh_store().await;
     let user = portcullis_store::conformance::sample_user("ada@example.com");
-    store.insert_user(&user).await.unwrap();
+    store.insert_user(&user, &[]).await.unwrap();
     let other = rusqlite::Connection::open(db_path(&dir)).unwrap();
     for (column, sql) in [
         ("users.email", "UPDATE users SET email = 'no at sign, secret-ish'"),
@@ -230,7 +230,7 @@ async fn migrating_a_database_with_data_from_0002_keeps_it() {
     store.migrate().await.unwrap();
     assert_eq!(store.get_client(client.id).await.unwrap(), Some(client));
     let user = portcullis_store::conformance::sample_user("ada@example.com");
-    portcullis_store::UserStore::insert_user(&*store, &user).await.unwrap();
+    portcullis_store::UserStore::insert_user(&*store, &user, &[]).await.unwrap();
     assert_eq!(portcullis_store::UserStore::count_users(&*store).await.unwrap(), 1);
 }
 
@@ -310,7 +310,23 @@ async fn migrating_a_database_with_data_from_0003_keeps_it() {
     let client = sample_client("from the previous release");
     insert_as_released(&dir, &client);
     let user = portcullis_store::conformance::sample_user("ada@example.com");
-    store.insert_user(&user).await.unwrap();
+    // As that release wrote it (no version column yet).
+    rusqlite::Connection::open(db_path(&dir))
+        .unwrap()
+        .execute(
+            "INSERT INTO users (id, email, name, name_lower, status, password_hash, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, 'enabled', ?5, ?6, ?7)",
+            rusqlite::params![
+                user.id.to_string(),
+                user.email.as_str(),
+                user.name.as_str(),
+                user.name.as_str().to_lowercase(),
+                user.password_hash.as_ref().map(|h| h.as_phc().to_owned()),
+                user.created_at.timestamp_micros(),
+                user.updated_at.timestamp_micros(),
+            ],
+        )
+        .unwrap();
     store.migrate().await.unwrap();
     assert_eq!(store.get_client(client.id).await.unwrap(), Some(client.clone()));
     assert_eq!(store.get_user(user.id).await.unwrap(), Some(user));

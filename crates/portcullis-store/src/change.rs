@@ -4,7 +4,8 @@
 //! events, commit).
 
 use portcullis_domain::{
-    ApiClient, ClientName, ClientStatus, Description, Event, RoleId, SecretHash, Timestamp, TokenTtl,
+    ApiClient, ClientName, ClientStatus, Description, Event, PasswordHash, PermissionName, Role, RoleId,
+    RoleName, SecretHash, Timestamp, TokenTtl, User, UserName, UserStatus,
 };
 
 /// Builds the change events of a change from the record before and after
@@ -15,6 +16,10 @@ pub type ChangeEvents<'a, T> = &'a (dyn Fn(&T, &T) -> Vec<Event> + Send + Sync);
 
 /// Builds the events of a deletion from the record deleted.
 pub type DeleteEvents<'a, T> = &'a (dyn Fn(&T) -> Vec<Event> + Send + Sync);
+
+/// Builds the events of a permission's deletion from the roles it was
+/// removed from (read in the transaction of the deletion).
+pub type PermissionDeleteEvents<'a> = &'a (dyn Fn(&[RoleName]) -> Vec<Event> + Send + Sync);
 
 /// What a targeted update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +176,174 @@ pub fn deletion_refused<T: Clone>(
         Some(t) if if_version.is_some_and(|v| v != version(t)) => Some(Deletion::Stale(t.clone())),
         Some(_) => None,
     }
+}
+
+/// The fields of a role a change sets; `None` leaves one as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RolePatch {
+    pub name: Option<RoleName>,
+    pub description: Option<String>,
+    /// The whole new set (any order, duplicates ignored); the store
+    /// inserts and deletes only the rows that differ.
+    pub permissions: Option<Vec<PermissionName>>,
+}
+
+impl RolePatch {
+    /// `role` with the patch applied (permissions sorted, without
+    /// duplicates); `version` untouched.
+    pub fn apply(&self, role: &Role) -> Role {
+        let mut r = role.clone();
+        r.permissions = sorted_set(&r.permissions);
+        if let Some(name) = &self.name {
+            r.name = name.clone();
+        }
+        if let Some(description) = &self.description {
+            r.description = description.clone();
+        }
+        if let Some(permissions) = &self.permissions {
+            r.permissions = sorted_set(permissions);
+        }
+        r
+    }
+}
+
+/// A column (or the permission set) of a role a change may write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleField {
+    Name,
+    Description,
+    /// Rows of `role_permissions` to insert and to delete.
+    Permissions {
+        added: Vec<PermissionName>,
+        removed: Vec<PermissionName>,
+    },
+}
+
+/// The fields of a user a change sets; `None` leaves one as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    pub name: Option<UserName>,
+    pub status: Option<UserStatus>,
+    /// The whole new set (any order, duplicates ignored); the store
+    /// inserts and deletes only the rows of `user_roles` that differ.
+    pub roles: Option<Vec<RoleId>>,
+    /// Written only when set (a new hash is always a change).
+    pub password_hash: Option<PasswordHash>,
+}
+
+impl UserPatch {
+    /// `user` with the patch applied (roles sorted, without duplicates);
+    /// `updated_at` and `version` untouched.
+    pub fn apply(&self, user: &User) -> User {
+        let mut u = user.clone();
+        u.roles = sorted_set(&u.roles);
+        if let Some(name) = &self.name {
+            u.name = name.clone();
+        }
+        if let Some(status) = self.status {
+            u.status = status;
+        }
+        if let Some(roles) = &self.roles {
+            u.roles = sorted_set(roles);
+        }
+        if let Some(hash) = &self.password_hash {
+            u.password_hash = Some(hash.clone());
+        }
+        u
+    }
+}
+
+/// A column (or the role set) of a user a change may write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserField {
+    /// `name` and `name_lower`.
+    Name,
+    Status,
+    PasswordHash,
+    /// Rows of `user_roles` to insert and to delete.
+    Roles {
+        added: Vec<RoleId>,
+        removed: Vec<RoleId>,
+    },
+}
+
+fn sorted_set<T: Ord + Clone>(items: &[T]) -> Vec<T> {
+    let mut items = items.to_vec();
+    items.sort();
+    items.dedup();
+    items
+}
+
+/// What is in `after` and not in `before`, and the reverse (both sorted sets).
+fn set_changes<T: Ord + Clone>(before: &[T], after: &[T]) -> (Vec<T>, Vec<T>) {
+    let added = after.iter().filter(|x| before.binary_search(x).is_err()).cloned().collect();
+    let removed = before.iter().filter(|x| after.binary_search(x).is_err()).cloned().collect();
+    (added, removed)
+}
+
+/// The plan for a role update of the row `stored` (as read, locked).
+pub fn plan_role_update(
+    stored: Option<Role>,
+    patch: &RolePatch,
+    if_version: Option<u64>,
+) -> Plan<Role, RoleField> {
+    let Some(mut before) = stored else { return Plan::Answer(Update::NotFound) };
+    if if_version.is_some_and(|v| v != before.version) {
+        return Plan::Answer(Update::Stale(before));
+    }
+    before.permissions = sorted_set(&before.permissions);
+    let mut after = patch.apply(&before);
+    let mut fields = Vec::new();
+    if before.name != after.name {
+        fields.push(RoleField::Name);
+    }
+    if before.description != after.description {
+        fields.push(RoleField::Description);
+    }
+    let (added, removed) = set_changes(&before.permissions, &after.permissions);
+    if !added.is_empty() || !removed.is_empty() {
+        fields.push(RoleField::Permissions { added, removed });
+    }
+    if fields.is_empty() {
+        return Plan::Answer(Update::Unchanged(before));
+    }
+    after.version = before.version + 1;
+    Plan::Write { before, after, fields }
+}
+
+/// The plan for a user update of the row `stored` (as read, locked).
+pub fn plan_user_update(
+    stored: Option<User>,
+    patch: &UserPatch,
+    if_version: Option<u64>,
+    at: Timestamp,
+) -> Plan<User, UserField> {
+    let Some(mut before) = stored else { return Plan::Answer(Update::NotFound) };
+    if if_version.is_some_and(|v| v != before.version) {
+        return Plan::Answer(Update::Stale(before));
+    }
+    before.roles = sorted_set(&before.roles);
+    let mut after = patch.apply(&before);
+    let mut fields = Vec::new();
+    if before.name != after.name {
+        fields.push(UserField::Name);
+    }
+    if before.status != after.status {
+        fields.push(UserField::Status);
+    }
+    if before.password_hash != after.password_hash {
+        fields.push(UserField::PasswordHash);
+    }
+    let (added, removed) = set_changes(&before.roles, &after.roles);
+    if !added.is_empty() || !removed.is_empty() {
+        fields.push(UserField::Roles { added, removed });
+    }
+    if fields.is_empty() {
+        return Plan::Answer(Update::Unchanged(before));
+    }
+    after.updated_at = at;
+    after.version = before.version + 1;
+    Plan::Write { before, after, fields }
 }
 
 #[cfg(test)]

@@ -62,9 +62,11 @@ pub fn client(row: ClientColumns<'_>) -> Result<ApiClient> {
 
 /// One `roles` row, without its permissions (they come from
 /// `role_permissions`; see [`role_permission`]).
-pub fn role(id: RoleId, name: &str, description: String, builtin: bool) -> Result<Role> {
+pub fn role(id: RoleId, name: &str, description: String, builtin: bool, version: i64) -> Result<Role> {
     let name = role_name(id, name)?;
-    Ok(Role { id, name, description, permissions: Vec::new(), builtin })
+    let version = u64::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("roles.version of role {id} is invalid")))?;
+    Ok(Role { id, name, description, permissions: Vec::new(), builtin, version })
 }
 
 /// `roles.name` of role `id`.
@@ -97,6 +99,7 @@ pub struct UserColumns<'a> {
     pub password_hash: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub version: i64,
 }
 
 /// `{table}.{column}` of user `id` is not valid (`users`, `user_roles`,
@@ -121,6 +124,7 @@ pub fn user(row: UserColumns<'_>) -> Result<User> {
         password_hash: row.password_hash.map(PasswordHash::from_phc),
         created_at: row.created_at,
         updated_at: row.updated_at,
+        version: u64::try_from(row.version).map_err(|_| invalid("version"))?,
     })
 }
 
@@ -294,7 +298,7 @@ mod tests {
     #[test]
     fn invalid_role_and_permission_values_are_named_without_the_value() {
         let id = RoleId::generate();
-        let message = corrupt_message(role(id, SECRET, String::new(), false));
+        let message = corrupt_message(role(id, SECRET, String::new(), false, 1));
         assert_eq!(message, format!("roles.name of role {id} is invalid"));
         let message = corrupt_message(role_permission(id, SECRET));
         assert_eq!(message, format!("role_permissions.permission of role {id} is invalid"));
@@ -312,6 +316,7 @@ mod tests {
             password_hash: None,
             created_at: at,
             updated_at: at,
+            version: 1,
         }
     }
 

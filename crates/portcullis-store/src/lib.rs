@@ -14,7 +14,9 @@ use portcullis_domain::{
 };
 use uuid::Uuid;
 
-pub use change::{ChangeEvents, ClientPatch, DeleteEvents, Deletion, Update};
+pub use change::{
+    ChangeEvents, ClientPatch, DeleteEvents, Deletion, PermissionDeleteEvents, RolePatch, Update, UserPatch,
+};
 
 pub mod bulk;
 pub mod change;
@@ -172,30 +174,61 @@ pub trait RoleStore: Send + Sync {
     async fn get_role_by_name(&self, name: &RoleName) -> Result<Option<Role>>;
 
     /// An operator's permission, stored with `builtin: false` whatever the
-    /// argument says. `Conflict("permission_name_unique")` if the name exists.
-    async fn insert_permission(&self, permission: &Permission) -> Result<()>;
-    /// `Ok(false)` when no such permission.
-    async fn update_permission_description(&self, name: &PermissionName, description: &str) -> Result<bool>;
+    /// argument says, with `events`, in one transaction.
+    /// `Conflict("permission_name_unique")` if the name exists.
+    async fn insert_permission(&self, permission: &Permission, events: &[Event]) -> Result<()>;
+    /// Sets the description, unless it is the stored one, and inserts
+    /// `events(before, after)`, in one transaction that holds the row.
+    /// Never `Update::Stale` (permissions have no version).
+    async fn update_permission_description(
+        &self,
+        name: &PermissionName,
+        description: &str,
+        events: ChangeEvents<'_, Permission>,
+    ) -> Result<Update<Permission>>;
     /// The roles whose permission sets hold `name`, ordered by name.
     async fn roles_using_permission(&self, name: &PermissionName) -> Result<Vec<RoleName>>;
-    /// Deletes a permission. Without `cascade`, fails with
+    /// Deletes a permission and inserts `events(roles it was removed from)`,
+    /// in one transaction. Without `cascade`, fails with
     /// `Conflict("permission_in_use")` while a role holds it; with it, first
-    /// removes it from every role, in the same transaction. `Ok(false)`
-    /// when no such permission.
-    async fn delete_permission(&self, name: &PermissionName, cascade: bool) -> Result<bool>;
-    /// An operator's role (stored with `builtin: false`) with its permission
-    /// set, in one transaction. `Conflict("role_name_unique")`,
-    /// `Conflict("role_id_unique")`, or `Conflict("role_permission_missing")`
-    /// for an unknown permission. A permission listed twice is stored once.
-    async fn insert_role(&self, role: &Role) -> Result<()>;
-    /// Replaces name, description and the permission set (not `builtin`), in
-    /// one transaction. `Ok(false)` when no such role; conflicts as for insert.
-    async fn update_role(&self, role: &Role) -> Result<bool>;
+    /// removes it from every role (each such role's version + 1). `Ok(false)`
+    /// (and no events) when no such permission.
+    async fn delete_permission(
+        &self,
+        name: &PermissionName,
+        cascade: bool,
+        events: PermissionDeleteEvents<'_>,
+    ) -> Result<bool>;
+    /// An operator's role (stored with `builtin: false`, version 1) with its
+    /// permission set and `events`, in one transaction.
+    /// `Conflict("role_name_unique")`, `Conflict("role_id_unique")`, or
+    /// `Conflict("role_permission_missing")` for an unknown permission. A
+    /// permission listed twice is stored once.
+    async fn insert_role(&self, role: &Role, events: &[Event]) -> Result<()>;
+    /// Like [`ClientStore::update_client`]: in one transaction that holds
+    /// the row, reads the role, checks `if_version`, applies `patch`, and
+    /// when that changes something writes only what differs (the name, the
+    /// description, and the `role_permissions` rows to insert or delete),
+    /// `version + 1`, and inserts `events(before, after)`. Does not look at
+    /// `builtin` (the service refuses built-ins). Conflicts as for insert.
+    async fn update_role(
+        &self,
+        id: RoleId,
+        patch: &RolePatch,
+        if_version: Option<u64>,
+        events: ChangeEvents<'_, Role>,
+    ) -> Result<Update<Role>>;
     /// Who holds the role now: clients and users, each ordered by id.
     async fn role_holders(&self, id: RoleId) -> Result<RoleHolders>;
-    /// Fails with `Conflict("role_in_use")` while a client or user holds
-    /// it. `Ok(false)` when no such role.
-    async fn delete_role(&self, id: RoleId) -> Result<bool>;
+    /// Deletes the role (checking `if_version` when given) and inserts
+    /// `events(deleted)`, in one transaction. Fails with
+    /// `Conflict("role_in_use")` while a client or user holds it.
+    async fn delete_role(
+        &self,
+        id: RoleId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, Role>,
+    ) -> Result<Deletion<Role>>;
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -266,21 +299,40 @@ pub struct UserQuery {
 /// tokens. Deleting a user deletes its sessions and token.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// With its roles, in one transaction. `Conflict("user_email_unique")`,
-    /// `Conflict("user_id_unique")`, `Conflict("user_role_missing")` for an
-    /// unknown role. A role listed twice is stored once.
-    async fn insert_user(&self, user: &User) -> Result<()>;
+    /// With its roles and `events`, in one transaction.
+    /// `Conflict("user_email_unique")`, `Conflict("user_id_unique")`,
+    /// `Conflict("user_role_missing")` for an unknown role. A role listed
+    /// twice is stored once.
+    async fn insert_user(&self, user: &User, events: &[Event]) -> Result<()>;
     /// Users are read back with their roles ordered by id.
     async fn get_user(&self, id: UserId) -> Result<Option<User>>;
     /// By the normalised (lowercase) e-mail.
     async fn get_user_by_email(&self, email: &Email) -> Result<Option<User>>;
     /// Newest first, like clients.
     async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>>;
-    /// Writes email, name, status, password hash, updated_at and replaces
-    /// the roles, in one transaction. `Ok(false)` when no such user.
-    async fn update_user(&self, user: &User) -> Result<bool>;
-    /// `Ok(false)` when no such user.
-    async fn delete_user(&self, id: UserId) -> Result<bool>;
+    /// Like [`ClientStore::update_client`]: in one transaction that holds
+    /// the row, reads the user, checks `if_version`, applies `patch`, and
+    /// when that changes something writes only what differs (name, status,
+    /// the password hash when set, the `user_roles` rows to insert or
+    /// delete) plus `updated_at = at` and `version + 1`, and inserts
+    /// `events(before, after)`. `Conflict("user_role_missing")` for an
+    /// unknown role.
+    async fn update_user(
+        &self,
+        id: UserId,
+        patch: &UserPatch,
+        if_version: Option<u64>,
+        at: Timestamp,
+        events: ChangeEvents<'_, User>,
+    ) -> Result<Update<User>>;
+    /// Deletes the user (checking `if_version` when given) and inserts
+    /// `events(deleted)`, in one transaction.
+    async fn delete_user(
+        &self,
+        id: UserId,
+        if_version: Option<u64>,
+        events: DeleteEvents<'_, User>,
+    ) -> Result<Deletion<User>>;
     async fn count_users(&self) -> Result<u64>;
 
     /// `Conflict("session_user_missing")` for an unknown user,
@@ -300,15 +352,16 @@ pub trait UserStore: Send + Sync {
     async fn purge_sessions(&self, now: Timestamp, idle_before: Timestamp, limit: u32) -> Result<u64>;
 
     /// The user's one personal access token: replaces the current one (if
-    /// any) in one transaction, so exactly one is valid afterwards.
-    /// `Conflict("personal_token_user_missing")` for an unknown user,
-    /// `Conflict("personal_token_hash_unique")` if another user's token has
-    /// this hash.
-    async fn replace_personal_token(&self, token: &PersonalAccessToken) -> Result<()>;
+    /// any) and inserts `events`, in one transaction, so exactly one is
+    /// valid afterwards. `Conflict("personal_token_user_missing")` for an
+    /// unknown user, `Conflict("personal_token_hash_unique")` if another
+    /// user's token has this hash.
+    async fn replace_personal_token(&self, token: &PersonalAccessToken, events: &[Event]) -> Result<()>;
     async fn get_personal_token_by_hash(&self, hash: &SecretHash) -> Result<Option<PersonalAccessToken>>;
     async fn get_user_personal_token(&self, user_id: UserId) -> Result<Option<PersonalAccessToken>>;
-    /// `Ok(false)` when the user had none.
-    async fn delete_user_personal_token(&self, user_id: UserId) -> Result<bool>;
+    /// Deletes the user's token and inserts `events`, in one transaction;
+    /// `Ok(false)` (and no events) when the user had none.
+    async fn delete_user_personal_token(&self, user_id: UserId, events: &[Event]) -> Result<bool>;
     /// Like [`ClientStore::record_last_used`], for personal access tokens
     /// (by user): never moves backwards, skips users without a token; must
     /// not count as a change.

@@ -100,57 +100,64 @@ pub async fn generation_changes_after_every_user_and_role_write(stores: &Stores)
     stores.roles.sync_builtins(&builtin_permissions(), &builtin_roles()).await.unwrap();
     let permission = operator_permission("invoices:read");
     changes_generation(stores, "insert_permission", async {
-        stores.roles.insert_permission(&permission).await.unwrap();
+        stores.roles.insert_permission(&permission, &[]).await.unwrap();
     })
     .await;
     changes_generation(stores, "update_permission_description", async {
-        assert!(stores.roles.update_permission_description(&permission.name, "new").await.unwrap());
+        assert!(
+            stores
+                .roles
+                .update_permission_description(&permission.name, "new", &|_, _| Vec::new())
+                .await
+                .unwrap()
+                .found()
+        );
     })
     .await;
     let mut role = operator_role("accounting", &["invoices:read"]);
     changes_generation(stores, "insert_role", async {
-        stores.roles.insert_role(&role).await.unwrap();
+        stores.roles.insert_role(&role, &[]).await.unwrap();
     })
     .await;
     role.permissions.clear();
     changes_generation(stores, "update_role", async {
-        assert!(stores.roles.update_role(&role).await.unwrap());
+        assert!(super::put_role(&*stores.roles, &role).await.unwrap());
     })
     .await;
     changes_generation(stores, "delete_permission", async {
-        assert!(stores.roles.delete_permission(&permission.name, true).await.unwrap());
+        assert!(stores.roles.delete_permission(&permission.name, true, &|_| Vec::new()).await.unwrap());
     })
     .await;
     let mut user = sample_user("watched@example.com");
     user.roles = vec![role.id];
     changes_generation(stores, "insert_user", async {
-        stores.users.insert_user(&user).await.unwrap();
+        stores.users.insert_user(&user, &[]).await.unwrap();
     })
     .await;
     user.name = UserName::parse("Renamed").unwrap();
     user.roles.clear();
     changes_generation(stores, "update_user", async {
-        assert!(stores.users.update_user(&user).await.unwrap());
+        assert!(super::put_user(&*stores.users, &user).await.unwrap());
     })
     .await;
     changes_generation(stores, "delete_role", async {
-        assert!(stores.roles.delete_role(role.id).await.unwrap());
+        assert!(super::drop_role(&*stores.roles, role.id).await.unwrap());
     })
     .await;
     changes_generation(stores, "replace_personal_token", async {
-        stores.users.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+        stores.users.replace_personal_token(&sample_personal_token(user.id), &[]).await.unwrap();
     })
     .await;
     changes_generation(stores, "replace_personal_token (again)", async {
-        stores.users.replace_personal_token(&sample_personal_token(user.id)).await.unwrap();
+        stores.users.replace_personal_token(&sample_personal_token(user.id), &[]).await.unwrap();
     })
     .await;
     changes_generation(stores, "delete_user_personal_token", async {
-        assert!(stores.users.delete_user_personal_token(user.id).await.unwrap());
+        assert!(stores.users.delete_user_personal_token(user.id, &[]).await.unwrap());
     })
     .await;
     changes_generation(stores, "delete_user", async {
-        assert!(stores.users.delete_user(user.id).await.unwrap());
+        assert!(super::drop_user(&*stores.users, user.id).await.unwrap());
     })
     .await;
 }

@@ -13,7 +13,9 @@ use portcullis_domain::{
     User, UserId, UserName, UserStatus, builtin_permissions, builtin_roles, now,
 };
 
-use crate::{ChangeEvents, ClientPatch, ClientStore, DeleteEvents, Stores};
+use crate::{
+    ChangeEvents, ClientPatch, ClientStore, DeleteEvents, RolePatch, RoleStore, Stores, UserPatch, UserStore,
+};
 
 /// For changes whose events a case does not look at.
 pub const NO_EVENTS: ChangeEvents<'static, ApiClient> = &|_, _| Vec::new();
@@ -39,6 +41,39 @@ pub async fn put_client(clients: &dyn ClientStore, c: &ApiClient) -> crate::Resu
     Ok(clients.update_client(c.id, &full_patch(c), None, c.updated_at, NO_EVENTS).await?.found())
 }
 
+/// Gives the stored role the name, description and permissions of `r`
+/// (without events); `Ok(false)` when no such role.
+pub async fn put_role(roles: &dyn RoleStore, r: &Role) -> crate::Result<bool> {
+    let patch = RolePatch {
+        name: Some(r.name.clone()),
+        description: Some(r.description.clone()),
+        permissions: Some(r.permissions.clone()),
+    };
+    Ok(roles.update_role(r.id, &patch, None, &|_, _| Vec::new()).await?.found())
+}
+
+/// Deletes the role (without events); `Ok(false)` when no such role.
+pub async fn drop_role(roles: &dyn RoleStore, id: RoleId) -> crate::Result<bool> {
+    Ok(roles.delete_role(id, None, &|_| Vec::new()).await?.is_deleted())
+}
+
+/// Gives the stored user the name, status, roles and password hash of `u`
+/// (at `u.updated_at`, without events); `Ok(false)` when no such user.
+pub async fn put_user(users: &dyn UserStore, u: &User) -> crate::Result<bool> {
+    let patch = UserPatch {
+        name: Some(u.name.clone()),
+        status: Some(u.status),
+        roles: Some(u.roles.clone()),
+        password_hash: u.password_hash.clone(),
+    };
+    Ok(users.update_user(u.id, &patch, None, u.updated_at, &|_, _| Vec::new()).await?.found())
+}
+
+/// Deletes the user (without events); `Ok(false)` when no such user.
+pub async fn drop_user(users: &dyn UserStore, id: UserId) -> crate::Result<bool> {
+    Ok(users.delete_user(id, None, &|_| Vec::new()).await?.is_deleted())
+}
+
 mod bulk;
 mod changes;
 mod clients;
@@ -50,6 +85,7 @@ mod permissions;
 mod personal_tokens;
 mod races;
 mod role_admin;
+mod role_user_races;
 mod roles;
 mod secrets;
 mod sessions;
@@ -68,6 +104,7 @@ pub use permissions::*;
 pub use personal_tokens::*;
 pub use races::*;
 pub use role_admin::*;
+pub use role_user_races::*;
 pub use roles::*;
 pub use secrets::*;
 pub use sessions::*;
@@ -113,6 +150,11 @@ macro_rules! conformance_suite {
             racing_changes_of_a_client_keep_every_acknowledged_one,
             a_stale_version_changes_nothing,
             a_change_commits_with_its_events_or_not_at_all,
+            racing_changes_of_a_role_keep_every_acknowledged_one,
+            racing_changes_of_a_user_keep_every_acknowledged_one,
+            a_stale_version_changes_no_role_or_user,
+            a_role_or_user_change_commits_with_its_events_or_not_at_all,
+            a_permission_or_token_change_commits_with_its_events_or_not_at_all,
             // last-used times
             record_last_used_sets_the_time_of_every_listed_client,
             record_last_used_never_moves_backwards,
@@ -298,6 +340,7 @@ pub fn operator_role(name: &str, permissions: &[&str]) -> Role {
         description: format!("the {name} role"),
         permissions: permissions.iter().map(|p| PermissionName::parse(p).unwrap()).collect(),
         builtin: false,
+        version: 1,
     }
 }
 
@@ -322,6 +365,7 @@ pub fn user_created_at(email: &str, name: &str, at: Timestamp) -> User {
         ))),
         created_at: at,
         updated_at: at,
+        version: 1,
     }
 }
 

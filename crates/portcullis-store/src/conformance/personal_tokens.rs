@@ -8,7 +8,7 @@ use crate::{StoreError, Stores};
 
 async fn stored_user(stores: &Stores, email: &str) -> User {
     let user = sample_user(email);
-    stores.users.insert_user(&user).await.unwrap();
+    stores.users.insert_user(&user, &[]).await.unwrap();
     user
 }
 
@@ -25,7 +25,7 @@ pub async fn replace_personal_token_keeps_exactly_one(stores: &Stores) {
     assert_eq!(by_user(stores, user.id).await, None, "none to begin with");
     let mut first = sample_personal_token(user.id);
     first.last_used_at = Some(seconds_from_now(-5));
-    stores.users.replace_personal_token(&first).await.unwrap();
+    stores.users.replace_personal_token(&first, &[]).await.unwrap();
     assert_eq!(by_user(stores, user.id).await, Some(first.clone()));
 
     // "Revoke" issues a new one: the old hash no longer finds anything, and
@@ -33,26 +33,26 @@ pub async fn replace_personal_token_keeps_exactly_one(stores: &Stores) {
     let mut second = sample_personal_token(user.id);
     second.hint = "pat_…Zz09".to_owned();
     second.created_at = seconds_from_now(1);
-    stores.users.replace_personal_token(&second).await.unwrap();
+    stores.users.replace_personal_token(&second, &[]).await.unwrap();
     assert_eq!(by_hash(stores, &first.hash).await, None, "the old token is gone");
     assert_eq!(by_hash(stores, &second.hash).await, Some(second.clone()));
     assert_eq!(by_user(stores, user.id).await, Some(second.clone()));
 
     let third = sample_personal_token(user.id);
-    stores.users.replace_personal_token(&third).await.unwrap();
+    stores.users.replace_personal_token(&third, &[]).await.unwrap();
     for old in [&first, &second] {
         assert_eq!(by_hash(stores, &old.hash).await, None);
     }
     assert_eq!(by_user(stores, user.id).await, Some(third.clone()));
     // Replacing it with itself is harmless.
-    stores.users.replace_personal_token(&third).await.unwrap();
+    stores.users.replace_personal_token(&third, &[]).await.unwrap();
     assert_eq!(by_hash(stores, &third.hash).await, Some(third));
 }
 
 pub async fn personal_token_of_unknown_user_is_a_conflict(stores: &Stores) {
     stored_user(stores, "ada@example.com").await;
     let token = sample_personal_token(UserId::generate());
-    let err = stores.users.replace_personal_token(&token).await.unwrap_err();
+    let err = stores.users.replace_personal_token(&token, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("personal_token_user_missing")), "{err:?}");
     assert_eq!(by_hash(stores, &token.hash).await, None);
 }
@@ -62,12 +62,12 @@ pub async fn personal_token_hash_of_another_user_is_a_conflict(stores: &Stores) 
         (stored_user(stores, "ada@example.com").await, stored_user(stores, "grace@example.com").await);
     let ada_token = sample_personal_token(ada.id);
     let grace_token = sample_personal_token(grace.id);
-    stores.users.replace_personal_token(&ada_token).await.unwrap();
-    stores.users.replace_personal_token(&grace_token).await.unwrap();
+    stores.users.replace_personal_token(&ada_token, &[]).await.unwrap();
+    stores.users.replace_personal_token(&grace_token, &[]).await.unwrap();
 
     let mut clash = sample_personal_token(grace.id);
     clash.hash = ada_token.hash;
-    let err = stores.users.replace_personal_token(&clash).await.unwrap_err();
+    let err = stores.users.replace_personal_token(&clash, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("personal_token_hash_unique")), "{err:?}");
     // Nothing changed for either: the failed replacement kept grace's token.
     assert_eq!(by_user(stores, ada.id).await, Some(ada_token.clone()));
@@ -83,8 +83,8 @@ pub async fn get_personal_token_by_hash_and_by_user(stores: &Stores) {
     let mut grace_token = sample_personal_token(grace.id);
     grace_token.last_used_at = Some(seconds_from_now(-60));
     grace_token.created_at = seconds_from_now(-86_400);
-    stores.users.replace_personal_token(&ada_token).await.unwrap();
-    stores.users.replace_personal_token(&grace_token).await.unwrap();
+    stores.users.replace_personal_token(&ada_token, &[]).await.unwrap();
+    stores.users.replace_personal_token(&grace_token, &[]).await.unwrap();
 
     assert_eq!(by_hash(stores, &ada_token.hash).await, Some(ada_token.clone()));
     assert_eq!(by_hash(stores, &grace_token.hash).await, Some(grace_token.clone()));
@@ -102,20 +102,23 @@ pub async fn delete_user_personal_token_removes_only_it(stores: &Stores) {
     let (ada, grace) =
         (stored_user(stores, "ada@example.com").await, stored_user(stores, "grace@example.com").await);
     let (ada_token, grace_token) = (sample_personal_token(ada.id), sample_personal_token(grace.id));
-    stores.users.replace_personal_token(&ada_token).await.unwrap();
-    stores.users.replace_personal_token(&grace_token).await.unwrap();
+    stores.users.replace_personal_token(&ada_token, &[]).await.unwrap();
+    stores.users.replace_personal_token(&grace_token, &[]).await.unwrap();
 
-    assert!(stores.users.delete_user_personal_token(ada.id).await.unwrap());
+    assert!(stores.users.delete_user_personal_token(ada.id, &[]).await.unwrap());
     assert_eq!(by_user(stores, ada.id).await, None);
     assert_eq!(by_hash(stores, &ada_token.hash).await, None);
     assert_eq!(by_user(stores, grace.id).await, Some(grace_token));
     assert_eq!(stores.users.get_user(ada.id).await.unwrap(), Some(ada.clone()), "the user stays");
-    assert!(!stores.users.delete_user_personal_token(ada.id).await.unwrap(), "a second delete finds nothing");
-    assert!(!stores.users.delete_user_personal_token(UserId::generate()).await.unwrap());
+    assert!(
+        !stores.users.delete_user_personal_token(ada.id, &[]).await.unwrap(),
+        "a second delete finds nothing"
+    );
+    assert!(!stores.users.delete_user_personal_token(UserId::generate(), &[]).await.unwrap());
 
     // A new one may be issued afterwards.
     let next = sample_personal_token(ada.id);
-    stores.users.replace_personal_token(&next).await.unwrap();
+    stores.users.replace_personal_token(&next, &[]).await.unwrap();
     assert_eq!(by_user(stores, ada.id).await, Some(next));
 }
 
@@ -126,8 +129,8 @@ pub async fn record_personal_token_used_never_moves_backwards(stores: &Stores) {
     let latest = seconds_from_now(-10);
     token.last_used_at = Some(latest);
     let never_used = sample_personal_token(never_used_user.id);
-    stores.users.replace_personal_token(&token).await.unwrap();
-    stores.users.replace_personal_token(&never_used).await.unwrap();
+    stores.users.replace_personal_token(&token, &[]).await.unwrap();
+    stores.users.replace_personal_token(&never_used, &[]).await.unwrap();
     let last_used = |user: UserId| async move { by_user(stores, user).await.unwrap().last_used_at };
 
     // A batch from a slower instance, older than what is stored.
@@ -156,7 +159,7 @@ pub async fn record_personal_token_used_never_moves_backwards(stores: &Stores) {
 
     // After "revoke", the new token starts unused.
     let replaced = sample_personal_token(user.id);
-    stores.users.replace_personal_token(&replaced).await.unwrap();
+    stores.users.replace_personal_token(&replaced, &[]).await.unwrap();
     assert_eq!(last_used(user.id).await, None);
 }
 
@@ -169,13 +172,13 @@ pub async fn record_personal_token_used_changes_nothing_else(stores: &Stores) {
             let mut t = sample_personal_token(user.id);
             t.created_at = seconds_from_now(-3600 - i);
             t.hint = format!("pat_…{i:04}");
-            stores.users.replace_personal_token(&t).await.unwrap();
+            stores.users.replace_personal_token(&t, &[]).await.unwrap();
             tokens.push(t);
         }
         users.push(user);
     }
     let deleted = stored_user(stores, "deleted@example.com").await;
-    assert!(stores.users.delete_user(deleted.id).await.unwrap());
+    assert!(super::drop_user(&*stores.users, deleted.id).await.unwrap());
 
     // Every user (two without a token), one deleted and one unknown, in no
     // particular order.

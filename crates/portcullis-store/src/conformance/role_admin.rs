@@ -13,8 +13,8 @@ use crate::{RoleHolders, StoreError, Stores};
 /// Builtins plus `invoices:read` and `invoices:write`.
 async fn with_invoices(stores: &Stores) {
     with_builtins(stores).await;
-    stores.roles.insert_permission(&operator_permission("invoices:read")).await.unwrap();
-    stores.roles.insert_permission(&operator_permission("invoices:write")).await.unwrap();
+    stores.roles.insert_permission(&operator_permission("invoices:read"), &[]).await.unwrap();
+    stores.roles.insert_permission(&operator_permission("invoices:write"), &[]).await.unwrap();
 }
 
 /// As `get_role` returns it: permissions by name, without duplicates.
@@ -29,7 +29,7 @@ pub async fn insert_role_then_get(stores: &Stores) {
     // Out of order, one listed twice, one built-in permission.
     let role =
         operator_role("accounting", &["invoices:write", "clients:read", "invoices:read", "invoices:write"]);
-    stores.roles.insert_role(&role).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
     let expected = as_stored(role.clone());
     assert_eq!(
         expected.permissions.iter().map(PermissionName::as_str).collect::<Vec<_>>(),
@@ -40,7 +40,7 @@ pub async fn insert_role_then_get(stores: &Stores) {
 
     // Without permissions, and claiming to be built in: it is an operator's.
     let empty = Role { builtin: true, ..operator_role("nobody", &[]) };
-    stores.roles.insert_role(&empty).await.unwrap();
+    stores.roles.insert_role(&empty, &[]).await.unwrap();
     let stored_empty = Role { builtin: false, ..empty.clone() };
     assert_eq!(stores.roles.get_role(empty.id).await.unwrap(), Some(stored_empty.clone()));
 
@@ -52,19 +52,19 @@ pub async fn insert_role_then_get(stores: &Stores) {
 pub async fn duplicate_role_name_or_id_is_a_conflict(stores: &Stores) {
     with_invoices(stores).await;
     let first = operator_role("accounting", &["invoices:read"]);
-    stores.roles.insert_role(&first).await.unwrap();
+    stores.roles.insert_role(&first, &[]).await.unwrap();
 
     let same_name = operator_role("accounting", &["invoices:write"]);
-    let err = stores.roles.insert_role(&same_name).await.unwrap_err();
+    let err = stores.roles.insert_role(&same_name, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_name_unique")), "{err:?}");
     assert_eq!(stores.roles.get_role(same_name.id).await.unwrap(), None, "nothing of it is stored");
 
     let builtin_name = operator_role("admin", &[]);
-    let err = stores.roles.insert_role(&builtin_name).await.unwrap_err();
+    let err = stores.roles.insert_role(&builtin_name, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_name_unique")), "{err:?}");
 
     let same_id = Role { id: first.id, ..operator_role("bookkeeping", &["invoices:write"]) };
-    let err = stores.roles.insert_role(&same_id).await.unwrap_err();
+    let err = stores.roles.insert_role(&same_id, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_id_unique")), "{err:?}");
     assert_eq!(stores.roles.get_role_by_name(&same_id.name).await.unwrap(), None);
 
@@ -75,7 +75,7 @@ pub async fn duplicate_role_name_or_id_is_a_conflict(stores: &Stores) {
 pub async fn role_with_unknown_permission_is_a_conflict(stores: &Stores) {
     with_invoices(stores).await;
     let role = operator_role("accounting", &["invoices:read", "nowhere:defined"]);
-    let err = stores.roles.insert_role(&role).await.unwrap_err();
+    let err = stores.roles.insert_role(&role, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_permission_missing")), "{err:?}");
     // All or nothing: neither the role nor its known permission is stored.
     assert_eq!(stores.roles.get_role(role.id).await.unwrap(), None);
@@ -85,7 +85,7 @@ pub async fn role_with_unknown_permission_is_a_conflict(stores: &Stores) {
 
     // And the name is free for a valid one.
     let valid = Role { id: RoleId::generate(), ..operator_role("accounting", &["invoices:read"]) };
-    stores.roles.insert_role(&valid).await.unwrap();
+    stores.roles.insert_role(&valid, &[]).await.unwrap();
     assert_eq!(stores.roles.get_role(valid.id).await.unwrap(), Some(valid));
 }
 
@@ -93,8 +93,8 @@ pub async fn update_role_replaces_name_description_and_permissions(stores: &Stor
     with_invoices(stores).await;
     let role = operator_role("accounting", &["clients:read", "invoices:read"]);
     let bystander = operator_role("auditors", &["invoices:read"]);
-    stores.roles.insert_role(&role).await.unwrap();
-    stores.roles.insert_role(&bystander).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
+    stores.roles.insert_role(&bystander, &[]).await.unwrap();
     let mut client = sample_client("holds it");
     client.role_id = Some(role.id);
     stores.clients.insert_client(&client, &[]).await.unwrap();
@@ -104,8 +104,8 @@ pub async fn update_role_replaces_name_description_and_permissions(stores: &Stor
     changed.name = RoleName::parse("bookkeeping").unwrap();
     changed.description = "now described differently".to_owned();
     changed.permissions = vec![PermissionName::parse("invoices:write").unwrap(), role.permissions[1].clone()];
-    assert!(stores.roles.update_role(&changed).await.unwrap());
-    let expected = as_stored(changed.clone());
+    assert!(super::put_role(&*stores.roles, &changed).await.unwrap());
+    let expected = as_stored(Role { version: 2, ..changed.clone() });
     assert_eq!(stores.roles.get_role(role.id).await.unwrap(), Some(expected.clone()));
     assert_eq!(stores.roles.get_role_by_name(&changed.name).await.unwrap(), Some(expected.clone()));
     assert_eq!(stores.roles.get_role_by_name(&role.name).await.unwrap(), None, "the old name is free");
@@ -114,12 +114,12 @@ pub async fn update_role_replaces_name_description_and_permissions(stores: &Stor
 
     // To no permissions at all; `builtin` is not something an update writes.
     let emptied = Role { permissions: Vec::new(), builtin: true, ..changed };
-    assert!(stores.roles.update_role(&emptied).await.unwrap());
+    assert!(super::put_role(&*stores.roles, &emptied).await.unwrap());
     let stored = stores.roles.get_role(role.id).await.unwrap().unwrap();
-    assert_eq!(stored, Role { builtin: false, ..emptied });
+    assert_eq!(stored, Role { builtin: false, version: 3, ..emptied });
     // The old name can be taken by another role now.
     let reuse = operator_role("accounting", &[]);
-    stores.roles.insert_role(&reuse).await.unwrap();
+    stores.roles.insert_role(&reuse, &[]).await.unwrap();
     assert_eq!(stores.roles.get_role(bystander.id).await.unwrap(), Some(bystander));
 }
 
@@ -127,18 +127,18 @@ pub async fn update_role_conflicts_change_nothing(stores: &Stores) {
     with_invoices(stores).await;
     let role = operator_role("accounting", &["invoices:read"]);
     let other = operator_role("auditors", &["invoices:write"]);
-    stores.roles.insert_role(&role).await.unwrap();
-    stores.roles.insert_role(&other).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
+    stores.roles.insert_role(&other, &[]).await.unwrap();
 
     let taken = Role { name: other.name.clone(), permissions: Vec::new(), ..role.clone() };
-    let err = stores.roles.update_role(&taken).await.unwrap_err();
+    let err = super::put_role(&*stores.roles, &taken).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_name_unique")), "{err:?}");
     assert_eq!(stores.roles.get_role(role.id).await.unwrap(), Some(role.clone()), "nothing changed");
 
     let mut unknown = role.clone();
     unknown.description = "must not be stored".to_owned();
     unknown.permissions = vec![PermissionName::parse("nowhere:defined").unwrap()];
-    let err = stores.roles.update_role(&unknown).await.unwrap_err();
+    let err = super::put_role(&*stores.roles, &unknown).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_permission_missing")), "{err:?}");
     assert_eq!(stores.roles.get_role(role.id).await.unwrap(), Some(role), "nothing changed");
     assert_eq!(stores.roles.get_role(other.id).await.unwrap(), Some(other));
@@ -147,7 +147,7 @@ pub async fn update_role_conflicts_change_nothing(stores: &Stores) {
 pub async fn update_unknown_role_returns_false(stores: &Stores) {
     with_invoices(stores).await;
     let role = operator_role("accounting", &["invoices:read"]);
-    assert!(!stores.roles.update_role(&role).await.unwrap());
+    assert!(!super::put_role(&*stores.roles, &role).await.unwrap());
     assert_eq!(stores.roles.get_role(role.id).await.unwrap(), None, "update must not insert");
     assert!(stores.roles.roles_using_permission(&role.permissions[0]).await.unwrap().is_empty());
     assert_eq!(stores.roles.list_roles().await.unwrap(), normalized(builtin_roles()));
@@ -156,7 +156,7 @@ pub async fn update_unknown_role_returns_false(stores: &Stores) {
 pub async fn role_holders_lists_clients_and_users_by_id(stores: &Stores) {
     with_invoices(stores).await;
     let role = operator_role("accounting", &["invoices:read"]);
-    stores.roles.insert_role(&role).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
     assert_eq!(stores.roles.role_holders(role.id).await.unwrap(), RoleHolders::default(), "held by nobody");
 
     let mut clients: Vec<ClientId> = Vec::new();
@@ -177,7 +177,7 @@ pub async fn role_holders_lists_clients_and_users_by_id(stores: &Stores) {
             2 => vec![role.id, ADMIN_ROLE_ID],
             _ => vec![VIEWER_ROLE_ID],
         };
-        stores.users.insert_user(&u).await.unwrap();
+        stores.users.insert_user(&u, &[]).await.unwrap();
         if i != 3 {
             users.push(u.id);
         }
@@ -194,7 +194,7 @@ pub async fn role_holders_lists_clients_and_users_by_id(stores: &Stores) {
 
     // Holders come and go.
     assert!(stores.clients.delete_client(clients[0], None, NO_DELETE_EVENTS).await.unwrap().is_deleted());
-    assert!(stores.users.delete_user(users[1]).await.unwrap());
+    assert!(super::drop_user(&*stores.users, users[1]).await.unwrap());
     let holders = stores.roles.role_holders(role.id).await.unwrap();
     assert_eq!(holders.clients, clients[1..]);
     assert_eq!(holders.users, [users[0], users[2]]);
@@ -203,12 +203,12 @@ pub async fn role_holders_lists_clients_and_users_by_id(stores: &Stores) {
 pub async fn delete_role_held_by_a_client_is_a_conflict(stores: &Stores) {
     with_invoices(stores).await;
     let role = operator_role("accounting", &["invoices:read"]);
-    stores.roles.insert_role(&role).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
     let mut client = sample_client("holds it");
     client.role_id = Some(role.id);
     stores.clients.insert_client(&client, &[]).await.unwrap();
 
-    let err = stores.roles.delete_role(role.id).await.unwrap_err();
+    let err = super::drop_role(&*stores.roles, role.id).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_in_use")), "{err:?}");
     assert_eq!(
         stores.roles.get_role(role.id).await.unwrap(),
@@ -221,26 +221,26 @@ pub async fn delete_role_held_by_a_client_is_a_conflict(stores: &Stores) {
     let mut admin_client = sample_client("admin");
     admin_client.role_id = Some(ADMIN_ROLE_ID);
     stores.clients.insert_client(&admin_client, &[]).await.unwrap();
-    let err = stores.roles.delete_role(ADMIN_ROLE_ID).await.unwrap_err();
+    let err = super::drop_role(&*stores.roles, ADMIN_ROLE_ID).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_in_use")), "{err:?}");
 
     // Once the client lets go, it goes.
     client.role_id = None;
     assert!(put_client(&*stores.clients, &client).await.unwrap());
-    assert!(stores.roles.delete_role(role.id).await.unwrap());
+    assert!(super::drop_role(&*stores.roles, role.id).await.unwrap());
     assert_eq!(stores.roles.get_role(role.id).await.unwrap(), None);
 }
 
 pub async fn delete_role_held_by_a_user_is_a_conflict(stores: &Stores) {
     with_invoices(stores).await;
     let role = operator_role("accounting", &["invoices:read"]);
-    stores.roles.insert_role(&role).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
     let mut user = sample_user("ada@example.com");
     user.roles = vec![role.id, VIEWER_ROLE_ID];
     user.roles.sort();
-    stores.users.insert_user(&user).await.unwrap();
+    stores.users.insert_user(&user, &[]).await.unwrap();
 
-    let err = stores.roles.delete_role(role.id).await.unwrap_err();
+    let err = super::drop_role(&*stores.roles, role.id).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict("role_in_use")), "{err:?}");
     assert_eq!(
         stores.roles.get_role(role.id).await.unwrap(),
@@ -254,8 +254,9 @@ pub async fn delete_role_held_by_a_user_is_a_conflict(stores: &Stores) {
     );
 
     user.roles = vec![VIEWER_ROLE_ID];
-    assert!(stores.users.update_user(&user).await.unwrap());
-    assert!(stores.roles.delete_role(role.id).await.unwrap());
+    assert!(super::put_user(&*stores.users, &user).await.unwrap());
+    user.version += 1;
+    assert!(super::drop_role(&*stores.roles, role.id).await.unwrap());
     assert_eq!(stores.roles.get_role(role.id).await.unwrap(), None);
     assert_eq!(stores.users.get_user(user.id).await.unwrap(), Some(user));
 }
@@ -264,10 +265,10 @@ pub async fn delete_free_role_removes_only_it(stores: &Stores) {
     with_invoices(stores).await;
     let doomed = operator_role("accounting", &["invoices:read", "invoices:write"]);
     let kept = operator_role("auditors", &["invoices:read"]);
-    stores.roles.insert_role(&doomed).await.unwrap();
-    stores.roles.insert_role(&kept).await.unwrap();
+    stores.roles.insert_role(&doomed, &[]).await.unwrap();
+    stores.roles.insert_role(&kept, &[]).await.unwrap();
 
-    assert!(stores.roles.delete_role(doomed.id).await.unwrap());
+    assert!(super::drop_role(&*stores.roles, doomed.id).await.unwrap());
     assert_eq!(stores.roles.get_role(doomed.id).await.unwrap(), None);
     assert_eq!(stores.roles.get_role_by_name(&doomed.name).await.unwrap(), None);
     assert_eq!(stores.roles.get_role(kept.id).await.unwrap(), Some(kept.clone()));
@@ -275,24 +276,27 @@ pub async fn delete_free_role_removes_only_it(stores: &Stores) {
     let write = PermissionName::parse("invoices:write").unwrap();
     assert!(stores.roles.roles_using_permission(&write).await.unwrap().is_empty());
     assert_eq!(stores.roles.list_permissions().await.unwrap().len(), builtin_permissions().len() + 2);
-    assert!(stores.roles.delete_permission(&write, false).await.unwrap(), "no longer in use");
+    assert!(
+        stores.roles.delete_permission(&write, false, &|_| Vec::new()).await.unwrap(),
+        "no longer in use"
+    );
 
-    assert!(!stores.roles.delete_role(doomed.id).await.unwrap(), "a second delete finds nothing");
-    assert!(!stores.roles.delete_role(RoleId::generate()).await.unwrap());
+    assert!(!super::drop_role(&*stores.roles, doomed.id).await.unwrap(), "a second delete finds nothing");
+    assert!(!super::drop_role(&*stores.roles, RoleId::generate()).await.unwrap());
     // The name is free again.
     let again = operator_role("accounting", &["invoices:read"]);
-    stores.roles.insert_role(&again).await.unwrap();
+    stores.roles.insert_role(&again, &[]).await.unwrap();
     assert_eq!(stores.roles.get_role(again.id).await.unwrap(), Some(again));
 }
 
 pub async fn sync_builtins_leaves_operators_roles_and_users_alone(stores: &Stores) {
     with_invoices(stores).await;
     let role = operator_role("accounting", &["clients:read", "invoices:read"]);
-    stores.roles.insert_role(&role).await.unwrap();
+    stores.roles.insert_role(&role, &[]).await.unwrap();
     let mut user = sample_user("ada@example.com");
     user.roles = vec![ADMIN_ROLE_ID, role.id];
     user.roles.sort();
-    stores.users.insert_user(&user).await.unwrap();
+    stores.users.insert_user(&user, &[]).await.unwrap();
 
     // The next start, and one with the viewer role no longer built in.
     with_builtins(stores).await;

@@ -125,6 +125,7 @@ pub async fn role_without_permissions_is_listed(stores: &Stores) {
         description: String::new(),
         permissions: Vec::new(),
         builtin: true,
+        version: 1,
     };
     roles.push(empty.clone());
     stores.roles.sync_builtins(&builtin_permissions(), &roles).await.unwrap();

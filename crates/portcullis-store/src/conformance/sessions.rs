@@ -8,7 +8,7 @@ use crate::{StoreError, Stores};
 
 async fn stored_user(stores: &Stores, email: &str) -> User {
     let user = sample_user(email);
-    stores.users.insert_user(&user).await.unwrap();
+    stores.users.insert_user(&user, &[]).await.unwrap();
     user
 }
 

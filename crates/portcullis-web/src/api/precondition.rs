@@ -86,6 +86,20 @@ pub fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
+/// The version `if_match` requires of a resource, reading its current
+/// version with `current` only when several are named.
+pub async fn required_version<F, Fut>(if_match: &IfMatch, current: F) -> Result<Option<u64>, Problem>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, Problem>>,
+{
+    let current = match if_match.names_several() {
+        true => Some(current().await?),
+        false => None,
+    };
+    Ok(if_match.required(|| current))
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = Problem;
 

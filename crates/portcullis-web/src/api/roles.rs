@@ -4,7 +4,7 @@
 use axum::{
     Json, Router,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, patch},
 };
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{
     auth::Caller,
     json::ApiJson,
+    precondition::{IfMatch, etag, required_version},
     problem::{Problem, ProblemDetails},
 };
 use crate::AppState;
@@ -272,50 +273,82 @@ async fn create_role(
     Ok((StatusCode::CREATED, Json(RoleResponse::from(&role))).into_response())
 }
 
+/// Read one role; its `ETag` is its version, for `If-Match` on changes.
 #[utoipa::path(get, path = "/api/v1/roles/{role_id}", tag = "roles", params(("role_id" = Uuid, Path)),
     security(("bearer" = ["roles:read"])),
-    responses((status = 200, body = RoleResponse), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = RoleResponse, headers(("ETag" = String, description = "The role's version, e.g. `\"3\"`"))),
+        (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn read_role(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<RoleResponse>, Problem> {
+) -> Result<Response, Problem> {
     caller.may(Operation::ReadRoles)?;
-    Ok(Json((&state.service.get_role(&caller.service(), role_id(&id)?).await?).into()))
+    Ok(with_etag(&state.service.get_role(&caller.service(), role_id(&id)?).await?))
+}
+
+/// The role as answered, with its `ETag`.
+fn with_etag(role: &Role) -> Response {
+    ([(header::ETAG, etag(role.version))], Json(RoleResponse::from(role))).into_response()
+}
+
+/// The version `if_match` requires of role `id`.
+async fn required_role_version(
+    state: &AppState,
+    caller: &Caller,
+    id: RoleId,
+    if_match: &IfMatch,
+) -> Result<Option<u64>, Problem> {
+    required_version(if_match, || async { Ok(state.service.get_role(&caller.service(), id).await?.version) })
+        .await
 }
 
 /// Rename a role, change its description or replace its permissions.
 /// New tokens of its clients carry the new set at once; tokens already
 /// issued keep their scope until they expire.
+/// With `If-Match`, only while the role is at a version named (else 412,
+/// nothing changed).
 #[utoipa::path(patch, path = "/api/v1/roles/{role_id}", tag = "roles", request_body = UpdateRoleRequest,
-    params(("role_id" = Uuid, Path)), security(("bearer" = ["roles:write"])),
-    responses((status = 200, body = RoleResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    params(("role_id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "`*` or ETags of the role, e.g. `\"3\"`")),
+    security(("bearer" = ["roles:write"])),
+    responses((status = 200, body = RoleResponse, headers(("ETag" = String, description = "The role's new version"))),
+        (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails),
+        (status = 412, body = ProblemDetails)))]
 async fn update_role(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    if_match: Result<IfMatch, Problem>,
     body: Result<ApiJson<UpdateRoleRequest>, Problem>,
-) -> Result<Json<RoleResponse>, Problem> {
+) -> Result<Response, Problem> {
     caller.may(Operation::UpdateRole)?;
     let id = role_id(&id)?;
+    let if_match = if_match?;
     let ApiJson(body) = body?;
     let update = body.into_update()?;
-    let role = state.service.update_role(&caller.service(), id, update).await?;
-    Ok(Json((&role).into()))
+    let version = required_role_version(&state, &caller, id, &if_match).await?;
+    let role = state.service.update_role_if(&caller.service(), id, update, version).await?;
+    Ok(with_etag(&role))
 }
 
 /// Delete a role: refused for built-ins and while clients or users hold it
 /// (the answer lists them).
-#[utoipa::path(delete, path = "/api/v1/roles/{role_id}", tag = "roles", params(("role_id" = Uuid, Path)),
+/// With `If-Match`, only while the role is at a version named.
+#[utoipa::path(delete, path = "/api/v1/roles/{role_id}", tag = "roles",
+    params(("role_id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "`*` or ETags of the role, e.g. `\"3\"`")),
     security(("bearer" = ["roles:write"])),
-    responses((status = 204), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails)))]
+    responses((status = 204), (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 409, body = ProblemDetails),
+        (status = 412, body = ProblemDetails)))]
 async fn delete_role(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    if_match: Result<IfMatch, Problem>,
 ) -> Result<StatusCode, Problem> {
     caller.may(Operation::DeleteRole)?;
-    state.service.delete_role(&caller.service(), role_id(&id)?).await?;
+    let id = role_id(&id)?;
+    let version = required_role_version(&state, &caller, id, &if_match?).await?;
+    state.service.delete_role_if(&caller.service(), id, version).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,7 +3,7 @@
 use axum::{
     Json, Router,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -18,6 +18,7 @@ use super::{
     auth::Caller,
     clients::Status,
     json::ApiJson,
+    precondition::{IfMatch, etag, required_version},
     problem::{Problem, ProblemDetails},
 };
 use crate::AppState;
@@ -179,43 +180,78 @@ async fn list(
     Ok(Json(UserList { items: page.items.iter().map(Into::into).collect(), next_cursor: page.next_cursor }))
 }
 
+/// Read one user; its `ETag` is its version, for `If-Match` on changes.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", params(("user_id" = Uuid, Path)),
-    security(("bearer" = ["users:read"])), responses((status = 200, body = UserResponse), (status = 404, body = ProblemDetails)))]
+    security(("bearer" = ["users:read"])),
+    responses((status = 200, body = UserResponse, headers(("ETag" = String, description = "The user's version, e.g. `\"3\"`"))),
+        (status = 404, body = ProblemDetails)))]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<UserResponse>, Problem> {
+) -> Result<Response, Problem> {
     caller.may(Operation::ReadUsers)?;
-    Ok(Json((&state.service.get_user(&caller.service(), user_id(&id)?).await?).into()))
+    Ok(with_etag(&state.service.get_user(&caller.service(), user_id(&id)?).await?))
+}
+
+/// The user as answered, with its `ETag`.
+fn with_etag(view: &UserView) -> Response {
+    ([(header::ETAG, etag(view.user.version))], Json(UserResponse::from(view))).into_response()
+}
+
+/// The version `if_match` requires of user `id`.
+async fn required_user_version(
+    state: &AppState,
+    caller: &Caller,
+    id: UserId,
+    if_match: &IfMatch,
+) -> Result<Option<u64>, Problem> {
+    required_version(if_match, || async {
+        Ok(state.service.get_user(&caller.service(), id).await?.user.version)
+    })
+    .await
 }
 
 /// Change a user's name, roles, status or password.
+/// With `If-Match`, only while the user is at a version named (else 412,
+/// nothing changed).
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UpdateUserRequest,
-    params(("user_id" = Uuid, Path)), security(("bearer" = ["users:write"])),
-    responses((status = 200, body = UserResponse), (status = 403, body = ProblemDetails), (status = 400, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+    params(("user_id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "`*` or ETags of the user, e.g. `\"3\"`")),
+    security(("bearer" = ["users:write"])),
+    responses((status = 200, body = UserResponse, headers(("ETag" = String, description = "The user's new version"))),
+        (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 412, body = ProblemDetails)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    if_match: Result<IfMatch, Problem>,
     body: Result<ApiJson<UpdateUserRequest>, Problem>,
-) -> Result<Json<UserResponse>, Problem> {
+) -> Result<Response, Problem> {
     caller.may(Operation::UpdateUser)?;
     let id = user_id(&id)?;
+    let if_match = if_match?;
     let ApiJson(body) = body?;
     let update = body.into_update()?;
-    Ok(Json((&state.service.update_user(&caller.service(), id, update).await?).into()))
+    let version = required_user_version(&state, &caller, id, &if_match).await?;
+    Ok(with_etag(&state.service.update_user_if(&caller.service(), id, update, version).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "users", params(("user_id" = Uuid, Path)),
-    security(("bearer" = ["users:write"])), responses((status = 204), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails)))]
+/// Delete a user, its sessions and its personal access token.
+/// With `If-Match`, only while the user is at a version named.
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "users",
+    params(("user_id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "`*` or ETags of the user, e.g. `\"3\"`")),
+    security(("bearer" = ["users:write"])),
+    responses((status = 204), (status = 400, body = ProblemDetails), (status = 403, body = ProblemDetails), (status = 404, body = ProblemDetails), (status = 412, body = ProblemDetails)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    if_match: Result<IfMatch, Problem>,
 ) -> Result<StatusCode, Problem> {
     caller.may(Operation::DeleteUser)?;
-    state.service.delete_user(&caller.service(), user_id(&id)?).await?;
+    let id = user_id(&id)?;
+    let version = required_user_version(&state, &caller, id, &if_match?).await?;
+    state.service.delete_user_if(&caller.service(), id, version).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

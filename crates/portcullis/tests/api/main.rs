@@ -38,6 +38,7 @@ mod odd_bytes;
 mod preconditions;
 mod request_id;
 mod rfc_details;
+mod role_user_preconditions;
 mod roles;
 mod signing_keys;
 mod token;

@@ -1,0 +1,56 @@
+//! Attacks from outside (security review of issue 11): a caller with one
+//! narrow permission trying to reach more, over HTTP against the real server.
+
+use portcullis_domain::{PermissionName, RoleName};
+use portcullis_service::{Caller, ClientUpdate, NewRole};
+use portcullis_testkit::{Backend, TestApp, spawn_app_on};
+
+async fn make_role(app: &TestApp, name: &str, permissions: &[&str]) {
+    app.service
+        .create_role(
+            &Caller::system(),
+            NewRole {
+                name: RoleName::parse(name).unwrap(),
+                description: String::new(),
+                permissions: permissions.iter().map(|p| PermissionName::parse(p).unwrap()).collect(),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+on_both_backends!(a_secret_regeneration_never_lands_on_a_role_set_after_its_check);
+
+/// Check, then write: a `clients:secrets` caller regenerates the secret of a
+/// client with no role while an admin makes that client admin. The
+/// regeneration may come first (then the admin's change is what grants), or
+/// be refused; it must never be written after the role change, which would
+/// hand an admin secret to a caller that does not hold admin. Detected by
+/// the versions: the admin's change answers version v; a regeneration
+/// written after it leaves the client past v.
+async fn a_secret_regeneration_never_lands_on_a_role_set_after_its_check(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    make_role(&app, "secrets-only", &["clients:secrets"]).await;
+    let token = app.bearer("secrets-only", None).await;
+    let system = Caller::system();
+    let mut late = 0;
+    for _ in 0..60 {
+        let id = app.create_client(None).await.0.client.id;
+        let regenerate =
+            app.http.post(app.url(&format!("/api/v1/clients/{id}/secret"))).bearer_auth(&token).send();
+        let promote = app.service.update_client(
+            &system,
+            id,
+            ClientUpdate { role: Some(Some(RoleName::parse("admin").unwrap())), ..ClientUpdate::default() },
+        );
+        let (regenerated, promoted) = tokio::join!(regenerate, promote);
+        let status = regenerated.unwrap().status().as_u16();
+        let promoted = promoted.unwrap();
+        assert!(matches!(status, 200 | 403 | 409), "regeneration answered {status}");
+        let now = app.service.get_client(&Caller::system(), id).await.unwrap();
+        if status == 200 && now.client.version > promoted.client.version {
+            late += 1;
+        }
+    }
+    assert_eq!(late, 0, "secrets regenerated for an admin client by a caller without admin");
+}

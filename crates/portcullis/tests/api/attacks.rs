@@ -109,3 +109,46 @@ async fn a_bulk_enable_never_lands_on_a_role_set_after_its_check(backend: Backen
     }
     assert_eq!(late, 0, "an admin client enabled by a caller without admin");
 }
+
+on_both_backends!(a_secret_sent_oddly_is_never_stored);
+
+/// A real secret sent where the token endpoint does not expect it: as the
+/// client id, twice, with `+` for nothing, under a wrong content type.
+/// Whatever the answer (never a 500), the events never hold it.
+async fn a_secret_sent_oddly_is_never_stored(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let (view, secret) = app.create_client(Some("resource-server")).await;
+    let id = view.client.id.to_string();
+    let secret = secret.expose().to_owned();
+    let bodies = [
+        (format!("grant_type=client_credentials&client_id={secret}&client_secret={secret}"), "form"),
+        (
+            format!("grant_type=client_credentials&client_id={id}&client_secret=x&client_secret={secret}"),
+            "form",
+        ),
+        (format!("grant_type=client_credentials&client_id={id}&scope={secret}"), "form"),
+        (format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"), "text/plain"),
+        (
+            format!(
+                "{{\"grant_type\":\"client_credentials\",\"client_id\":\"{id}\",\"client_secret\":\"{secret}\"}}"
+            ),
+            "application/json",
+        ),
+    ];
+    for (body, kind) in &bodies {
+        let content_type = if *kind == "form" { "application/x-www-form-urlencoded" } else { kind };
+        let r = app
+            .http
+            .post(app.url("/oauth2/token"))
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().as_u16() < 500, "{kind}: {}", r.status());
+    }
+    app.service.flush_events().await.unwrap();
+    let events = app.service.list_events(Default::default()).await.unwrap().items;
+    let dump = format!("{events:?}");
+    assert!(!dump.contains(&secret[..secret.len() / 2]), "a secret reached the events: {dump}");
+}

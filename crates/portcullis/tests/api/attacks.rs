@@ -152,3 +152,42 @@ async fn a_secret_sent_oddly_is_never_stored(backend: Backend) {
     let dump = format!("{events:?}");
     assert!(!dump.contains(&secret[..secret.len() / 2]), "a secret reached the events: {dump}");
 }
+
+on_both_backends!(event_lists_show_an_events_reader_no_more_than_single_events);
+
+/// `events:read` alone, through the lists (all events, a client's events)
+/// and GraphQL, never sees what an admin read from the users' list, nor a
+/// query string holding an e-mail.
+async fn event_lists_show_an_events_reader_no_more_than_single_events(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.create_user("private@example.com", &["viewer"]).await;
+    let (admin_id, _, admin) = app.client_with_token(Some("admin"), None).await;
+    for path in ["/api/v1/users", "/api/v1/users?q=private%40example.com&email=private@example.com"] {
+        let r = app.http.get(app.url(path)).bearer_auth(&admin).send().await.unwrap();
+        assert!(r.status().as_u16() < 500);
+    }
+    app.service.flush_events().await.unwrap();
+    let reader = app.bearer("admin", Some("events:read")).await;
+    let mut seen = String::new();
+    for path in [
+        format!("/api/v1/clients/{admin_id}/events"),
+        format!("/api/v1/clients/{admin_id}/events?kind=admin.request"),
+        "/api/v1/events".to_owned(),
+    ] {
+        let r = app.http.get(app.url(&path)).bearer_auth(&reader).send().await.unwrap();
+        seen.push_str(&format!("{path} {} {}\n", r.status(), r.text().await.unwrap()));
+    }
+    let query = "{ events(first: 50) { nodes { path requestBody responseBody } } }";
+    let r = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&reader)
+        .json(&serde_json::json!({"query": query}))
+        .send()
+        .await
+        .unwrap();
+    let graphql = r.text().await.unwrap();
+    assert!(graphql.contains("\"nodes\"") && !graphql.contains("\"errors\""), "{graphql}");
+    seen.push_str(&graphql);
+    assert!(!seen.contains("private@example.com") && !seen.contains("private%40example.com"), "{seen}");
+}

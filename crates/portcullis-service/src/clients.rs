@@ -67,6 +67,10 @@ pub(crate) fn client_change_events(
 }
 
 /// The event of a client's deletion.
+/// How often a checked write is tried again when the client changed
+/// between its check and its write.
+const CHECKED_WRITE_ATTEMPTS: u32 = 5;
+
 pub(crate) fn client_deleted_event(actor: &Actor, client: &ApiClient) -> Event {
     let details = json!({ "name": client.name.as_str() });
     change_event(actor, ChangeKind::ClientDeleted, Subject::Client(client.id), Some(details))
@@ -278,19 +282,7 @@ impl Service {
             None => None,
         };
         let enables = update.status == Some(ClientStatus::Enabled);
-        if role_id.is_some() || enables {
-            let current =
-                self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
-            let mut roles = Vec::new();
-            if role_id.is_some_and(|new| new != current.role_id) {
-                roles.extend(current.role_id);
-                roles.extend(role_id.flatten());
-            }
-            if enables {
-                roles.extend(role_id.unwrap_or(current.role_id));
-            }
-            caller.require_all(&self.roles_permissions(roles).await?)?;
-        }
+        let checks = role_id.is_some() || enables;
         let actor = &caller.actor;
         let new_role = update.role.clone().flatten();
         let roles = self.role_labels().await?;
@@ -305,7 +297,35 @@ impl Service {
         let events = |before: &ApiClient, after: &ApiClient| {
             client_change_events(actor, before, after, new_role.as_ref(), &roles)
         };
-        let (before, client) = self.change_client(id, &patch, if_version, &events).await?;
+        let mut attempts = 0;
+        let (before, client) = loop {
+            // The write is pinned to the version the escalation check saw:
+            // a role given in between makes the check run again.
+            let pinned = if checks {
+                let current =
+                    self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
+                let mut roles = Vec::new();
+                if role_id.is_some_and(|new| new != current.role_id) {
+                    roles.extend(current.role_id);
+                    roles.extend(role_id.flatten());
+                }
+                if enables {
+                    roles.extend(role_id.unwrap_or(current.role_id));
+                }
+                caller.require_all(&self.roles_permissions(roles).await?)?;
+                if_version.or(Some(current.version))
+            } else {
+                if_version
+            };
+            match self.change_client(id, &patch, pinned, &events).await {
+                Err(ServiceError::Stale { .. })
+                    if if_version.is_none() && checks && attempts < CHECKED_WRITE_ATTEMPTS =>
+                {
+                    attempts += 1;
+                }
+                other => break other?,
+            }
+        };
         if before != client {
             tracing::info!(client_id = %id, "client updated");
         }
@@ -322,15 +342,16 @@ impl Service {
         status: ClientStatus,
     ) -> Result<ClientView> {
         caller.may(crate::Operation::UpdateClient)?;
-        if status == ClientStatus::Enabled {
-            self.require_client_role(caller, id).await?;
-        }
         let actor = &caller.actor;
         let patch = ClientPatch { status: Some(status), ..ClientPatch::default() };
         let roles = RoleLabels::default();
         let events =
             |before: &ApiClient, after: &ApiClient| client_change_events(actor, before, after, None, &roles);
-        let (before, client) = self.change_client(id, &patch, None, &events).await?;
+        let (before, client) = if status == ClientStatus::Enabled {
+            self.change_client_as_checked(caller, id, &patch, &events).await?
+        } else {
+            self.change_client(id, &patch, None, &events).await?
+        };
         if before.status != client.status {
             tracing::info!(client_id = %id, %status, "client status set");
         }
@@ -346,7 +367,6 @@ impl Service {
         id: ClientId,
     ) -> Result<(ClientView, ClientSecret)> {
         caller.may(crate::Operation::RegenerateClientSecret)?;
-        self.require_client_role(caller, id).await?;
         let actor = &caller.actor;
         let secret = ClientSecret::generate();
         let hash = self.inner.hasher.hash(&secret);
@@ -354,16 +374,39 @@ impl Service {
         let events = |_: &ApiClient, _: &ApiClient| {
             vec![change_event(actor, ChangeKind::ClientSecretRegenerated, Subject::Client(id), None)]
         };
-        let (_, client) = self.change_client(id, &patch, None, &events).await?;
+        let (_, client) = self.change_client_as_checked(caller, id, &patch, &events).await?;
         tracing::info!(client_id = %id, "client secret regenerated");
         Ok((self.view(client).await?, secret))
     }
 
     /// No escalation: the caller holds every permission of the client's
     /// role. `ClientNotFound` for no such client.
-    pub(crate) async fn require_client_role(&self, caller: &Caller, id: ClientId) -> Result<()> {
+    pub(crate) async fn require_client_role(&self, caller: &Caller, id: ClientId) -> Result<ApiClient> {
         let client = self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
-        caller.require_all(&self.roles_permissions(client.role_id).await?)
+        caller.require_all(&self.roles_permissions(client.role_id).await?)?;
+        Ok(client)
+    }
+
+    /// Writes `patch` to the client exactly as the escalation check saw it:
+    /// the write is pinned to the checked version, so a concurrent change
+    /// (an admin giving the client another role between the check and the
+    /// write) makes the check run again on what is now stored, instead of
+    /// the write landing on a role the caller was never checked against.
+    async fn change_client_as_checked(
+        &self,
+        caller: &Caller,
+        id: ClientId,
+        patch: &ClientPatch,
+        events: ChangeEvents<'_, ApiClient>,
+    ) -> Result<(ApiClient, ApiClient)> {
+        let mut attempts = 0;
+        loop {
+            let checked = self.require_client_role(caller, id).await?;
+            match self.change_client(id, patch, Some(checked.version), events).await {
+                Err(ServiceError::Stale { .. }) if attempts < CHECKED_WRITE_ATTEMPTS => attempts += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Taking a role's permissions away needs them too.
@@ -381,17 +424,22 @@ impl Service {
         if_version: Option<u64>,
     ) -> Result<()> {
         caller.may(crate::Operation::DeleteClient)?;
-        self.require_client_role(caller, id).await?;
         let actor = &caller.actor;
         let events = |client: &ApiClient| vec![client_deleted_event(actor, client)];
-        match self.inner.stores.clients.delete_client(id, if_version, &events).await? {
-            Deletion::Deleted(_) => {}
-            Deletion::NotFound => return Err(ServiceError::ClientNotFound),
-            Deletion::Stale(current) => {
-                return Err(ServiceError::Stale {
-                    expected: if_version.unwrap_or_default(),
-                    current: current.version,
-                });
+        let mut attempts = 0;
+        loop {
+            // Pinned to the version the escalation check saw.
+            let checked = self.require_client_role(caller, id).await?;
+            let pinned = if_version.unwrap_or(checked.version);
+            match self.inner.stores.clients.delete_client(id, Some(pinned), &events).await? {
+                Deletion::Deleted(_) => break,
+                Deletion::NotFound => return Err(ServiceError::ClientNotFound),
+                Deletion::Stale(_) if if_version.is_none() && attempts < CHECKED_WRITE_ATTEMPTS => {
+                    attempts += 1;
+                }
+                Deletion::Stale(current) => {
+                    return Err(ServiceError::Stale { expected: pinned, current: current.version });
+                }
             }
         }
         self.inner.cache.invalidate();

@@ -22,6 +22,7 @@ macro_rules! on_both_backends {
 }
 
 mod admin_clients;
+mod attacks;
 mod audit;
 mod binary;
 mod bulk_clients;

@@ -148,7 +148,7 @@ async fn a_secret_sent_oddly_is_never_stored(backend: Backend) {
         assert!(r.status().as_u16() < 500, "{kind}: {}", r.status());
     }
     app.service.flush_events().await.unwrap();
-    let events = app.service.list_events(Default::default()).await.unwrap().items;
+    let events = app.service.list_events(&portcullis_service::Caller::cli(), Default::default()).await.unwrap().items;
     let dump = format!("{events:?}");
     assert!(!dump.contains(&secret[..secret.len() / 2]), "a secret reached the events: {dump}");
 }

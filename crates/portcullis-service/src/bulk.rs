@@ -2,9 +2,11 @@
 //! [`MAX_BULK_CLIENTS`] at once, in one transaction, with one outcome per
 //! listed client and one change event per client actually changed.
 
-use std::fmt;
+use std::{collections::HashSet, fmt};
 
-use portcullis_domain::{ApiClient, ClientId, ClientName, ClientStatus, DomainError, MAX_BULK_CLIENTS, now};
+use portcullis_domain::{
+    ApiClient, ClientId, ClientName, ClientStatus, DomainError, MAX_BULK_CLIENTS, RoleId, now,
+};
 use portcullis_store::{BulkChange, BulkOutcome};
 
 use crate::{
@@ -108,7 +110,8 @@ impl Service {
         if ids.is_empty() || ids.len() > MAX_BULK_CLIENTS {
             return Err(ServiceError::Invalid { field: "client_ids", source: DomainError::InvalidBulkSize });
         }
-        if action != BulkAction::Disable && !caller.is_admin() {
+        let checked = action != BulkAction::Disable && !caller.is_admin();
+        if checked {
             let mut roles = Vec::new();
             for id in ids {
                 if let Some(client) = self.inner.stores.clients.get_client(*id).await? {
@@ -117,6 +120,16 @@ impl Service {
             }
             caller.require_all(&self.roles_permissions(roles).await?)?;
         }
+        // The same rule again inside the store's transaction, on the rows it
+        // locks: a role given to a listed client after the check above is
+        // refused there, never written (the check-then-write race).
+        let held: HashSet<RoleId> = if checked {
+            let all = self.inner.stores.roles.list_roles().await?;
+            all.into_iter().filter(|r| caller.missing(&r.permissions).is_empty()).map(|r| r.id).collect()
+        } else {
+            HashSet::new()
+        };
+        let guard = |c: &ApiClient| !checked || c.role_id.is_none_or(|r| held.contains(&r));
         let actor = &caller.actor;
         let clients = &self.inner.stores.clients;
         // Status changes name no role: the labels are never read.
@@ -124,9 +137,24 @@ impl Service {
         let changed =
             |before: &ApiClient, after: &ApiClient| client_change_events(actor, before, after, None, &roles);
         let deleted = |client: &ApiClient| vec![client_deleted_event(actor, client)];
-        let changes = match action.status() {
-            Some(status) => clients.set_clients_status(ids, status, now(), &changed).await?,
-            None => clients.delete_clients(ids, &deleted).await?,
+        let done = match action.status() {
+            Some(status) => clients.set_clients_status_guarded(ids, status, now(), &guard, &changed).await,
+            None => clients.delete_clients_guarded(ids, &guard, &deleted).await,
+        };
+        let changes = match done {
+            Ok(changes) => changes,
+            Err(portcullis_store::StoreError::Conflict("bulk_guard")) => {
+                // Name what is missing now, as the check would have.
+                let mut roles = Vec::new();
+                for id in ids {
+                    if let Some(client) = self.inner.stores.clients.get_client(*id).await? {
+                        roles.extend(client.role_id);
+                    }
+                }
+                caller.require_all(&self.roles_permissions(roles).await?)?;
+                return Err(ServiceError::Conflict("bulk_guard"));
+            }
+            Err(e) => return Err(e.into()),
         };
         let items: Vec<BulkItem> = changes.into_iter().map(item).collect();
         let summary = BulkSummary::of(&items);

@@ -14,8 +14,8 @@ use portcullis_domain::{
 };
 use portcullis_service::{BulkAction, Caller, GrantError, MasterKey, NewClient, Service, ServiceConfig};
 use portcullis_store::{
-    BulkChange, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion, Result, Stores,
-    Update,
+    BulkChange, BulkGuard, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion,
+    Result, Stores, Update,
 };
 use portcullis_store_sqlite::SqliteStore;
 
@@ -58,21 +58,23 @@ impl ClientStore for Counting {
     async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()> {
         self.inner.record_last_used(used).await
     }
-    async fn set_clients_status(
+    async fn set_clients_status_guarded(
         &self,
         ids: &[ClientId],
         status: ClientStatus,
         at: Timestamp,
+        guard: BulkGuard<'_>,
         events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
-        self.inner.set_clients_status(ids, status, at, events).await
+        self.inner.set_clients_status_guarded(ids, status, at, guard, events).await
     }
-    async fn delete_clients(
+    async fn delete_clients_guarded(
         &self,
         ids: &[ClientId],
+        guard: BulkGuard<'_>,
         events: DeleteEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
-        self.inner.delete_clients(ids, events).await
+        self.inner.delete_clients_guarded(ids, guard, events).await
     }
 }
 

@@ -3,8 +3,8 @@ use std::collections::HashMap;
 
 use portcullis_domain::{ApiClient, ClientId, ClientStatus, Event, RoleId, Timestamp, TokenTtl};
 use portcullis_store::{
-    BulkChange, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion, Result,
-    StoreError, Update,
+    BulkChange, BulkGuard, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion,
+    Result, StoreError, Update,
     bulk::{self, done_ids, plan},
     change::{ClientField, Plan, deletion_refused, plan_client_update},
     decode::{self, ClientColumns},
@@ -277,11 +277,12 @@ impl ClientStore for PgStore {
         Ok(())
     }
 
-    async fn set_clients_status(
+    async fn set_clients_status_guarded(
         &self,
         ids: &[ClientId],
         status: ClientStatus,
         at: Timestamp,
+        guard: BulkGuard<'_>,
         events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
         if ids.is_empty() {
@@ -290,6 +291,7 @@ impl ClientStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let found = lock_clients(&mut tx, &uuids(ids)).await?;
         let plan = plan(ids, found, |c| c.status != status);
+        bulk::check_guard(&plan, guard)?;
         let changed = uuids(&done_ids(&plan));
         if !changed.is_empty() {
             // The row trigger notifies every instance (0002).
@@ -311,9 +313,10 @@ impl ClientStore for PgStore {
         Ok(plan)
     }
 
-    async fn delete_clients(
+    async fn delete_clients_guarded(
         &self,
         ids: &[ClientId],
+        guard: BulkGuard<'_>,
         events: DeleteEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
         if ids.is_empty() {
@@ -322,6 +325,7 @@ impl ClientStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let found = lock_clients(&mut tx, &uuids(ids)).await?;
         let plan = plan(ids, found, |_| true);
+        bulk::check_guard(&plan, guard)?;
         let deleted = uuids(&done_ids(&plan));
         if !deleted.is_empty() {
             sqlx::query("DELETE FROM api_clients WHERE id = ANY($1)")

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use portcullis_domain::Event;
 use portcullis_domain::{ApiClient, ClientId, ClientStatus, RoleId, Timestamp};
 use portcullis_store::{
-    BulkChange, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion, Result,
-    StoreError, Update,
+    BulkChange, BulkGuard, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion,
+    Result, StoreError, Update,
     bulk::{self, done_ids, plan},
     change::{ClientField, Plan, deletion_refused, plan_client_update},
     decode::{self, ClientColumns},
@@ -287,11 +287,12 @@ impl ClientStore for SqliteStore {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn set_clients_status(
+    async fn set_clients_status_guarded(
         &self,
         ids: &[ClientId],
         status: ClientStatus,
         at: Timestamp,
+        guard: BulkGuard<'_>,
         events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
         if ids.is_empty() {
@@ -303,6 +304,7 @@ impl ClientStore for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let found = clients_by_id(&mut tx, ids).await?;
         let plan = plan(ids, found, |c| c.status != status);
+        bulk::check_guard(&plan, guard)?;
         // The status column fires the change-counter trigger (migration 0005).
         for chunk in done_ids(&plan).chunks(BULK_CHUNK) {
             let mut sql = QueryBuilder::<Sqlite>::new("UPDATE api_clients SET status = ");
@@ -318,9 +320,10 @@ impl ClientStore for SqliteStore {
         Ok(plan)
     }
 
-    async fn delete_clients(
+    async fn delete_clients_guarded(
         &self,
         ids: &[ClientId],
+        guard: BulkGuard<'_>,
         events: DeleteEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>> {
         if ids.is_empty() {
@@ -329,6 +332,7 @@ impl ClientStore for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let found = clients_by_id(&mut tx, ids).await?;
         let plan = plan(ids, found, |_| true);
+        bulk::check_guard(&plan, guard)?;
         for chunk in done_ids(&plan).chunks(BULK_CHUNK) {
             let mut sql = QueryBuilder::<Sqlite>::new("DELETE FROM api_clients WHERE id IN ");
             push_ids(&mut sql, chunk);

@@ -34,6 +34,12 @@ pub fn plan(
         .collect()
 }
 
+/// `Conflict("bulk_guard")` unless `guard` holds for every client `plan`
+/// changes.
+pub fn check_guard(plan: &[BulkChange], guard: crate::BulkGuard<'_>) -> crate::Result<()> {
+    if done(plan).all(guard) { Ok(()) } else { Err(crate::StoreError::Conflict("bulk_guard")) }
+}
+
 /// The ids a plan changes, in its order.
 pub fn done_ids(plan: &[BulkChange]) -> Vec<ClientId> {
     plan.iter().filter(|c| matches!(c.outcome, BulkOutcome::Done(_))).map(|c| c.id).collect()

@@ -114,6 +114,20 @@ pub trait ClientStore: Send + Sync {
         status: ClientStatus,
         at: Timestamp,
         events: ChangeEvents<'_, ApiClient>,
+    ) -> Result<Vec<BulkChange>> {
+        self.set_clients_status_guarded(ids, status, at, &|_| true, events).await
+    }
+    /// [`set_clients_status`](Self::set_clients_status), refused with
+    /// `Conflict("bulk_guard")` (nothing changed) unless `guard` holds for
+    /// every client it would change, as read and locked in the transaction:
+    /// the service's escalation check, on the rows the change writes.
+    async fn set_clients_status_guarded(
+        &self,
+        ids: &[ClientId],
+        status: ClientStatus,
+        at: Timestamp,
+        guard: BulkGuard<'_>,
+        events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>>;
     /// Deletes each listed client and inserts `events(deleted)` of each, in
     /// one transaction: on error nothing changed. Returns one
@@ -123,8 +137,23 @@ pub trait ClientStore: Send + Sync {
         &self,
         ids: &[ClientId],
         events: DeleteEvents<'_, ApiClient>,
+    ) -> Result<Vec<BulkChange>> {
+        self.delete_clients_guarded(ids, &|_| true, events).await
+    }
+    /// [`delete_clients`](Self::delete_clients), refused with
+    /// `Conflict("bulk_guard")` (nothing deleted) unless `guard` holds for
+    /// every client found, as read and locked in the transaction.
+    async fn delete_clients_guarded(
+        &self,
+        ids: &[ClientId],
+        guard: BulkGuard<'_>,
+        events: DeleteEvents<'_, ApiClient>,
     ) -> Result<Vec<BulkChange>>;
 }
+
+/// A condition every client a bulk change would change must meet, judged on
+/// the row as locked in the change's transaction.
+pub type BulkGuard<'a> = &'a (dyn Fn(&ApiClient) -> bool + Send + Sync);
 
 /// What a bulk change did to one listed client.
 #[derive(Debug, Clone, PartialEq, Eq)]

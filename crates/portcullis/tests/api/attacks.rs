@@ -55,23 +55,7 @@ async fn a_secret_regeneration_never_lands_on_a_role_set_after_its_check(backend
     assert_eq!(late, 0, "secrets regenerated for an admin client by a caller without admin");
 }
 
-/// On both backends, like `on_both_backends!`, but ignored: the hole is open.
-mod a_bulk_enable_never_lands_on_a_role_set_after_its_check {
-    #[tokio::test]
-    #[ignore = "open: bulk_clients checks the roles, then sets every status without a version; \
-                pinning needs a versioned set_clients_status in both stores"]
-    async fn sqlite() {
-        super::a_bulk_enable_never_lands_on_a_role_set_after_its_check(portcullis_testkit::Backend::Sqlite)
-            .await
-    }
-    #[tokio::test]
-    #[ignore = "open: bulk_clients checks the roles, then sets every status without a version; \
-                pinning needs a versioned set_clients_status in both stores"]
-    async fn postgres() {
-        super::a_bulk_enable_never_lands_on_a_role_set_after_its_check(portcullis_testkit::Backend::Postgres)
-            .await
-    }
-}
+on_both_backends!(a_bulk_enable_never_lands_on_a_role_set_after_its_check);
 
 /// The same race through `POST /api/v1/clients/bulk`: a `clients:write`
 /// caller enables a disabled client with no role while an admin makes it
@@ -148,7 +132,8 @@ async fn a_secret_sent_oddly_is_never_stored(backend: Backend) {
         assert!(r.status().as_u16() < 500, "{kind}: {}", r.status());
     }
     app.service.flush_events().await.unwrap();
-    let events = app.service.list_events(&portcullis_service::Caller::cli(), Default::default()).await.unwrap().items;
+    let events =
+        app.service.list_events(&portcullis_service::Caller::cli(), Default::default()).await.unwrap().items;
     let dump = format!("{events:?}");
     assert!(!dump.contains(&secret[..secret.len() / 2]), "a secret reached the events: {dump}");
 }

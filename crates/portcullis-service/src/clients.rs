@@ -282,7 +282,8 @@ impl Service {
             None => None,
         };
         let enables = update.status == Some(ClientStatus::Enabled);
-        let checks = role_id.is_some() || enables;
+        // An admin holds every permission: nothing to check, nothing to pin.
+        let checks = (role_id.is_some() || enables) && !caller.is_admin();
         let actor = &caller.actor;
         let new_role = update.role.clone().flatten();
         let roles = self.role_labels().await?;
@@ -399,6 +400,9 @@ impl Service {
         patch: &ClientPatch,
         events: ChangeEvents<'_, ApiClient>,
     ) -> Result<(ApiClient, ApiClient)> {
+        if caller.is_admin() {
+            return self.change_client(id, patch, None, events).await;
+        }
         let mut attempts = 0;
         loop {
             let checked = self.require_client_role(caller, id).await?;
@@ -429,16 +433,23 @@ impl Service {
         let mut attempts = 0;
         loop {
             // Pinned to the version the escalation check saw.
-            let checked = self.require_client_role(caller, id).await?;
-            let pinned = if_version.unwrap_or(checked.version);
-            match self.inner.stores.clients.delete_client(id, Some(pinned), &events).await? {
+            let pinned = if caller.is_admin() {
+                if_version
+            } else {
+                let checked = self.require_client_role(caller, id).await?;
+                Some(if_version.unwrap_or(checked.version))
+            };
+            match self.inner.stores.clients.delete_client(id, pinned, &events).await? {
                 Deletion::Deleted(_) => break,
                 Deletion::NotFound => return Err(ServiceError::ClientNotFound),
                 Deletion::Stale(_) if if_version.is_none() && attempts < CHECKED_WRITE_ATTEMPTS => {
                     attempts += 1;
                 }
                 Deletion::Stale(current) => {
-                    return Err(ServiceError::Stale { expected: pinned, current: current.version });
+                    return Err(ServiceError::Stale {
+                        expected: pinned.unwrap_or_default(),
+                        current: current.version,
+                    });
                 }
             }
         }

@@ -8,6 +8,7 @@ use axum::http::Uri;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use clap::{Args, ValueEnum};
 use portcullis_service::MasterKey;
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone, Args)]
 pub struct GlobalConfig {
@@ -18,8 +19,8 @@ pub struct GlobalConfig {
 
     /// The master key (base64 of 32 bytes) that seals signing keys and
     /// server secrets at rest. Overrides --master-key-file.
-    #[arg(long, env = "PORTCULLIS_MASTER_KEY", hide_env_values = true, global = true)]
-    pub master_key: Option<String>,
+    #[arg(long, env = "PORTCULLIS_MASTER_KEY", hide_env_values = true, global = true, value_parser = secret)]
+    pub master_key: Option<SecretString>,
 
     /// File holding the master key; generated (mode 0600) on first start.
     /// Default: `master.key` beside the SQLite file, or `data/master.key`.
@@ -82,8 +83,14 @@ pub struct ServeConfig {
     pub admin_email: Option<String>,
 
     /// The first administrator's password (with PORTCULLIS_ADMIN_EMAIL).
-    #[arg(long, env = "PORTCULLIS_ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<String>,
+    #[arg(long, env = "PORTCULLIS_ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub admin_password: Option<SecretString>,
+}
+
+/// A secret setting (the master key, a password): kept as a
+/// [`SecretString`], whose `Debug` never shows it, until it is used.
+fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(text))
 }
 
 /// `7d`, `36h`, `90m`, `3600s` or `3600`: at least one minute.
@@ -150,7 +157,7 @@ impl GlobalConfig {
     pub fn load_master_key(&self, may_generate: bool) -> anyhow::Result<MasterKey> {
         if let Some(encoded) = &self.master_key {
             let bytes = STANDARD
-                .decode(encoded.trim())
+                .decode(encoded.expose_secret().trim())
                 .context("PORTCULLIS_MASTER_KEY must be base64 (e.g. from `openssl rand -base64 32`)")?;
             return MasterKey::from_bytes(&bytes)
                 .context("PORTCULLIS_MASTER_KEY must decode to exactly 32 bytes");
@@ -213,6 +220,32 @@ mod tests {
         for bad in ["", "d", "7w", "-1d", "30s", "x"] {
             assert!(parse_retention(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn secret_settings_never_show_in_debug() {
+        use clap::Parser;
+        let key = "c2VjcmV0LW1hc3Rlci1rZXktMzItYnl0ZXMtbG9uZyE=";
+        let password = "correct horse battery staple 42";
+        let cli = crate::cli::Cli::try_parse_from([
+            "portcullis",
+            "--master-key",
+            key,
+            "serve",
+            "--admin-email",
+            "admin@example.com",
+            "--admin-password",
+            password,
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains(key) && !shown.contains("c2VjcmV0"), "{shown}");
+        assert!(!shown.contains(password) && !shown.contains("horse"), "{shown}");
+        // Still there for whoever uses them.
+        assert_eq!(
+            cli.global.master_key.as_ref().map(|k| k.expose_secret().to_owned()),
+            Some(key.to_owned())
+        );
     }
 
     #[test]

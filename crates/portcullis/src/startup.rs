@@ -80,7 +80,11 @@ async fn first_admin(service: &portcullis_service::Service, serve: &ServeConfig)
         )
     };
     match service
-        .create_first_admin(&portcullis_service::Caller::system(), email, Some(password.clone()))
+        .create_first_admin(
+            &portcullis_service::Caller::system(),
+            email,
+            Some(secrecy::ExposeSecret::expose_secret(password).to_owned()),
+        )
         .await
     {
         Ok((view, _)) => {

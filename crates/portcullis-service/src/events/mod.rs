@@ -291,21 +291,10 @@ mod tests {
 
     fn event(kind: &str, details: Option<String>) -> Event {
         Event {
-            id: EventId::generate(),
-            occurred_at: now(),
-            kind: kind.to_owned(),
-            client_id: None,
-            user_id: None,
-            actor: None,
-            method: None,
-            path: None,
-            status: None,
-            latency_micros: None,
-            source_ip: None,
-            user_agent: None,
             request_body: Some("{}".to_owned()),
             response_body: Some("{}".to_owned()),
             details,
+            ..portcullis_store::conformance::bare_event(kind, now())
         }
     }
 

@@ -13,7 +13,7 @@ on_both_backends!(
     delete_honours_if_match,
 );
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -31,7 +31,7 @@ async fn send(
     req.send().await.unwrap()
 }
 
-fn etag(response: &Response) -> String {
+pub(crate) fn etag(response: &Response) -> String {
     response.headers().get(header::ETAG).expect("an ETag").to_str().unwrap().to_owned()
 }
 

@@ -6,33 +6,13 @@ use portcullis_testkit::{Backend, TestApp, spawn_app_on};
 use reqwest::{Method, Response, header};
 use serde_json::{Value, json};
 
+use crate::preconditions::{etag, send};
+
 on_both_backends!(
     a_role_answers_its_version_and_refuses_a_stale_if_match,
     a_user_answers_its_version_and_refuses_a_stale_if_match,
     a_malformed_if_match_on_a_role_or_user_is_a_bad_request,
 );
-
-async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    if_match: Option<&str>,
-    body: Option<Value>,
-) -> Response {
-    let mut req = app.http.request(method, app.url(path)).bearer_auth(token);
-    if let Some(tag) = if_match {
-        req = req.header(header::IF_MATCH, tag);
-    }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    req.send().await.unwrap()
-}
-
-fn etag(response: &Response) -> String {
-    response.headers().get(header::ETAG).expect("an ETag").to_str().unwrap().to_owned()
-}
 
 async fn assert_precondition_failed(response: Response, what: &str) {
     assert_eq!(response.status(), 412, "{what}");

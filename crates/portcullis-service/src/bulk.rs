@@ -112,13 +112,7 @@ impl Service {
         }
         let checked = action != BulkAction::Disable && !caller.is_admin();
         if checked {
-            let mut roles = Vec::new();
-            for id in ids {
-                if let Some(client) = self.inner.stores.clients.get_client(*id).await? {
-                    roles.extend(client.role_id);
-                }
-            }
-            caller.require_all(&self.roles_permissions(roles).await?)?;
+            self.require_listed_roles(caller, ids).await?;
         }
         // The same rule again inside the store's transaction, on the rows it
         // locks: a role given to a listed client after the check above is
@@ -145,13 +139,7 @@ impl Service {
             Ok(changes) => changes,
             Err(portcullis_store::StoreError::Conflict("bulk_guard")) => {
                 // Name what is missing now, as the check would have.
-                let mut roles = Vec::new();
-                for id in ids {
-                    if let Some(client) = self.inner.stores.clients.get_client(*id).await? {
-                        roles.extend(client.role_id);
-                    }
-                }
-                caller.require_all(&self.roles_permissions(roles).await?)?;
+                self.require_listed_roles(caller, ids).await?;
                 return Err(ServiceError::Conflict("bulk_guard"));
             }
             Err(e) => return Err(e.into()),
@@ -169,6 +157,20 @@ impl Service {
             "bulk action on clients"
         );
         Ok(items)
+    }
+}
+
+impl Service {
+    /// No escalation: the caller holds every permission of every listed
+    /// client's role (as stored now).
+    async fn require_listed_roles(&self, caller: &Caller, ids: &[ClientId]) -> Result<()> {
+        let mut roles = Vec::new();
+        for id in ids {
+            if let Some(client) = self.inner.stores.clients.get_client(*id).await? {
+                roles.extend(client.role_id);
+            }
+        }
+        caller.require_all(&self.roles_permissions(roles).await?)
     }
 }
 

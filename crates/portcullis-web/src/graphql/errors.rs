@@ -1,15 +1,17 @@
 //! GraphQL errors carry `extensions.code`: for the API's own refusals the
 //! REST problem's slug (`NOT_FOUND`, `INSUFFICIENT_SCOPE`, `INVALID_FIELD`,
-//! …) with its `type`, `status` and details; for what GraphQL itself
-//! refuses, `QUERY_TOO_DEEP`, `QUERY_TOO_COMPLEX`,
-//! `GRAPHQL_VALIDATION_FAILED` or `BAD_USER_INPUT`.
+//! …) with its `type`, `status` and details; for a document refused before
+//! it runs, the code its [`Refusal`] names (`QUERY_TOO_DEEP`,
+//! `QUERY_TOO_COMPLEX`, `TOO_MANY_DIRECTIVES`, `GRAPHQL_PARSE_FAILED`,
+//! `GRAPHQL_VALIDATION_FAILED`); for an argument that does not fit its type,
+//! `BAD_USER_INPUT`.
 
 use std::{borrow::Cow, sync::Arc};
 
 use async_graphql::{
     Context, ContextSelectionSet, ErrorExtensionValues, ObjectType, OutputType, Positioned, Response,
     ServerError, ServerResult, Value,
-    parser::types::Field,
+    parser::{self, types::Field},
     registry::Registry,
     resolver_utils::{ContainerType, resolve_container},
 };
@@ -18,7 +20,10 @@ use axum::{
     response::{IntoResponse, Response as HttpResponse},
 };
 
-use super::{MAX_COMPLEXITY, MAX_DEPTH, Sidecar};
+use super::{
+    MAX_COMPLEXITY, MAX_DEPTH, Sidecar,
+    limits::{MAX_DIRECTIVES, MAX_NESTING, Refusal},
+};
 use crate::api::Problem;
 
 /// `urn:portcullis:problem:insufficient-scope` → `INSUFFICIENT_SCOPE`.
@@ -96,70 +101,95 @@ impl<T, E: Into<Problem>> OrGraphql<T> for Result<T, E> {
     }
 }
 
-/// Gives every error of an executed request its `code`: GraphQL's own
-/// (parsing, validation, limits, argument coercion) come without one.
+/// A refusal as GraphQL tells it: the code says which limit or rule, the
+/// message what to do about it.
+impl From<Refusal> for ServerError {
+    fn from(refusal: Refusal) -> Self {
+        let (code, limit, error) = match refusal {
+            Refusal::Brackets => (
+                "QUERY_TOO_DEEP",
+                Some(MAX_NESTING),
+                ServerError::new(
+                    format!("the query's brackets nest more than {MAX_NESTING} levels deep"),
+                    None,
+                ),
+            ),
+            Refusal::Parse(error @ parser::Error::Syntax { .. }) => {
+                let message = match syntax_reason(&error.to_string()) {
+                    Some(reason) => format!("the query does not parse: {reason}"),
+                    None => String::from("the query does not parse"),
+                };
+                ("GRAPHQL_PARSE_FAILED", None, ServerError { message, ..ServerError::from(error) })
+            }
+            Refusal::Parse(parser::Error::RecursionLimitExceeded) | Refusal::TooDeep { at: None } => {
+                ("QUERY_TOO_DEEP", Some(MAX_DEPTH), ServerError::new(too_deep(), None))
+            }
+            Refusal::TooDeep { at: Some(at) } => {
+                ("QUERY_TOO_DEEP", Some(MAX_DEPTH), ServerError::new(too_deep(), Some(at)))
+            }
+            // Two anonymous operations, an operation or fragment defined
+            // twice, no operation: what the spec's validation forbids.
+            Refusal::Parse(other) => ("GRAPHQL_VALIDATION_FAILED", None, ServerError::from(other)),
+            Refusal::TooManyDirectives { field, at } => (
+                "TOO_MANY_DIRECTIVES",
+                Some(MAX_DIRECTIVES),
+                ServerError::new(
+                    format!(
+                        "The number of directives on the field `{field}` cannot be greater than `{MAX_DIRECTIVES}`"
+                    ),
+                    Some(at),
+                ),
+            ),
+            Refusal::TooComplex => {
+                let why = format!(
+                    "the query costs more than {MAX_COMPLEXITY}: each field costs 1, and a connection costs `first` \
+                     (default 50) times its selection; ask for fewer fields, aliases or items"
+                );
+                ("QUERY_TOO_COMPLEX", Some(MAX_COMPLEXITY), ServerError::new(why, None))
+            }
+            Refusal::Invalid(error) => ("GRAPHQL_VALIDATION_FAILED", None, error),
+        };
+        let mut error = error;
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        ext.set("code", code);
+        if let Some(limit) = limit {
+            ext.set("limit", i32::try_from(limit).unwrap_or(i32::MAX));
+        }
+        error
+    }
+}
+
+fn too_deep() -> String {
+    format!("the query is nested more than {MAX_DEPTH} levels deep")
+}
+
+/// The reason of a syntax error, without the line of the document the
+/// parser quotes (the position is in `locations`; the line may hold a
+/// secret). async-graphql-parser 7.2 keeps only pest's formatted text
+/// (` --> 1:13`, the quoted line, a caret, then `  = expected selection`),
+/// not pest's typed error, so the reason is read from that layout:
+/// `syntax_errors_keep_only_their_reason` fails if an upgrade changes it.
+fn syntax_reason(message: &str) -> Option<String> {
+    let reason = message.lines().last()?.trim_start().strip_prefix("= ")?;
+    Some(reason.trim().trim_end_matches('.').to_owned())
+}
+
+/// Gives the errors that come without a code theirs. Refusals before
+/// execution carry theirs ([`Refusal`]), and so do the API's own (a
+/// [`Problem`]'s); what is left is async-graphql's: choosing the operation
+/// (no path: the request does not fit its document) and reading a field's
+/// arguments (a path: the argument does not fit its type).
 pub(crate) fn with_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
         if error.extensions.as_ref().is_some_and(|x| x.get("code").is_some()) {
             continue;
         }
-        // The parser's errors quote the whole line of the document: only
-        // their reason is kept (the position is in `locations`).
-        let parse_reason = error
-            .message
-            .starts_with(" --> ")
-            .then(|| error.message.rsplit("= ").next().unwrap_or("").trim().trim_end_matches('.').to_owned());
-        let too_deep_to_parse = error.message.starts_with("recursion limit exceeded")
-            || parse_reason
-                .as_deref()
-                .is_some_and(|r| r.contains("stack limit") || r.contains("recursion limit"));
-        let (code, message) = if error.message == "Query is nested too deep."
-            || error.message.starts_with("The recursion depth of the query")
-            || too_deep_to_parse
-        {
-            ("QUERY_TOO_DEEP", Some(format!("the query is nested more than {MAX_DEPTH} levels deep")))
-        } else if error.message == "Query is too complex." {
-            let why = format!(
-                "the query costs more than {MAX_COMPLEXITY}: each field costs 1, and a connection costs `first` \
-                 (default 50) times its selection; ask for fewer fields, aliases or items"
-            );
-            ("QUERY_TOO_COMPLEX", Some(why))
-        } else if error.message.starts_with("The number of directives") {
-            ("TOO_MANY_DIRECTIVES", None)
-        } else if let Some(reason) = parse_reason {
-            ("GRAPHQL_PARSE_FAILED", Some(format!("the query does not parse: {reason}")))
-        } else if error.path.is_empty() {
-            // Refused before execution: the document does not parse or does
-            // not fit the schema.
-            ("GRAPHQL_VALIDATION_FAILED", None)
-        } else {
-            // A resolver's arguments that do not fit their types.
-            ("BAD_USER_INPUT", None)
-        };
-        if let Some(message) = message {
-            error.message = message;
-        }
-        let ext = error.extensions.get_or_insert_with(Default::default);
-        ext.set("code", code);
-        if code.starts_with("QUERY_TOO") {
-            let limit = if code == "QUERY_TOO_DEEP" { MAX_DEPTH } else { MAX_COMPLEXITY };
-            ext.set("limit", i32::try_from(limit).unwrap_or(i32::MAX));
-        }
+        let code = if error.path.is_empty() { "GRAPHQL_VALIDATION_FAILED" } else { "BAD_USER_INPUT" };
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
     }
     // The same error found twice (async-graphql reports some twice) is told once.
     response.errors.dedup_by(|a, b| a.message == b.message && a.locations == b.locations && a.path == b.path);
     response
-}
-
-/// A document whose brackets nest past `limit`, refused before parsing:
-/// answered as an executed request refused for its depth would be.
-pub(crate) fn too_deep(limit: usize) -> Response {
-    let mut error =
-        ServerError::new(format!("the query's brackets nest more than {limit} levels deep"), None);
-    let ext = error.extensions.get_or_insert_with(Default::default);
-    ext.set("code", "QUERY_TOO_DEEP");
-    ext.set("limit", i32::try_from(limit).unwrap_or(i32::MAX));
-    Response::from_errors(vec![error])
 }
 
 /// A JSON answer, never cached: admin answers carry secrets and private data.
@@ -193,8 +223,8 @@ pub(crate) fn http_error(problem: Problem) -> HttpResponse {
 ///
 /// It wraps only the objects with a nullable field that can fail (the
 /// roots, `Client`, `Me`) and is, in the schema, the object it wraps; the
-/// other fields pay nothing (an extension's `resolve` hook would run for
-/// every field of the answer).
+/// other fields pay nothing for it (an extension's `resolve` hook would do
+/// its work for every field of the answer).
 pub struct NullOnError<T>(pub T);
 
 impl<T: ObjectType> OutputType for NullOnError<T> {
@@ -265,5 +295,31 @@ mod tests {
         assert_eq!(ext.get("code"), Some(&Value::from("INVALID_FIELD")));
         assert_eq!(ext.get("field"), Some(&Value::from("accessTokenTtlSeconds")));
         assert_eq!(ext.get("status"), Some(&Value::from(400)));
+    }
+
+    /// Pins the layout of the parser's syntax errors that [`syntax_reason`]
+    /// reads: an upgrade of async-graphql-parser or pest that changes it
+    /// fails here, not in front of a user.
+    #[test]
+    fn syntax_errors_keep_only_their_reason() {
+        for (document, reason, column) in [
+            ("{ clients { ", "expected selection", 13),
+            ("", "expected executable_definition", 1),
+            (
+                "query($password: String = \"hunter2\") { me { kind } } }",
+                "expected EOI or executable_definition",
+                54,
+            ),
+        ] {
+            let error = async_graphql::parser::parse_query(document).unwrap_err();
+            assert!(matches!(error, parser::Error::Syntax { .. }), "{error:?}");
+            assert_eq!(syntax_reason(&error.to_string()).as_deref(), Some(reason), "{error}");
+            let error = ServerError::from(Refusal::Parse(error));
+            assert_eq!(error.message, format!("the query does not parse: {reason}"));
+            assert!(!error.message.contains("hunter2"));
+            assert_eq!(error.locations.first().map(|p| (p.line, p.column)), Some((1, column)));
+            assert_eq!(error.extensions.unwrap().get("code"), Some(&Value::from("GRAPHQL_PARSE_FAILED")));
+        }
+        assert_eq!(syntax_reason("a layout this code does not know"), None);
     }
 }

@@ -1,7 +1,8 @@
 //! `POST /graphql`: the admin API as GraphQL. Every field and mutation is
 //! a thin adapter over the same service function as its REST twin, needs
 //! the same permission, and reports refusals in the REST problem's words
-//! (`extensions.code`). Depth and cost are limited before anything runs.
+//! (`extensions.code`). Depth and cost are limited before anything runs
+//! ([`limits`]).
 
 pub(crate) mod errors;
 mod limits;
@@ -41,13 +42,9 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 /// service travel with each request).
 pub fn schema() -> PortcullisSchema {
     let (query, mutation) = (errors::NullOnError(query::Query), errors::NullOnError(mutation::Mutation));
-    Schema::build(query, mutation, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        // Nesting the parser follows before the depth check runs.
-        .limit_recursive_depth(MAX_DEPTH + 2)
-        .limit_directives(8)
-        .finish()
+    // The limits are the extension's, not `limit_depth` and friends: those
+    // refuse with English words only, and the code would be guessed from them.
+    Schema::build(query, mutation, EmptySubscription).extension(limits::Limits).finish()
 }
 
 /// The schema in SDL, as committed in `docs/schema.graphql`.
@@ -155,9 +152,6 @@ pub async fn execute(
         Err(problem) => return errors::http_error(problem),
     };
     let sidecar = Arc::new(Sidecar::default());
-    if limits::too_deep(&body.query) {
-        return answer(&state, errors::too_deep(limits::MAX_NESTING), &sidecar);
-    }
     let variables = match body.variables {
         None | Some(serde_json::Value::Null) => Variables::default(),
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
@@ -247,6 +241,113 @@ mod tests {
             code.contains("QUERY_TOO_DEEP") || code.contains("GRAPHQL_VALIDATION_FAILED"),
             "{code}: {message}"
         );
+    }
+
+    /// Each refusal before execution, and the code it is told with.
+    #[tokio::test]
+    async fn every_refusal_has_its_code() {
+        let nested = |n: usize| {
+            format!("{{ __type(name: \"Query\") {{ {} name {} }} }}", "ofType { ".repeat(n), "}".repeat(n))
+        };
+        let skip = |n: usize| "@skip(if: false) ".repeat(n);
+        let aliases = |n: usize| {
+            format!("{{{}}}", (0..n).map(|i| format!("a{i}:me{{permissions}}")).collect::<String>())
+        };
+        let chain =
+            format!("__type(name: \"Query\") {{ {} name {} }}", "ofType { ".repeat(15), "}".repeat(15));
+        let deep_and_costly =
+            format!("{{ {} }}", (0..400).map(|i| format!("a{i}: {chain} ")).collect::<String>());
+        let cases = [
+            ("{ clients { ", "GRAPHQL_PARSE_FAILED", "the query does not parse: expected selection"),
+            ("", "GRAPHQL_PARSE_FAILED", "the query does not parse: expected executable_definition"),
+            (
+                "{ me { kind } } { me { kind } }",
+                "GRAPHQL_VALIDATION_FAILED",
+                "document contains multiple operations",
+            ),
+            (
+                "fragment F on Query { me { kind } }",
+                "GRAPHQL_VALIDATION_FAILED",
+                "document does not contain an operation",
+            ),
+            ("{ me { nope } }", "GRAPHQL_VALIDATION_FAILED", "Unknown field \"nope\" on type \"Me\"."),
+            (
+                "subscription { me { kind } }",
+                "GRAPHQL_VALIDATION_FAILED",
+                "Schema is not configured for subscriptions.",
+            ),
+            (
+                "query A { me { kind } } query B { me { kind } }",
+                "GRAPHQL_VALIDATION_FAILED",
+                "Operation name required",
+            ),
+            (
+                &format!("{{ me {} {{ kind }} }}", skip(9)),
+                "TOO_MANY_DIRECTIVES",
+                "The number of directives on the field `me`",
+            ),
+            (&nested(14), "QUERY_TOO_DEEP", "the query is nested more than 15 levels deep"),
+            (&nested(20), "QUERY_TOO_DEEP", "the query is nested more than 15 levels deep"),
+            (&nested(100), "QUERY_TOO_DEEP", "the query's brackets nest more than 40 levels deep"),
+            (
+                "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+                "QUERY_TOO_DEEP",
+                "the query is nested",
+            ),
+            (&aliases(3000), "QUERY_TOO_COMPLEX", "the query costs more than 5000"),
+            // Both: the cost is weighed first, as async-graphql orders them.
+            (&deep_and_costly, "QUERY_TOO_COMPLEX", "the query costs more than 5000"),
+            (
+                "{ clients(first: 200) { edges { node { events(first: 200) { edges { node { id } } } } } } }",
+                "QUERY_TOO_COMPLEX",
+                "the query costs more than 5000",
+            ),
+            // What the schema does not have has no cost to weigh.
+            (
+                "{ clients(first: 200) { edges { node { events(first: 200) { nope } } } } }",
+                "GRAPHQL_VALIDATION_FAILED",
+                "Unknown field \"nope\" on type \"EventConnection\".",
+            ),
+            (
+                "{ events(filter: {since: \"yesterday\"}) { edges { cursor } } }",
+                "BAD_USER_INPUT",
+                "Failed to parse \"DateTime\"",
+            ),
+        ];
+        for (query, expected, message) in cases {
+            let shown = &query[..query.len().min(80)];
+            let sidecar = Arc::new(Sidecar::default());
+            let mut response =
+                schema().execute(async_graphql::Request::new(query).data(sidecar.clone())).await;
+            response.errors.append(&mut sidecar.field_errors.lock().unwrap());
+            let response = errors::with_codes(response);
+            let error = response.errors.first().unwrap_or_else(|| panic!("{shown}: no error"));
+            let ext = error.extensions.as_ref().unwrap();
+            assert_eq!(ext.get("code"), Some(&async_graphql::Value::from(expected)), "{shown}: {error:?}");
+            assert!(error.message.starts_with(message), "{shown}: {}", error.message);
+            let limit = match expected {
+                "QUERY_TOO_COMPLEX" => Some(5000),
+                "QUERY_TOO_DEEP" if message.contains("brackets") => Some(40),
+                "QUERY_TOO_DEEP" => Some(15),
+                "TOO_MANY_DIRECTIVES" => Some(8),
+                _ => None,
+            };
+            assert_eq!(ext.get("limit"), limit.map(async_graphql::Value::from).as_ref(), "{shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn fragments_spreading_each_other_many_times_are_refused_at_once() {
+        // 4^14 fields once inlined, from a kilobyte: async-graphql's own
+        // checks would walk every one of them.
+        let mut query = String::from("query { ...F14 } fragment F0 on Query { me { kind } }");
+        for i in 1..=14 {
+            query.push_str(&format!(" fragment F{i} on Query {{ {} }}", format!("...F{} ", i - 1).repeat(4)));
+        }
+        let started = std::time::Instant::now();
+        let (code, _) = code_of(&query).await;
+        assert_eq!(code, "\"QUERY_TOO_COMPLEX\"");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[tokio::test]

@@ -12,19 +12,16 @@ use std::sync::Arc;
 
 use axum::{
     extract::FromRequestParts,
-    http::{HeaderMap, Method, header, request::Parts},
+    http::{Method, header, request::Parts},
 };
 use portcullis_domain::{ApiClient, Scope, User};
 use portcullis_service::{ActiveUser, Actor, TokenRejected};
 
-use super::problem::Problem;
+use super::{
+    problem::Problem,
+    session_cookie::{self, Presented},
+};
 use crate::{AppState, recording::SubjectSlot};
-
-/// The session cookie's name: `__Host-` prefixed when the issuer is https
-/// (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain).
-pub fn session_cookie_name(secure: bool) -> &'static str {
-    if secure { "__Host-portcullis_session" } else { "portcullis_session" }
-}
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -73,17 +70,6 @@ impl Caller {
             Principal::Client(_) => Err(Problem::not_a_user()),
         }
     }
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 fn unauthorized() -> Problem {
@@ -154,18 +140,27 @@ async fn bearer(state: &AppState, token: &str) -> Result<Caller, Problem> {
 }
 
 async fn session(parts: &Parts, state: &AppState) -> Result<Caller, Problem> {
-    let name = session_cookie_name(state.service.config().issuer.starts_with("https://"));
-    let id = cookie(&parts.headers, name).ok_or_else(unauthorized)?;
-    let Some(ActiveUser { user, scope }) = state.service.authenticate_session(id).await? else {
+    let name = session_cookie::session_cookie_name(session_cookie::secure(state));
+    let id = match session_cookie::read(&parts.headers, name) {
+        Presented::One(id) => id,
+        Presented::None => return Err(unauthorized()),
+        Presented::Several => {
+            return Err(Problem::unauthorized(
+                "the session cookie was sent more than once; clear this site's cookies and sign in again",
+                false,
+            ));
+        }
+    };
+    let Some(ActiveUser { user, scope }) = state.service.authenticate_session(&id).await? else {
         return Err(Problem::unauthorized("the session has ended; sign in again", false));
     };
     // Cookies travel with cross-site requests; the CSRF token does not.
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
         let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !state.service.check_csrf(id, presented) {
+        if !state.service.check_csrf(&id, presented) {
             return Err(Problem::csrf());
         }
     }
-    Ok(Caller { principal: Principal::User { user, session: Some(id.to_owned()) }, scope })
+    Ok(Caller { principal: Principal::User { user, session: Some(id) }, scope })
 }

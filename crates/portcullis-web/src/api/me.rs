@@ -4,7 +4,7 @@
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderValue, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -15,10 +15,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    auth::{Caller, Principal, session_cookie_name},
+    auth::{Caller, Principal},
     clients::ClientResponse,
     json::ApiJson,
     problem::{Problem, ProblemDetails},
+    session_cookie,
     users::UserResponse,
 };
 use crate::AppState;
@@ -90,19 +91,6 @@ pub struct CreatedPersonalToken {
     pub info: PersonalTokenResponse,
 }
 
-fn secure(state: &AppState) -> bool {
-    state.service.config().issuer.starts_with("https://")
-}
-
-fn cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, Problem> {
-    let name = session_cookie_name(secure(state));
-    let secure_attr = if secure(state) { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure_attr}"
-    ))
-    .map_err(|_| Problem::internal())
-}
-
 /// Sign in with e-mail and password: sets the session cookie (HttpOnly,
 /// SameSite=Lax, `__Host-` and Secure over https) and returns the CSRF token.
 /// A wrong e-mail and a wrong password get the same answer in the same time.
@@ -119,7 +107,7 @@ async fn sign_in(
         }
         SignInError::Internal(e) => e.into(),
     })?;
-    let set_cookie = cookie(&state, &signed_in.session_id, SESSION_ABSOLUTE.num_seconds())?;
+    let set_cookie = session_cookie::set(&state, &signed_in.session_id, SESSION_ABSOLUTE.num_seconds())?;
     let body = SignedInResponse {
         user: (&signed_in.user).into(),
         csrf_token: signed_in.csrf_token,
@@ -136,7 +124,7 @@ async fn sign_out(State(state): State<AppState>, caller: Caller) -> Result<Respo
         return Err(Problem::unauthorized("there is no session to end", false));
     };
     state.service.sign_out(session).await?;
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie(&state, "", 0)?)]).into_response())
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, session_cookie::clear(&state)?)]).into_response())
 }
 
 /// Who is calling: an API client or a user, and its effective permissions.

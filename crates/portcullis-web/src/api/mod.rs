@@ -11,6 +11,7 @@ pub(crate) mod precondition;
 pub(crate) mod problem;
 pub(crate) mod required;
 pub mod roles;
+pub(crate) mod session_cookie;
 pub mod users;
 
 use axum::{

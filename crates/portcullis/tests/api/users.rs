@@ -75,6 +75,7 @@ async fn with_cookie(
 on_both_backends!(
     users_lifecycle_over_the_admin_api,
     sessions_need_csrf_for_changes_and_end_when_disabled,
+    odd_cookie_headers_find_the_session_or_get_a_401,
     personal_access_token_rotation_leaves_exactly_one,
 );
 
@@ -202,6 +203,85 @@ async fn sessions_need_csrf_for_changes_and_end_when_disabled(backend: Backend) 
     let (s, _) = with_cookie(&app, &b, Method::DELETE, "/api/v1/session", true, None).await;
     assert_eq!(s, 204);
     assert_eq!(with_cookie(&app, &b, Method::GET, "/api/v1/me", false, None).await.0, 401, "signed out");
+}
+
+/// `Cookie` headers as browsers, proxies and attackers write them: the
+/// session is found among other cookies however they are spaced, quoted or
+/// split over headers; a header it cannot be told from (twice, a different
+/// case, bytes that are not UTF-8 in it) gets a 401, never a 500.
+async fn odd_cookie_headers_find_the_session_or_get_a_401(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.create_user("ada@example.com", &["viewer"]).await;
+    let b = sign_in(&app, "ada@example.com", PASSWORD).await.unwrap();
+    let (name, value) = b.cookie.split_once('=').unwrap();
+    let me = |headers: Vec<Vec<u8>>| {
+        let mut req = app.http.get(app.url("/api/v1/me"));
+        for h in headers {
+            req = req.header("cookie", reqwest::header::HeaderValue::from_bytes(&h).unwrap());
+        }
+        async move {
+            let response = req.send().await.unwrap();
+            let status = response.status().as_u16();
+            let challenge = response.headers().get("www-authenticate").is_some();
+            (status, challenge, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let one = |text: String| vec![text.into_bytes()];
+    let found = [
+        one(format!("theme=dark; {name}={value}; lang=en")),
+        one(format!("theme=dark;{name}={value};lang=en")),
+        one(format!("  theme=dark ;   {name} = {value}   ; ")),
+        one(format!("theme=dark;;; ;{name}={value}")),
+        one(format!("{name}=\"{value}\"")),
+        one(format!("junk; =nameless; {name}={value}")),
+        vec![b"theme=dark".to_vec(), format!("{name}={value}").into_bytes()],
+        vec![[&b"theme=\xff\xfe; "[..], format!("{name}={value}").as_bytes()].concat()],
+    ];
+    for headers in found {
+        let (status, _, body) = me(headers.clone()).await;
+        assert_eq!((status, body["user"]["email"].as_str()), (200, Some("ada@example.com")), "{headers:?}");
+    }
+    let mut broken = value.as_bytes().to_vec();
+    broken.insert(4, 0xff);
+    let refused = [
+        one(format!("{name}={value}; {name}={value}")),
+        one(format!("{name}={value}; {name}=another")),
+        vec![format!("{name}=another").into_bytes(), format!("{name}={value}").into_bytes()],
+        vec![[format!("{name}=").as_bytes(), &broken[..]].concat()],
+        one(format!("{}={value}", name.to_uppercase())),
+        one(format!("{name}=")),
+        one(name.to_owned()),
+        vec![b"\xff\xfe\xfd".to_vec()],
+    ];
+    for headers in refused {
+        let (status, challenge, body) = me(headers.clone()).await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (401, Some("urn:portcullis:problem:unauthorized")),
+            "{headers:?}"
+        );
+        assert!(challenge, "{headers:?}");
+    }
+    let (_, _, body) = me(one(format!("{name}={value}; {name}=another"))).await;
+    assert!(body["detail"].as_str().unwrap().contains("more than once"), "{body}");
+
+    // The session is as it was, and signing out clears the same cookie.
+    assert_eq!(with_cookie(&app, &b, Method::GET, "/api/v1/me", false, None).await.0, 200);
+    let response = app
+        .http
+        .delete(app.url("/api/v1/session"))
+        .header("cookie", &b.cookie)
+        .header("x-csrf-token", &b.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let cleared = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cleared.starts_with(&format!("{name}=;")), "{cleared}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=0", "Expires="] {
+        assert!(cleared.contains(attribute), "{attribute} in {cleared}");
+    }
+    assert_eq!(with_cookie(&app, &b, Method::GET, "/api/v1/me", false, None).await.0, 401);
 }
 
 async fn personal_access_token_rotation_leaves_exactly_one(backend: Backend) {

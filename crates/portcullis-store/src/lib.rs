@@ -3,7 +3,8 @@
 //! Each backend implements every trait on one type and hands out a
 //! [`Stores`] bundle; the service layer only ever sees the traits. The
 //! [`conformance`] module is the one suite every backend must pass;
-//! [`bulk`], [`decode`] and [`search`] are what the SQL backends do alike.
+//! [`bulk`], [`change`], [`decode`], [`events`] and [`search`] are what the
+//! SQL backends do alike, decided once here.
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub mod bulk;
 pub mod change;
 pub mod conformance;
 pub mod decode;
+pub mod events;
 pub mod search;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

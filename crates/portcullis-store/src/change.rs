@@ -267,7 +267,7 @@ pub enum UserField {
     },
 }
 
-fn sorted_set<T: Ord + Clone>(items: &[T]) -> Vec<T> {
+pub(crate) fn sorted_set<T: Ord + Clone>(items: &[T]) -> Vec<T> {
     let mut items = items.to_vec();
     items.sort();
     items.dedup();
@@ -275,7 +275,7 @@ fn sorted_set<T: Ord + Clone>(items: &[T]) -> Vec<T> {
 }
 
 /// What is in `after` and not in `before`, and the reverse (both sorted sets).
-fn set_changes<T: Ord + Clone>(before: &[T], after: &[T]) -> (Vec<T>, Vec<T>) {
+pub(crate) fn set_changes<T: Ord + Clone>(before: &[T], after: &[T]) -> (Vec<T>, Vec<T>) {
     let added = after.iter().filter(|x| before.binary_search(x).is_err()).cloned().collect();
     let removed = before.iter().filter(|x| after.binary_search(x).is_err()).cloned().collect();
     (added, removed)

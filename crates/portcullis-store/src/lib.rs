@@ -3,8 +3,8 @@
 //! Each backend implements every trait on one type and hands out a
 //! [`Stores`] bundle; the service layer only ever sees the traits. The
 //! [`conformance`] module is the one suite every backend must pass;
-//! [`bulk`], [`change`], [`decode`], [`events`] and [`search`] are what the
-//! SQL backends do alike, decided once here.
+//! [`builtins`], [`bulk`], [`change`], [`decode`], [`events`] and [`search`]
+//! are what the SQL backends do alike, decided once here.
 
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ pub use change::{
     ChangeEvents, ClientPatch, DeleteEvents, Deletion, PermissionDeleteEvents, RolePatch, Update, UserPatch,
 };
 
+pub mod builtins;
 pub mod bulk;
 pub mod change;
 pub mod conformance;

@@ -1,8 +1,7 @@
 use async_trait::async_trait;
 use portcullis_domain::Timestamp;
 use portcullis_store::{
-    KeyState, KeyStore, Result, RevocationEvents, RotationEvents, ServerSecretStore, StoreError,
-    StoredSigningKey, decode,
+    KeyState, KeyStore, Result, RevocationEvents, RotationEvents, ServerSecretStore, StoredSigningKey, decode,
 };
 use sqlx::{Postgres, Transaction};
 
@@ -22,9 +21,7 @@ struct KeyRow {
 
 impl KeyRow {
     fn into_key(self) -> Result<StoredSigningKey> {
-        let state = KeyState::parse(&self.state).ok_or_else(|| {
-            StoreError::Corrupt(format!("signing_keys.state of key {} is invalid", self.kid))
-        })?;
+        let state = decode::key_state(&self.kid, &self.state)?;
         Ok(StoredSigningKey {
             kid: self.kid,
             algorithm: self.algorithm,
@@ -147,8 +144,7 @@ impl KeyStore for PgStore {
                 .await
                 .map_err(db_error)?;
         let Some(state) = state else { return Ok(None) };
-        let state = KeyState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt("signing_keys.state of a revoked key is invalid".into()))?;
+        let state = decode::key_state(kid, &state)?;
         let revocation = state.revoking();
         if revocation.promote_next {
             promote_next(&mut tx, at).await?;

@@ -31,7 +31,7 @@ impl KeyRow {
             StoreError::Corrupt(format!("signing_keys.{column} of key {} is invalid", self.kid))
         };
         let created_at = timestamp(self.created_at).ok_or_else(|| corrupt("created_at"))?;
-        let state = KeyState::parse(&self.state).ok_or_else(|| corrupt("state"))?;
+        let state = decode::key_state(&self.kid, &self.state)?;
         let optional = |value: Option<i64>, column: &str| match value {
             None => Ok(None),
             Some(v) => timestamp(v).map(Some).ok_or_else(|| corrupt(column)),
@@ -154,8 +154,7 @@ impl KeyStore for SqliteStore {
                 .await
                 .map_err(db_error)?;
         let Some(state) = state else { return Ok(None) };
-        let state = KeyState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt("signing_keys.state of a revoked key is invalid".into()))?;
+        let state = decode::key_state(kid, &state)?;
         let revocation = state.revoking();
         if revocation.promote_next {
             promote_next(&mut tx, at).await?;

@@ -3,8 +3,8 @@ use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleI
 use portcullis_store::{
     ChangeEvents, DeleteEvents, Deletion, PermissionDeleteEvents, Result, RoleHolders, RolePatch, RoleStore,
     StoreError, Update, builtins,
-    change::{Plan, RoleField, deletion_refused, plan_role_update},
-    decode,
+    change::{DeletionPlan, Plan, RoleField, plan_deletion, plan_permission_update, plan_role_update},
+    decode::{self, RoleRowColumns},
 };
 use sqlx::{Executor, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
@@ -39,21 +39,16 @@ struct RoleRow {
 
 /// Folds the joined rows (ordered by role, then permission) into roles.
 fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
-    let mut roles: Vec<Role> = Vec::new();
-    let mut current_id: Option<String> = None;
-    for row in rows {
-        if current_id.as_deref() != Some(row.id.as_str()) {
-            let Ok(id) = Uuid::parse_str(&row.id).map(RoleId::from_uuid) else {
-                return Err(StoreError::Corrupt("roles.id is not a UUID".to_owned()));
-            };
-            roles.push(decode::role(id, &row.name, row.description, row.builtin, row.version)?);
-            current_id = Some(row.id);
-        }
-        if let (Some(role), Some(p)) = (roles.last_mut(), row.permission) {
-            role.permissions.push(decode::role_permission(role.id, &p)?);
-        }
-    }
-    Ok(roles)
+    decode::roles(rows.into_iter().map(|row| {
+        Ok(RoleRowColumns {
+            id: parse_role_id(&row.id)?,
+            name: row.name,
+            description: row.description,
+            builtin: row.builtin,
+            version: row.version,
+            permission: row.permission,
+        })
+    }))
 }
 
 /// A JSON array of strings, for `IN (SELECT value FROM json_each(?))`.
@@ -258,12 +253,12 @@ impl RoleStore for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
-        let Some((stored, text, builtin)) = row else { return Ok(Update::NotFound) };
-        let before = decode::permission(&stored, text, builtin)?;
-        if before.description == description {
-            return Ok(Update::Unchanged(before));
-        }
-        let after = Permission { description: description.to_owned(), ..before.clone() };
+        let stored = row.map(|(name, text, builtin)| decode::permission(&name, text, builtin)).transpose()?;
+        let (before, after) = match plan_permission_update(stored, description) {
+            Plan::Answer(answer) => return Ok(answer),
+            // The description is the one field a permission change writes.
+            Plan::Write { before, after, fields: _ } => (before, after),
+        };
         sqlx::query("UPDATE permissions SET description = ? WHERE name = ?")
             .bind(description)
             .bind(name.as_str())
@@ -437,10 +432,10 @@ impl RoleStore for SqliteStore {
     ) -> Result<Deletion<Role>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = role_in(&mut tx, id).await?;
-        if let Some(refused) = deletion_refused(&stored, |r| r.version, if_version) {
-            return Ok(refused);
-        }
-        let Some(role) = stored else { return Ok(Deletion::NotFound) };
+        let role = match plan_deletion(stored, |r| r.version, if_version) {
+            DeletionPlan::Answer(answer) => return Ok(answer),
+            DeletionPlan::Delete(role) => role,
+        };
         // The foreign keys of api_clients and user_roles refuse it while the
         // role is held; its role_permissions rows go with it.
         sqlx::query("DELETE FROM roles WHERE id = ?")

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     PgStore,
     error::{db_error, db_error_fk},
-    events,
+    events, watch,
 };
 
 /// A role's permission must be a stored permission.
@@ -118,7 +118,7 @@ async fn delete_permissions(
 }
 
 /// Executes the plan of [`builtins::plan`] against what is stored now.
-async fn sync_in(tx: &mut PgConnection, permissions: &[Permission], roles: &[Role]) -> Result<bool> {
+async fn sync_in(tx: &mut PgConnection, permissions: &[Permission], roles: &[Role]) -> Result<()> {
     // Instances starting at once sync one after the other, each reading
     // what the one before committed.
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -181,7 +181,18 @@ async fn sync_in(tx: &mut PgConnection, permissions: &[Permission], roles: &[Rol
             .await
             .map_err(db_error)?;
     }
-    Ok(!sync.is_empty())
+    // One notification even when nothing was written, delivered at commit,
+    // as the unconditional upserts of earlier releases sent: every process
+    // start (a CLI command's too) has running instances drop their caches.
+    // Their caches then also read a CLI command's change made after its
+    // start at their next lookup, instead of only once that change's own
+    // notification arrives (milliseconds later: delivery is asynchronous).
+    sqlx::query("SELECT pg_notify($1, 'builtins')")
+        .bind(watch::CHANNEL)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 impl PgStore {
@@ -207,11 +218,9 @@ enum RoleKey<'a> {
 impl RoleStore for PgStore {
     async fn sync_builtins(&self, permissions: &[Permission], roles: &[Role]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let wrote = sync_in(&mut tx, permissions, roles).await?;
+        sync_in(&mut tx, permissions, roles).await?;
         tx.commit().await.map_err(db_error)?;
-        if wrote {
-            self.changed();
-        }
+        self.changed();
         Ok(())
     }
 

@@ -1,10 +1,9 @@
 //! Audit events: one per change to a client, role, permission, user or
 //! signing key, naming who made it, and always on (`PORTCULLIS_EVENTS`
-//! gates request events only). Changes of clients, roles, permissions, users
-//! and personal access tokens hand theirs to the store, which writes them in
-//! the transaction of the change ([`change_event`]): an acknowledged change
-//! always has its event. Signing-key rotations still record theirs after the
-//! write succeeded, through the request events' queue ([`Service::audit`]).
+//! gates request events only). Every change hands its events to the store,
+//! which writes them in the transaction of the change ([`change_event`]): an
+//! acknowledged change always has its event, a failed one has none, and
+//! none goes through the request events' lossy queue.
 //!
 //! `details` holds what changed, never a secret, hash, token or password:
 //! updates list only the fields that changed (`{"name": {"from": "a", "to":
@@ -15,8 +14,6 @@ use std::fmt;
 
 use portcullis_domain::{ClientId, Event, EventId, UserId, now};
 use serde_json::{Map, Value, json};
-
-use crate::Service;
 
 /// Who made a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,13 +195,6 @@ impl FieldChanges {
 /// a marker, as in request bodies.
 pub(crate) fn storable(details: &Value) -> Option<String> {
     Some(crate::events::scrub_details(details))
-}
-
-impl Service {
-    /// Queues the change event of a write that has just succeeded.
-    pub(crate) fn audit(&self, actor: &Actor, kind: ChangeKind, subject: Subject, details: Option<Value>) {
-        self.record(change_event(actor, kind, subject, details));
-    }
 }
 
 /// The change event of a change, for the store to write with it.

@@ -50,6 +50,7 @@ pub use token::{GrantError, IssuedToken};
 pub use users::{ListUsers, NewUser, UserPage, UserUpdate, UserView};
 
 use crate::{
+    audit::change_event,
     cache::{Cache, Generation},
     crypto::SecretHasher,
     keys::KeySet,
@@ -179,19 +180,23 @@ impl Service {
             let stored = keys::ensure(inner.stores.keys.as_ref(), &inner.master).await?;
             let current = stored.iter().find(|k| k.state == KeyState::Current);
             let next = stored.iter().find(|k| k.state == KeyState::Next);
-            let (Some(current), Some(next)) = (current, next) else { continue };
+            let (Some(current), Some(_)) = (current, next) else { continue };
             let new_next = keys::new_key(&inner.master, KeyState::Next)?;
-            if inner
+            // The event names the key the store made current, in the
+            // rotation's transaction: a rotation that lost a race has none.
+            let events = |kid: &str| {
+                let details = serde_json::json!({ "kid": kid });
+                vec![change_event(actor, ChangeKind::KeyRotated, audit::Subject::None, Some(details))]
+            };
+            let rotated = inner
                 .stores
                 .keys
-                .rotate_signing_keys(&current.kid, &new_next, portcullis_domain::now())
-                .await?
-            {
+                .rotate_signing_keys(&current.kid, &new_next, portcullis_domain::now(), &events)
+                .await?;
+            if let Some(kid) = rotated {
                 inner.cache.invalidate();
-                let details = serde_json::json!({ "kid": next.kid });
-                self.audit(actor, ChangeKind::KeyRotated, audit::Subject::None, Some(details));
-                tracing::info!(kid = next.kid, next = new_next.kid, "rotated the signing keys");
-                return Ok(next.kid.clone());
+                tracing::info!(kid, next = new_next.kid, "rotated the signing keys");
+                return Ok(kid);
             }
             // Another rotation won the race: rotate again from what it left.
         }
@@ -207,15 +212,17 @@ impl Service {
         let actor = &caller.actor;
         let inner = &self.inner;
         let new_next = keys::new_key(&inner.master, KeyState::Next)?;
+        let events = |state: KeyState| {
+            let details = serde_json::json!({ "kid": kid, "state": state.as_str() });
+            vec![change_event(actor, ChangeKind::KeyRevoked, audit::Subject::None, Some(details))]
+        };
         let state = inner
             .stores
             .keys
-            .revoke_signing_key(kid, &new_next, portcullis_domain::now())
+            .revoke_signing_key(kid, &new_next, portcullis_domain::now(), &events)
             .await?
             .ok_or(ServiceError::KeyNotFound)?;
         inner.cache.invalidate();
-        let details = serde_json::json!({ "kid": kid, "state": state.as_str() });
-        self.audit(actor, ChangeKind::KeyRevoked, audit::Subject::None, Some(details));
         tracing::warn!(
             kid,
             state = state.as_str(),

@@ -100,6 +100,7 @@ async fn failed_and_empty_changes_record_nothing() {
     assert!(service.rotate_personal_token(&actor, UserId::generate()).await.is_err());
     let unknown = PermissionName::parse("nosuch:thing").unwrap();
     assert!(service.delete_permission(&Caller::cli(), &unknown, true).await.is_err());
+    assert!(service.revoke_signing_key(&Caller::cli(), "no-such-kid").await.is_err());
     assert_eq!(service.queued_events(), 0);
     assert_eq!(written(&service).await.len(), 1, "only the creation");
 }
@@ -172,6 +173,37 @@ async fn each_change_records_one_event_naming_its_actor() {
     );
     assert_eq!(events[5].user_id, Some(user.user.id));
     assert!(events.iter().all(|e| e.method.is_none() && e.status.is_none()));
+}
+
+/// Key rotations and revocations write their events in their own
+/// transaction, like every change: a full request-event queue loses none.
+#[tokio::test]
+async fn key_changes_write_their_events_with_them_not_through_the_queue() {
+    let (service, _dir) = service().await;
+    service.set_event_queue_capacity(0);
+    let made_current = service.rotate_signing_key(&Caller::cli()).await.unwrap();
+    let keys = service.signing_keys(&Caller::cli()).await.unwrap();
+    let next = keys.iter().find(|k| k.state == portcullis_service::KeyState::Next).unwrap().kid.clone();
+    service.revoke_signing_key(&Caller::cli(), &next).await.unwrap();
+    assert_eq!((service.queued_events(), service.dropped_events()), (0, 0), "none went to the queue");
+
+    // Read back without flushing the queue: they are stored already.
+    let mut events = service.list_events(&Caller::cli(), Default::default()).await.unwrap().items;
+    events.reverse();
+    let seen: Vec<(&str, Option<&str>, serde_json::Value)> = events
+        .iter()
+        .map(|e| {
+            let details = serde_json::from_str(e.details.as_deref().unwrap()).unwrap();
+            (e.kind.as_str(), e.actor.as_deref(), details)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("key.rotated", Some("cli"), serde_json::json!({"kid": made_current})),
+            ("key.revoked", Some("cli"), serde_json::json!({"kid": next, "state": "next"})),
+        ]
+    );
 }
 
 #[tokio::test]

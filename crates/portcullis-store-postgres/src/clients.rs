@@ -6,7 +6,7 @@ use portcullis_store::{
     BulkChange, BulkGuard, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion,
     Result, StoreError, Update,
     bulk::{self, done_ids, plan},
-    change::{ClientField, Plan, deletion_refused, plan_client_update},
+    change::{ClientField, DeletionPlan, Plan, plan_client_update, plan_deletion},
     decode::{self, ClientColumns},
     search,
 };
@@ -228,10 +228,10 @@ impl ClientStore for PgStore {
     ) -> Result<Deletion<ApiClient>> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let stored = lock_client(&mut tx, id).await?;
-        if let Some(refused) = deletion_refused(&stored, |c| c.version, if_version) {
-            return Ok(refused);
-        }
-        let Some(client) = stored else { return Ok(Deletion::NotFound) };
+        let client = match plan_deletion(stored, |c| c.version, if_version) {
+            DeletionPlan::Answer(answer) => return Ok(answer),
+            DeletionPlan::Delete(client) => client,
+        };
         sqlx::query("DELETE FROM api_clients WHERE id = $1")
             .bind(id.as_uuid())
             .execute(&mut *tx)

@@ -1,9 +1,11 @@
 use async_trait::async_trait;
 use portcullis_domain::Timestamp;
-use portcullis_store::{KeyState, KeyStore, Result, ServerSecretStore, StoreError, StoredSigningKey, decode};
+use portcullis_store::{
+    KeyState, KeyStore, Result, RevocationEvents, RotationEvents, ServerSecretStore, StoredSigningKey, decode,
+};
 use sqlx::{Postgres, Transaction};
 
-use crate::{PgStore, error::db_error};
+use crate::{PgStore, error::db_error, events};
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
@@ -19,9 +21,7 @@ struct KeyRow {
 
 impl KeyRow {
     fn into_key(self) -> Result<StoredSigningKey> {
-        let state = KeyState::parse(&self.state).ok_or_else(|| {
-            StoreError::Corrupt(format!("signing_keys.state of key {} is invalid", self.kid))
-        })?;
+        let state = decode::key_state(&self.kid, &self.state)?;
         Ok(StoredSigningKey {
             kid: self.kid,
             algorithm: self.algorithm,
@@ -55,15 +55,15 @@ async fn insert(tx: &mut Transaction<'_, Postgres>, key: &StoredSigningKey) -> R
     Ok(())
 }
 
-/// The next key becomes current; `false` when there is none.
-async fn promote_next(tx: &mut Transaction<'_, Postgres>, at: Timestamp) -> Result<bool> {
-    let done =
-        sqlx::query("UPDATE signing_keys SET state = 'current', activated_at = $1 WHERE state = 'next'")
-            .bind(at)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-    Ok(done.rows_affected() == 1)
+/// The next key becomes current; its kid, `None` when there is none.
+async fn promote_next(tx: &mut Transaction<'_, Postgres>, at: Timestamp) -> Result<Option<String>> {
+    sqlx::query_scalar(
+        "UPDATE signing_keys SET state = 'current', activated_at = $1 WHERE state = 'next' RETURNING kid",
+    )
+    .bind(at)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_error)
 }
 
 #[async_trait]
@@ -105,7 +105,8 @@ impl KeyStore for PgStore {
         current_kid: &str,
         new_next: &StoredSigningKey,
         at: Timestamp,
-    ) -> Result<bool> {
+        events: RotationEvents<'_>,
+    ) -> Result<Option<String>> {
         // A racing rotation blocks on the current key's row lock, then
         // re-checks `state = 'current'`, finds it false and changes nothing.
         let mut tx = self.pool.begin().await.map_err(db_error)?;
@@ -117,13 +118,15 @@ impl KeyStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if replaced.rows_affected() != 1 || !promote_next(&mut tx, at).await? {
-            return Ok(false);
+        if replaced.rows_affected() != 1 {
+            return Ok(None);
         }
+        let Some(promoted) = promote_next(&mut tx, at).await? else { return Ok(None) };
         insert(&mut tx, new_next).await?;
+        events::insert_in(&mut tx, &events(&promoted)).await?;
         tx.commit().await.map_err(db_error)?;
         self.changed();
-        Ok(true)
+        Ok(Some(promoted))
     }
 
     async fn revoke_signing_key(
@@ -131,6 +134,7 @@ impl KeyStore for PgStore {
         kid: &str,
         new_next: &StoredSigningKey,
         at: Timestamp,
+        events: RevocationEvents<'_>,
     ) -> Result<Option<KeyState>> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let state: Option<String> =
@@ -140,14 +144,15 @@ impl KeyStore for PgStore {
                 .await
                 .map_err(db_error)?;
         let Some(state) = state else { return Ok(None) };
-        let state = KeyState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt("signing_keys.state of a revoked key is invalid".into()))?;
-        if state == KeyState::Current {
+        let state = decode::key_state(kid, &state)?;
+        let revocation = state.revoking();
+        if revocation.promote_next {
             promote_next(&mut tx, at).await?;
         }
-        if state != KeyState::Previous {
+        if revocation.store_new_next {
             insert(&mut tx, new_next).await?;
         }
+        events::insert_in(&mut tx, &events(state)).await?;
         tx.commit().await.map_err(db_error)?;
         self.changed();
         Ok(Some(state))

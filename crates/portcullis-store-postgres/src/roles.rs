@@ -2,17 +2,17 @@ use async_trait::async_trait;
 use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
 use portcullis_store::{
     ChangeEvents, DeleteEvents, Deletion, PermissionDeleteEvents, Result, RoleHolders, RolePatch, RoleStore,
-    StoreError, Update,
-    change::{Plan, RoleField, deletion_refused, plan_role_update},
-    decode,
+    StoreError, Update, builtins,
+    change::{DeletionPlan, Plan, RoleField, plan_deletion, plan_permission_update, plan_role_update},
+    decode::{self, RoleRowColumns},
 };
-use sqlx::{PgConnection, Postgres};
+use sqlx::{Executor, PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::{
     PgStore,
     error::{db_error, db_error_fk},
-    events,
+    events, watch,
 };
 
 /// A role's permission must be a stored permission.
@@ -41,17 +41,16 @@ struct RoleRow {
 
 /// Folds the joined rows (ordered by role, then permission) into roles.
 fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
-    let mut roles: Vec<Role> = Vec::new();
-    for row in rows {
-        let id = RoleId::from_uuid(row.id);
-        if roles.last().map(|r| r.id) != Some(id) {
-            roles.push(decode::role(id, &row.name, row.description, row.builtin, row.version)?);
-        }
-        if let (Some(role), Some(p)) = (roles.last_mut(), row.permission) {
-            role.permissions.push(decode::role_permission(id, &p)?);
-        }
-    }
-    Ok(roles)
+    decode::roles(rows.into_iter().map(|row| {
+        Ok(RoleRowColumns {
+            id: RoleId::from_uuid(row.id),
+            name: row.name,
+            description: row.description,
+            builtin: row.builtin,
+            version: row.version,
+            permission: row.permission,
+        })
+    }))
 }
 
 /// Gives the role exactly these permissions (it has none yet); a permission
@@ -90,13 +89,51 @@ fn version(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt("roles.version out of range".to_owned()))
 }
 
+/// Every stored permission, through `conn` (a pool or a transaction).
+async fn permissions_in<'e>(conn: impl Executor<'e, Database = Postgres>) -> Result<Vec<Permission>> {
+    let rows: Vec<(String, String, bool)> =
+        sqlx::query_as("SELECT name, description, builtin FROM permissions ORDER BY name")
+            .fetch_all(conn)
+            .await
+            .map_err(db_error)?;
+    rows.into_iter()
+        .map(|(name, description, builtin)| decode::permission(&name, description, builtin))
+        .collect()
+}
+
+/// Takes these permissions from the role.
+async fn delete_permissions(
+    tx: &mut PgConnection,
+    role_id: Uuid,
+    permissions: &[PermissionName],
+) -> Result<()> {
+    let names: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+    sqlx::query("DELETE FROM role_permissions WHERE role_id = $1 AND permission = ANY($2)")
+        .bind(role_id)
+        .bind(&names)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Executes the plan of [`builtins::plan`] against what is stored now.
 async fn sync_in(tx: &mut PgConnection, permissions: &[Permission], roles: &[Role]) -> Result<()> {
+    // Instances starting at once sync one after the other, each reading
+    // what the one before committed.
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(SYNC_LOCK)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-    for p in permissions {
+    let stored_permissions = permissions_in(&mut *tx).await?;
+    let rows = sqlx::query_as::<Postgres, RoleRow>(&format!("{ROLE_SELECT}{ROLE_ORDER}"))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    let stored_roles = into_roles(rows)?;
+    let sync = builtins::plan(&stored_permissions, &stored_roles, permissions, roles);
+    for p in &sync.upsert_permissions {
         sqlx::query(
             "INSERT INTO permissions (name, category, description, builtin) VALUES ($1, $2, $3, TRUE) \
              ON CONFLICT (name) DO UPDATE SET category = excluded.category, \
@@ -109,51 +146,49 @@ async fn sync_in(tx: &mut PgConnection, permissions: &[Permission], roles: &[Rol
         .await
         .map_err(db_error)?;
     }
-    // A permission no longer built in becomes an ordinary one: operators'
-    // roles may hold it, and they decide whether to delete it.
-    let names: Vec<&str> = permissions.iter().map(|p| p.name.as_str()).collect();
-    sqlx::query("UPDATE permissions SET builtin = FALSE WHERE builtin AND name <> ALL($1)")
-        .bind(&names)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-
+    if !sync.demote_permissions.is_empty() {
+        let names: Vec<&str> = sync.demote_permissions.iter().map(|p| p.as_str()).collect();
+        sqlx::query("UPDATE permissions SET builtin = FALSE WHERE name = ANY($1)")
+            .bind(&names)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    }
     let created_at = now();
-    for r in roles {
-        let id = r.id.as_uuid();
+    for r in &sync.upsert_roles {
         sqlx::query(
             "INSERT INTO roles (id, name, description, builtin, created_at) VALUES ($1, $2, $3, TRUE, $4) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, \
              builtin = TRUE",
         )
-        .bind(id)
+        .bind(r.id.as_uuid())
         .bind(r.name.as_str())
         .bind(&r.description)
         .bind(created_at)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        let held: Vec<&str> = r.permissions.iter().map(|p| p.as_str()).collect();
-        sqlx::query("DELETE FROM role_permissions WHERE role_id = $1 AND permission <> ALL($2)")
-            .bind(id)
-            .bind(&held)
+    }
+    for changes in &sync.role_permissions {
+        delete_permissions(tx, changes.role.as_uuid(), &changes.removed).await?;
+        insert_permissions(tx, changes.role.as_uuid(), &changes.added).await?;
+    }
+    if !sync.demote_roles.is_empty() {
+        let ids: Vec<Uuid> = sync.demote_roles.iter().map(|r| r.as_uuid()).collect();
+        sqlx::query("UPDATE roles SET builtin = FALSE WHERE id = ANY($1)")
+            .bind(&ids)
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO role_permissions (role_id, permission) SELECT $1, p FROM unnest($2::text[]) AS p \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(&held)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error_fk(PERMISSION_MISSING))?;
     }
-    // Like permissions: clients may hold a role that is no longer built in.
-    let ids: Vec<Uuid> = roles.iter().map(|r| r.id.as_uuid()).collect();
-    sqlx::query("UPDATE roles SET builtin = FALSE WHERE builtin AND id <> ALL($1)")
-        .bind(&ids)
+    // One notification even when nothing was written, delivered at commit,
+    // as the unconditional upserts of earlier releases sent: every process
+    // start (a CLI command's too) has running instances drop their caches.
+    // Their caches then also read a CLI command's change made after its
+    // start at their next lookup, instead of only once that change's own
+    // notification arrives (milliseconds later: delivery is asynchronous).
+    sqlx::query("SELECT pg_notify($1, 'builtins')")
+        .bind(watch::CHANNEL)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -190,14 +225,7 @@ impl RoleStore for PgStore {
     }
 
     async fn list_permissions(&self) -> Result<Vec<Permission>> {
-        let rows: Vec<(String, String, bool)> =
-            sqlx::query_as("SELECT name, description, builtin FROM permissions ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
-        rows.into_iter()
-            .map(|(name, description, builtin)| decode::permission(&name, description, builtin))
-            .collect()
+        permissions_in(&self.pool).await
     }
 
     async fn list_roles(&self) -> Result<Vec<Role>> {
@@ -242,12 +270,12 @@ impl RoleStore for PgStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
-        let Some((stored, text, builtin)) = row else { return Ok(Update::NotFound) };
-        let before = decode::permission(&stored, text, builtin)?;
-        if before.description == description {
-            return Ok(Update::Unchanged(before));
-        }
-        let after = Permission { description: description.to_owned(), ..before.clone() };
+        let stored = row.map(|(name, text, builtin)| decode::permission(&name, text, builtin)).transpose()?;
+        let (before, after) = match plan_permission_update(stored, description) {
+            Plan::Answer(answer) => return Ok(answer),
+            // The description is the one field a permission change writes.
+            Plan::Write { before, after, fields: _ } => (before, after),
+        };
         sqlx::query("UPDATE permissions SET description = $1 WHERE name = $2")
             .bind(description)
             .bind(name.as_str())
@@ -385,13 +413,7 @@ impl RoleStore for PgStore {
                         .map_err(db_error)?;
                 }
                 RoleField::Permissions { added, removed } => {
-                    let removed: Vec<&str> = removed.iter().map(|p| p.as_str()).collect();
-                    sqlx::query("DELETE FROM role_permissions WHERE role_id = $1 AND permission = ANY($2)")
-                        .bind(id.as_uuid())
-                        .bind(&removed)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                    delete_permissions(&mut tx, id.as_uuid(), removed).await?;
                     insert_permissions(&mut tx, id.as_uuid(), added).await?;
                 }
             }
@@ -438,10 +460,10 @@ impl RoleStore for PgStore {
     ) -> Result<Deletion<Role>> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let stored = lock_role(&mut tx, id).await?;
-        if let Some(refused) = deletion_refused(&stored, |r| r.version, if_version) {
-            return Ok(refused);
-        }
-        let Some(role) = stored else { return Ok(Deletion::NotFound) };
+        let role = match plan_deletion(stored, |r| r.version, if_version) {
+            DeletionPlan::Answer(answer) => return Ok(answer),
+            DeletionPlan::Delete(role) => role,
+        };
         // The foreign keys of api_clients and user_roles refuse it while the
         // role is held; its role_permissions rows go with it.
         sqlx::query("DELETE FROM roles WHERE id = $1")

@@ -8,7 +8,7 @@ use portcullis_store::{
     BulkChange, BulkGuard, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion,
     Result, StoreError, Update,
     bulk::{self, done_ids, plan},
-    change::{ClientField, Plan, deletion_refused, plan_client_update},
+    change::{ClientField, DeletionPlan, Plan, plan_client_update, plan_deletion},
     decode::{self, ClientColumns},
     search,
 };
@@ -251,10 +251,10 @@ impl ClientStore for SqliteStore {
     ) -> Result<Deletion<ApiClient>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = client_by_id(&mut tx, id).await?;
-        if let Some(refused) = deletion_refused(&stored, |c| c.version, if_version) {
-            return Ok(refused);
-        }
-        let Some(client) = stored else { return Ok(Deletion::NotFound) };
+        let client = match plan_deletion(stored, |c| c.version, if_version) {
+            DeletionPlan::Answer(answer) => return Ok(answer),
+            DeletionPlan::Delete(client) => client,
+        };
         sqlx::query("DELETE FROM api_clients WHERE id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)

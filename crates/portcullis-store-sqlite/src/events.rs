@@ -3,6 +3,7 @@ use portcullis_domain::{ClientId, Event, EventId, Timestamp, UserId};
 use portcullis_store::{
     EventQuery, EventStore, Result, StoreError,
     decode::{self, EventColumns},
+    events::{self, EventCondition},
 };
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
@@ -96,6 +97,44 @@ pub(crate) async fn insert_in(conn: &mut SqliteConnection, events: &[Event]) -> 
     Ok(())
 }
 
+/// ` AND <condition>` in SQLite's types: ids as TEXT, instants as INTEGER
+/// microseconds, statuses as INTEGER.
+fn push_condition(sql: &mut QueryBuilder<'_, Sqlite>, condition: &EventCondition<'_>) {
+    match *condition {
+        EventCondition::Before(after) => {
+            sql.push(" AND (occurred_at, id) < (")
+                .push_bind(micros(after.occurred_at))
+                .push(", ")
+                .push_bind(after.id.to_string())
+                .push(")");
+        }
+        EventCondition::Client(id) => {
+            sql.push(" AND client_id = ").push_bind(id.to_string());
+        }
+        EventCondition::User(id) => {
+            sql.push(" AND user_id = ").push_bind(id.to_string());
+        }
+        EventCondition::Kind(kind) => {
+            sql.push(" AND kind = ").push_bind(kind.to_owned());
+        }
+        EventCondition::StatusClass(class) => {
+            sql.push(" AND status / 100 = ").push_bind(i64::from(class));
+        }
+        EventCondition::StatusBetween { min, max } => {
+            sql.push(" AND status BETWEEN ")
+                .push_bind(i64::from(min))
+                .push(" AND ")
+                .push_bind(i64::from(max));
+        }
+        EventCondition::Since(at) => {
+            sql.push(" AND occurred_at >= ").push_bind(micros(at));
+        }
+        EventCondition::Until(at) => {
+            sql.push(" AND occurred_at < ").push_bind(micros(at));
+        }
+    }
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn insert_events(&self, events: &[Event]) -> Result<()> {
@@ -118,45 +157,12 @@ impl EventStore for SqliteStore {
     }
 
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        let list = events::list(query);
         let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
-        if let Some(after) = &query.after {
-            // A row value comparison, so that the (…, occurred_at, id) indexes are used.
-            sql.push(" AND (occurred_at, id) < (")
-                .push_bind(micros(after.occurred_at))
-                .push(", ")
-                .push_bind(after.id.to_string())
-                .push(")");
+        for condition in &list.conditions {
+            push_condition(&mut sql, condition);
         }
-        if let Some(client_id) = query.client_id {
-            sql.push(" AND client_id = ").push_bind(client_id.to_string());
-        }
-        if let Some(user_id) = query.user_id {
-            sql.push(" AND user_id = ").push_bind(user_id.to_string());
-        }
-        if let Some(kind) = &query.kind {
-            sql.push(" AND kind = ").push_bind(kind.as_str());
-        }
-        if let Some((min, max)) = query.status_between {
-            let alone = query.client_id.is_none() && query.user_id.is_none() && query.kind.is_none();
-            if alone && min % 100 == 0 && max == min + 99 {
-                // A whole class and nothing narrower: the events_status_class index.
-                sql.push(" AND status / 100 = ").push_bind(i64::from(min / 100));
-            } else {
-                // With a client, user or kind, that index is the better way in
-                // (and this form keeps the planner from choosing the other).
-                sql.push(" AND status BETWEEN ")
-                    .push_bind(i64::from(min))
-                    .push(" AND ")
-                    .push_bind(i64::from(max));
-            }
-        }
-        if let Some(since) = query.since {
-            sql.push(" AND occurred_at >= ").push_bind(micros(since));
-        }
-        if let Some(until) = query.until {
-            sql.push(" AND occurred_at < ").push_bind(micros(until));
-        }
-        sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(list.limit);
         let rows: Vec<EventRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
         rows.into_iter().map(EventRow::into_event).collect()
     }

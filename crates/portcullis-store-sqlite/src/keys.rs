@@ -1,12 +1,16 @@
 use async_trait::async_trait;
 use portcullis_domain::Timestamp;
-use portcullis_store::{KeyState, KeyStore, Result, ServerSecretStore, StoreError, StoredSigningKey, decode};
+use portcullis_store::{
+    KeyState, KeyStore, Result, RevocationEvents, RotationEvents, ServerSecretStore, StoreError,
+    StoredSigningKey, decode,
+};
 use sqlx::{Sqlite, Transaction};
 
 use crate::{
     SqliteStore,
     clients::{micros, timestamp},
     error::db_error,
+    events,
 };
 
 #[derive(sqlx::FromRow)]
@@ -27,7 +31,7 @@ impl KeyRow {
             StoreError::Corrupt(format!("signing_keys.{column} of key {} is invalid", self.kid))
         };
         let created_at = timestamp(self.created_at).ok_or_else(|| corrupt("created_at"))?;
-        let state = KeyState::parse(&self.state).ok_or_else(|| corrupt("state"))?;
+        let state = decode::key_state(&self.kid, &self.state)?;
         let optional = |value: Option<i64>, column: &str| match value {
             None => Ok(None),
             Some(v) => timestamp(v).map(Some).ok_or_else(|| corrupt(column)),
@@ -67,15 +71,15 @@ async fn insert(tx: &mut Transaction<'_, Sqlite>, key: &StoredSigningKey) -> Res
     Ok(())
 }
 
-/// The next key becomes current; `false` when there is none.
-async fn promote_next(tx: &mut Transaction<'_, Sqlite>, at: Timestamp) -> Result<bool> {
-    let done =
-        sqlx::query("UPDATE signing_keys SET state = 'current', activated_at = ? WHERE state = 'next'")
-            .bind(micros(at))
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-    Ok(done.rows_affected() == 1)
+/// The next key becomes current; its kid, `None` when there is none.
+async fn promote_next(tx: &mut Transaction<'_, Sqlite>, at: Timestamp) -> Result<Option<String>> {
+    sqlx::query_scalar(
+        "UPDATE signing_keys SET state = 'current', activated_at = ? WHERE state = 'next' RETURNING kid",
+    )
+    .bind(micros(at))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_error)
 }
 
 #[async_trait]
@@ -111,7 +115,8 @@ impl KeyStore for SqliteStore {
         current_kid: &str,
         new_next: &StoredSigningKey,
         at: Timestamp,
-    ) -> Result<bool> {
+        events: RotationEvents<'_>,
+    ) -> Result<Option<String>> {
         // The first statement writes, so the transaction holds SQLite's write
         // lock from its start: a racing rotation waits, then finds
         // `current_kid` no longer current.
@@ -124,12 +129,14 @@ impl KeyStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        if replaced.rows_affected() != 1 || !promote_next(&mut tx, at).await? {
-            return Ok(false);
+        if replaced.rows_affected() != 1 {
+            return Ok(None);
         }
+        let Some(promoted) = promote_next(&mut tx, at).await? else { return Ok(None) };
         insert(&mut tx, new_next).await?;
+        events::insert_in(&mut tx, &events(&promoted)).await?;
         tx.commit().await.map_err(db_error)?;
-        Ok(true)
+        Ok(Some(promoted))
     }
 
     async fn revoke_signing_key(
@@ -137,6 +144,7 @@ impl KeyStore for SqliteStore {
         kid: &str,
         new_next: &StoredSigningKey,
         at: Timestamp,
+        events: RevocationEvents<'_>,
     ) -> Result<Option<KeyState>> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let state: Option<String> =
@@ -146,14 +154,15 @@ impl KeyStore for SqliteStore {
                 .await
                 .map_err(db_error)?;
         let Some(state) = state else { return Ok(None) };
-        let state = KeyState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt("signing_keys.state of a revoked key is invalid".into()))?;
-        if state == KeyState::Current {
+        let state = decode::key_state(kid, &state)?;
+        let revocation = state.revoking();
+        if revocation.promote_next {
             promote_next(&mut tx, at).await?;
         }
-        if state != KeyState::Previous {
+        if revocation.store_new_next {
             insert(&mut tx, new_next).await?;
         }
+        events::insert_in(&mut tx, &events(state)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(Some(state))
     }

@@ -2,11 +2,11 @@ use async_trait::async_trait;
 use portcullis_domain::{ClientId, Event, Permission, PermissionName, Role, RoleId, RoleName, UserId, now};
 use portcullis_store::{
     ChangeEvents, DeleteEvents, Deletion, PermissionDeleteEvents, Result, RoleHolders, RolePatch, RoleStore,
-    StoreError, Update,
-    change::{Plan, RoleField, deletion_refused, plan_role_update},
-    decode,
+    StoreError, Update, builtins,
+    change::{DeletionPlan, Plan, RoleField, plan_deletion, plan_permission_update, plan_role_update},
+    decode::{self, RoleRowColumns},
 };
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Executor, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::{
@@ -39,21 +39,16 @@ struct RoleRow {
 
 /// Folds the joined rows (ordered by role, then permission) into roles.
 fn into_roles(rows: Vec<RoleRow>) -> Result<Vec<Role>> {
-    let mut roles: Vec<Role> = Vec::new();
-    let mut current_id: Option<String> = None;
-    for row in rows {
-        if current_id.as_deref() != Some(row.id.as_str()) {
-            let Ok(id) = Uuid::parse_str(&row.id).map(RoleId::from_uuid) else {
-                return Err(StoreError::Corrupt("roles.id is not a UUID".to_owned()));
-            };
-            roles.push(decode::role(id, &row.name, row.description, row.builtin, row.version)?);
-            current_id = Some(row.id);
-        }
-        if let (Some(role), Some(p)) = (roles.last_mut(), row.permission) {
-            role.permissions.push(decode::role_permission(role.id, &p)?);
-        }
-    }
-    Ok(roles)
+    decode::roles(rows.into_iter().map(|row| {
+        Ok(RoleRowColumns {
+            id: parse_role_id(&row.id)?,
+            name: row.name,
+            description: row.description,
+            builtin: row.builtin,
+            version: row.version,
+            permission: row.permission,
+        })
+    }))
 }
 
 /// A JSON array of strings, for `IN (SELECT value FROM json_each(?))`.
@@ -102,12 +97,51 @@ fn version(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt("roles.version out of range".to_owned()))
 }
 
+/// Every stored permission, through `conn` (a pool or a transaction).
+async fn permissions_in<'e>(conn: impl Executor<'e, Database = Sqlite>) -> Result<Vec<Permission>> {
+    let rows: Vec<(String, String, bool)> =
+        sqlx::query_as("SELECT name, description, builtin FROM permissions ORDER BY name")
+            .fetch_all(conn)
+            .await
+            .map_err(db_error)?;
+    rows.into_iter()
+        .map(|(name, description, builtin)| decode::permission(&name, description, builtin))
+        .collect()
+}
+
+/// Every stored role with its permissions, through `conn`.
+async fn roles_in<'e>(conn: impl Executor<'e, Database = Sqlite>) -> Result<Vec<Role>> {
+    let rows =
+        sqlx::query_as(&format!("{ROLE_SELECT}{ROLE_ORDER}")).fetch_all(conn).await.map_err(db_error)?;
+    into_roles(rows)
+}
+
+/// Takes these permissions from the role.
+async fn delete_permissions(
+    tx: &mut Transaction<'static, Sqlite>,
+    role_id: &str,
+    permissions: &[PermissionName],
+) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM role_permissions WHERE role_id = ? AND permission IN (SELECT value FROM json_each(?))",
+    )
+    .bind(role_id)
+    .bind(json_list(permissions.iter().map(|p| p.as_str())))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Executes the plan of [`builtins::plan`] against what is stored now.
 async fn sync_in(
     tx: &mut Transaction<'static, Sqlite>,
     permissions: &[Permission],
     roles: &[Role],
 ) -> Result<()> {
-    for p in permissions {
+    let (stored_permissions, stored_roles) = (permissions_in(&mut **tx).await?, roles_in(&mut **tx).await?);
+    let sync = builtins::plan(&stored_permissions, &stored_roles, permissions, roles);
+    for p in &sync.upsert_permissions {
         sqlx::query(
             "INSERT INTO permissions (name, category, description, builtin) VALUES (?, ?, ?, 1) \
              ON CONFLICT (name) DO UPDATE SET category = excluded.category, \
@@ -120,57 +154,39 @@ async fn sync_in(
         .await
         .map_err(db_error)?;
     }
-    // A permission no longer built in becomes an ordinary one: operators'
-    // roles may hold it, and they decide whether to delete it.
-    sqlx::query(
-        "UPDATE permissions SET builtin = 0 WHERE builtin = 1 AND name NOT IN (SELECT value FROM json_each(?))",
-    )
-    .bind(json_list(permissions.iter().map(|p| p.name.as_str())))
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
-
+    if !sync.demote_permissions.is_empty() {
+        sqlx::query("UPDATE permissions SET builtin = 0 WHERE name IN (SELECT value FROM json_each(?))")
+            .bind(json_list(sync.demote_permissions.iter().map(|p| p.as_str())))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
     let created_at = micros(now());
-    for r in roles {
-        let id = r.id.to_string();
+    for r in &sync.upsert_roles {
         sqlx::query(
             "INSERT INTO roles (id, name, description, builtin, created_at) VALUES (?, ?, ?, 1, ?) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, builtin = 1",
         )
-        .bind(&id)
+        .bind(r.id.to_string())
         .bind(r.name.as_str())
         .bind(&r.description)
         .bind(created_at)
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
-        sqlx::query(
-            "DELETE FROM role_permissions WHERE role_id = ? AND permission NOT IN (SELECT value FROM json_each(?))",
-        )
-        .bind(&id)
-        .bind(json_list(r.permissions.iter().map(|p| p.as_str())))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-        for p in &r.permissions {
-            sqlx::query(
-                "INSERT INTO role_permissions (role_id, permission) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(p.as_str())
+    }
+    for changes in &sync.role_permissions {
+        let role_id = changes.role.to_string();
+        delete_permissions(tx, &role_id, &changes.removed).await?;
+        insert_permissions(tx, &role_id, &changes.added).await?;
+    }
+    if !sync.demote_roles.is_empty() {
+        sqlx::query("UPDATE roles SET builtin = 0 WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(json_list(sync.demote_roles.iter().map(|r| r.to_string())))
             .execute(&mut **tx)
             .await
-            .map_err(db_error_fk(PERMISSION_MISSING))?;
-        }
+            .map_err(db_error)?;
     }
-    // Like permissions: clients may hold a role that is no longer built in.
-    sqlx::query(
-        "UPDATE roles SET builtin = 0 WHERE builtin = 1 AND id NOT IN (SELECT value FROM json_each(?))",
-    )
-    .bind(json_list(roles.iter().map(|r| r.id.to_string())))
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
     Ok(())
 }
 
@@ -186,22 +202,11 @@ impl RoleStore for SqliteStore {
     }
 
     async fn list_permissions(&self) -> Result<Vec<Permission>> {
-        let rows: Vec<(String, String, bool)> =
-            sqlx::query_as("SELECT name, description, builtin FROM permissions ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
-        rows.into_iter()
-            .map(|(name, description, builtin)| decode::permission(&name, description, builtin))
-            .collect()
+        permissions_in(&self.pool).await
     }
 
     async fn list_roles(&self) -> Result<Vec<Role>> {
-        let rows = sqlx::query_as(&format!("{ROLE_SELECT}{ROLE_ORDER}"))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        into_roles(rows)
+        roles_in(&self.pool).await
     }
 
     async fn get_role(&self, id: RoleId) -> Result<Option<Role>> {
@@ -248,12 +253,12 @@ impl RoleStore for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
-        let Some((stored, text, builtin)) = row else { return Ok(Update::NotFound) };
-        let before = decode::permission(&stored, text, builtin)?;
-        if before.description == description {
-            return Ok(Update::Unchanged(before));
-        }
-        let after = Permission { description: description.to_owned(), ..before.clone() };
+        let stored = row.map(|(name, text, builtin)| decode::permission(&name, text, builtin)).transpose()?;
+        let (before, after) = match plan_permission_update(stored, description) {
+            Plan::Answer(answer) => return Ok(answer),
+            // The description is the one field a permission change writes.
+            Plan::Write { before, after, fields: _ } => (before, after),
+        };
         sqlx::query("UPDATE permissions SET description = ? WHERE name = ?")
             .bind(description)
             .bind(name.as_str())
@@ -379,14 +384,7 @@ impl RoleStore for SqliteStore {
                         .map_err(db_error)?;
                 }
                 RoleField::Permissions { added, removed } => {
-                    for p in removed {
-                        sqlx::query("DELETE FROM role_permissions WHERE role_id = ? AND permission = ?")
-                            .bind(&role_id)
-                            .bind(p.as_str())
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                    }
+                    delete_permissions(&mut tx, &role_id, removed).await?;
                     insert_permissions(&mut tx, &role_id, added).await?;
                 }
             }
@@ -434,10 +432,10 @@ impl RoleStore for SqliteStore {
     ) -> Result<Deletion<Role>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = role_in(&mut tx, id).await?;
-        if let Some(refused) = deletion_refused(&stored, |r| r.version, if_version) {
-            return Ok(refused);
-        }
-        let Some(role) = stored else { return Ok(Deletion::NotFound) };
+        let role = match plan_deletion(stored, |r| r.version, if_version) {
+            DeletionPlan::Answer(answer) => return Ok(answer),
+            DeletionPlan::Delete(role) => role,
+        };
         // The foreign keys of api_clients and user_roles refuse it while the
         // role is held; its role_permissions rows go with it.
         sqlx::query("DELETE FROM roles WHERE id = ?")

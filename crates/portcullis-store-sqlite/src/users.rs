@@ -4,7 +4,7 @@ use portcullis_domain::{
 };
 use portcullis_store::{
     ChangeEvents, DeleteEvents, Deletion, Result, StoreError, Update, UserPatch, UserQuery, UserStore,
-    change::{Plan, UserField, deletion_refused, plan_user_update},
+    change::{DeletionPlan, Plan, UserField, plan_deletion, plan_user_update},
     decode::{self, UserColumns},
     search,
 };
@@ -280,10 +280,10 @@ impl UserStore for SqliteStore {
     ) -> Result<Deletion<User>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = user_in(&mut tx, id).await?;
-        if let Some(refused) = deletion_refused(&stored, |u| u.version, if_version) {
-            return Ok(refused);
-        }
-        let Some(user) = stored else { return Ok(Deletion::NotFound) };
+        let user = match plan_deletion(stored, |u| u.version, if_version) {
+            DeletionPlan::Answer(answer) => return Ok(answer),
+            DeletionPlan::Delete(user) => user,
+        };
         // Its roles, sessions and token go with it (ON DELETE CASCADE).
         sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id.to_string())

@@ -4,8 +4,8 @@
 //! events, commit).
 
 use portcullis_domain::{
-    ApiClient, ClientName, ClientStatus, Description, Event, PasswordHash, PermissionName, Role, RoleId,
-    RoleName, SecretHash, Timestamp, TokenTtl, User, UserName, UserStatus,
+    ApiClient, ClientName, ClientStatus, Description, Event, PasswordHash, Permission, PermissionName, Role,
+    RoleId, RoleName, SecretHash, Timestamp, TokenTtl, User, UserName, UserStatus,
 };
 
 /// Builds the change events of a change from the record before and after
@@ -164,18 +164,47 @@ pub fn plan_client_update(
     Plan::Write { before, after, fields }
 }
 
-/// The plan for a deletion of the row `stored` (as read, locked): `None`
-/// means delete it.
-pub fn deletion_refused<T: Clone>(
-    stored: &Option<T>,
+/// What a backend does with the row it read (locked) for a deletion.
+#[derive(Debug)]
+pub enum DeletionPlan<T> {
+    /// Nothing to delete: answer this.
+    Answer(Deletion<T>),
+    /// Delete this record, insert its events, commit, answer `Deleted`.
+    Delete(T),
+}
+
+/// The plan for a deletion of the row `stored` (as read, locked), checking
+/// `if_version` (when given) against `version` of it.
+pub fn plan_deletion<T>(
+    stored: Option<T>,
     version: impl Fn(&T) -> u64,
     if_version: Option<u64>,
-) -> Option<Deletion<T>> {
+) -> DeletionPlan<T> {
     match stored {
-        None => Some(Deletion::NotFound),
-        Some(t) if if_version.is_some_and(|v| v != version(t)) => Some(Deletion::Stale(t.clone())),
-        Some(_) => None,
+        None => DeletionPlan::Answer(Deletion::NotFound),
+        Some(t) if if_version.is_some_and(|v| v != version(&t)) => DeletionPlan::Answer(Deletion::Stale(t)),
+        Some(t) => DeletionPlan::Delete(t),
     }
+}
+
+/// The plan for setting the description of the permission `stored` (as
+/// read, locked). Permissions have no version: never `Stale`.
+pub fn plan_permission_update(
+    stored: Option<Permission>,
+    description: &str,
+) -> Plan<Permission, PermissionField> {
+    let Some(before) = stored else { return Plan::Answer(Update::NotFound) };
+    if before.description == description {
+        return Plan::Answer(Update::Unchanged(before));
+    }
+    let after = Permission { description: description.to_owned(), ..before.clone() };
+    Plan::Write { before, after, fields: vec![PermissionField::Description] }
+}
+
+/// A column of `permissions` a change may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionField {
+    Description,
 }
 
 /// The fields of a role a change sets; `None` leaves one as stored.
@@ -267,7 +296,7 @@ pub enum UserField {
     },
 }
 
-fn sorted_set<T: Ord + Clone>(items: &[T]) -> Vec<T> {
+pub(crate) fn sorted_set<T: Ord + Clone>(items: &[T]) -> Vec<T> {
     let mut items = items.to_vec();
     items.sort();
     items.dedup();
@@ -275,7 +304,7 @@ fn sorted_set<T: Ord + Clone>(items: &[T]) -> Vec<T> {
 }
 
 /// What is in `after` and not in `before`, and the reverse (both sorted sets).
-fn set_changes<T: Ord + Clone>(before: &[T], after: &[T]) -> (Vec<T>, Vec<T>) {
+pub(crate) fn set_changes<T: Ord + Clone>(before: &[T], after: &[T]) -> (Vec<T>, Vec<T>) {
     let added = after.iter().filter(|x| before.binary_search(x).is_err()).cloned().collect();
     let removed = before.iter().filter(|x| after.binary_search(x).is_err()).cloned().collect();
     (added, removed)
@@ -365,6 +394,48 @@ mod tests {
             plan_client_update(Some(client), &patch, None, later),
             Plan::Answer(Update::Unchanged(_))
         ));
+    }
+
+    #[test]
+    fn a_deletion_checks_the_version_of_the_row_it_read() {
+        let client = sample_client("a");
+        let version = |c: &ApiClient| c.version;
+        assert!(matches!(
+            plan_deletion(None, version, None),
+            DeletionPlan::<ApiClient>::Answer(Deletion::NotFound)
+        ));
+        assert!(matches!(
+            plan_deletion(Some(client.clone()), version, Some(2)),
+            DeletionPlan::Answer(Deletion::Stale(c)) if c == client
+        ));
+        assert!(
+            matches!(plan_deletion(Some(client.clone()), version, Some(1)), DeletionPlan::Delete(c) if c == client)
+        );
+        assert!(
+            matches!(plan_deletion(Some(client.clone()), version, None), DeletionPlan::Delete(c) if c == client)
+        );
+    }
+
+    #[test]
+    fn a_permission_description_is_written_only_when_it_differs() {
+        let stored = Permission {
+            name: PermissionName::parse("invoices:read").unwrap(),
+            description: "Read invoices".to_owned(),
+            builtin: false,
+        };
+        assert!(matches!(plan_permission_update(None, "x"), Plan::Answer(Update::NotFound)));
+        assert!(matches!(
+            plan_permission_update(Some(stored.clone()), "Read invoices"),
+            Plan::Answer(Update::Unchanged(p)) if p == stored
+        ));
+        match plan_permission_update(Some(stored.clone()), "Read all invoices") {
+            Plan::Write { before, after, fields } => {
+                assert_eq!(before, stored);
+                assert_eq!(after, Permission { description: "Read all invoices".to_owned(), ..stored });
+                assert_eq!(fields, [PermissionField::Description]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

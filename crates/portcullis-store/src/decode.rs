@@ -69,6 +69,33 @@ pub fn role(id: RoleId, name: &str, description: String, builtin: bool, version:
     Ok(Role { id, name, description, permissions: Vec::new(), builtin, version })
 }
 
+/// One row of `roles LEFT JOIN role_permissions`, its id already a domain
+/// value: a role with one of its permissions, or with none.
+pub struct RoleRowColumns {
+    pub id: RoleId,
+    pub name: String,
+    pub description: String,
+    pub builtin: bool,
+    pub version: i64,
+    pub permission: Option<String>,
+}
+
+/// Folds joined rows, ordered by role and then permission (each role's rows
+/// together), into roles with their permissions in that order.
+pub fn roles(rows: impl IntoIterator<Item = Result<RoleRowColumns>>) -> Result<Vec<Role>> {
+    let mut roles: Vec<Role> = Vec::new();
+    for row in rows {
+        let row = row?;
+        if roles.last().map(|r| r.id) != Some(row.id) {
+            roles.push(role(row.id, &row.name, row.description, row.builtin, row.version)?);
+        }
+        if let (Some(role), Some(p)) = (roles.last_mut(), row.permission) {
+            role.permissions.push(role_permission(role.id, &p)?);
+        }
+    }
+    Ok(roles)
+}
+
 /// `roles.name` of role `id`.
 pub fn role_name(id: RoleId, name: &str) -> Result<RoleName> {
     RoleName::parse(name).map_err(|_| StoreError::Corrupt(format!("roles.name of role {id} is invalid")))
@@ -78,6 +105,12 @@ pub fn role_name(id: RoleId, name: &str) -> Result<RoleName> {
 pub fn role_permission(role: RoleId, permission: &str) -> Result<PermissionName> {
     PermissionName::parse(permission)
         .map_err(|_| StoreError::Corrupt(format!("role_permissions.permission of role {role} is invalid")))
+}
+
+/// `signing_keys.state` of key `kid`.
+pub fn key_state(kid: &str, state: &str) -> Result<crate::KeyState> {
+    crate::KeyState::parse(state)
+        .ok_or_else(|| StoreError::Corrupt(format!("signing_keys.state of key {kid} is invalid")))
 }
 
 /// One `permissions` row.
@@ -260,6 +293,38 @@ mod tests {
             StoreError::Corrupt(message) => message,
             other => panic!("not Corrupt: {other:?}"),
         }
+    }
+
+    #[test]
+    fn joined_role_rows_fold_into_roles_with_their_permissions() {
+        let (a, b) = (RoleId::generate(), RoleId::generate());
+        let row = |id, name: &str, permission: Option<&str>| {
+            Ok(RoleRowColumns {
+                id,
+                name: name.to_owned(),
+                description: String::new(),
+                builtin: false,
+                version: 3,
+                permission: permission.map(str::to_owned),
+            })
+        };
+        let folded = roles([
+            row(a, "billing", Some("invoices:read")),
+            row(a, "billing", Some("invoices:write")),
+            row(b, "empty", None),
+        ])
+        .unwrap();
+        assert_eq!(folded.len(), 2);
+        assert_eq!((folded[0].id, folded[0].name.as_str(), folded[0].version), (a, "billing", 3));
+        let held: Vec<&str> = folded[0].permissions.iter().map(|p| p.as_str()).collect();
+        assert_eq!(held, ["invoices:read", "invoices:write"]);
+        assert_eq!((folded[1].id, folded[1].permissions.len()), (b, 0));
+        assert!(roles(std::iter::empty()).unwrap().is_empty());
+        // A bad row anywhere fails the whole read, naming the column.
+        let bad = roles([row(a, "billing", Some(SECRET))]);
+        assert_eq!(corrupt_message(bad), format!("role_permissions.permission of role {a} is invalid"));
+        assert_eq!(corrupt_message(key_state("k1", SECRET)), "signing_keys.state of key k1 is invalid");
+        assert_eq!(key_state("k1", "next").unwrap(), crate::KeyState::Next);
     }
 
     #[test]

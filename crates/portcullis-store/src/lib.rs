@@ -3,7 +3,8 @@
 //! Each backend implements every trait on one type and hands out a
 //! [`Stores`] bundle; the service layer only ever sees the traits. The
 //! [`conformance`] module is the one suite every backend must pass;
-//! [`bulk`], [`decode`] and [`search`] are what the SQL backends do alike.
+//! [`builtins`], [`bulk`], [`change`], [`decode`], [`events`] and [`search`]
+//! are what the SQL backends do alike, decided once here.
 
 use std::sync::Arc;
 
@@ -18,10 +19,12 @@ pub use change::{
     ChangeEvents, ClientPatch, DeleteEvents, Deletion, PermissionDeleteEvents, RolePatch, Update, UserPatch,
 };
 
+pub mod builtins;
 pub mod bulk;
 pub mod change;
 pub mod conformance;
 pub mod decode;
+pub mod events;
 pub mod search;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -428,6 +431,11 @@ impl KeyState {
             _ => None,
         }
     }
+
+    /// What revoking a key in this state does beside deleting it.
+    pub fn revoking(self) -> KeyRevocation {
+        KeyRevocation { promote_next: self == Self::Current, store_new_next: self != Self::Previous }
+    }
 }
 
 /// A signing key as stored: the public half in the clear, the private half
@@ -456,25 +464,46 @@ pub trait KeyStore: Send + Sync {
     async fn delete_signing_key(&self, kid: &str) -> Result<bool>;
     /// One transaction: `current_kid`, if it is still current, becomes
     /// `Previous` (replaced at `at`), the `Next` key becomes `Current`
-    /// (activated at `at`) and `new_next` (state `Next`) is stored.
-    /// `Ok(false)`, changing nothing, when `current_kid` is no longer
-    /// current (another rotation won) or there is no next key.
+    /// (activated at `at`), `new_next` (state `Next`) is stored, and
+    /// `events(kid made current)` are inserted. Returns the kid made
+    /// current; `None`, changing nothing and inserting no event, when
+    /// `current_kid` is no longer current (another rotation won) or there
+    /// is no next key.
     async fn rotate_signing_keys(
         &self,
         current_kid: &str,
         new_next: &StoredSigningKey,
         at: Timestamp,
-    ) -> Result<bool>;
+        events: RotationEvents<'_>,
+    ) -> Result<Option<String>>;
     /// One transaction: deletes `kid`; if it was `Current`, the `Next` key
     /// becomes current (activated at `at`); if it was `Current` or `Next`,
-    /// `new_next` is stored as the next key. Returns the state `kid` had,
-    /// `None` (changing nothing) when there is no such key.
+    /// `new_next` is stored as the next key (see [`KeyState::revoking`]);
+    /// and `events(state it had)` are inserted. Returns that state; `None`
+    /// (changing nothing, no event) when there is no such key.
     async fn revoke_signing_key(
         &self,
         kid: &str,
         new_next: &StoredSigningKey,
         at: Timestamp,
+        events: RevocationEvents<'_>,
     ) -> Result<Option<KeyState>>;
+}
+
+/// Builds the events of a rotation from the kid of the key it made current.
+pub type RotationEvents<'a> = &'a (dyn Fn(&str) -> Vec<Event> + Send + Sync);
+
+/// Builds the events of a key's revocation from the state the key had.
+pub type RevocationEvents<'a> = &'a (dyn Fn(KeyState) -> Vec<Event> + Send + Sync);
+
+/// What revoking a key does beside deleting it, by the state it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRevocation {
+    /// The `Next` key becomes `Current`: the revoked key was signing.
+    pub promote_next: bool,
+    /// A fresh `Next` key is stored: the revoked one was current or next,
+    /// and a next key must be published before the following rotation.
+    pub store_new_next: bool,
 }
 
 /// Small server-wide secrets (e.g. the key that hashes client secrets),

@@ -183,8 +183,10 @@ macro_rules! conformance_suite {
             delete_signing_key_removes_only_that_key,
             at_most_one_current_and_one_next_key,
             rotation_promotes_the_next_key_and_stores_a_new_one,
+            rotation_without_a_next_key_changes_nothing,
             racing_rotations_leave_one_current_and_one_next_key,
             revoking_a_key_replaces_it_in_one_step,
+            a_key_change_commits_with_its_events_or_not_at_all,
             // revoked tokens
             is_token_revoked_only_for_revoked_tokens,
             revoking_a_token_again_changes_nothing,

@@ -62,8 +62,9 @@ pub enum ClientsCommand {
 
 pub async fn run(global: &GlobalConfig, command: ClientsCommand) -> anyhow::Result<()> {
     let service = startup::open_cli_service(global).await?;
-    let done = execute(&service, command).await;
-    done.and(super::write_change_events(&service).await)
+    // Every change writes its events in its own transaction: nothing is
+    // left queued for a background writer this process does not have.
+    execute(&service, command).await
 }
 
 async fn execute(service: &Service, command: ClientsCommand) -> anyhow::Result<()> {

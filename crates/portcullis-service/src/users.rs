@@ -9,7 +9,7 @@ use portcullis_store::{Deletion, Update, UserCursor, UserPatch, UserQuery};
 use serde_json::json;
 
 use crate::{
-    Actor, Caller, Result, Service, ServiceError,
+    Actor, Caller, Result, RoleBook, Service, ServiceError,
     audit::{ChangeKind, FieldChanges, Subject, change_event},
     passwords,
 };
@@ -79,6 +79,11 @@ pub struct UserView {
     pub roles: Vec<RoleName>,
 }
 
+fn user_view(book: &RoleBook, user: User) -> UserView {
+    let roles = book.role_names(&user.roles);
+    UserView { user, roles }
+}
+
 #[derive(Debug, Clone)]
 pub struct UserPage {
     pub items: Vec<UserView>,
@@ -115,9 +120,7 @@ impl Service {
     }
 
     pub(crate) async fn user_view(&self, user: User) -> Result<UserView> {
-        let all = self.inner.stores.roles.list_roles().await?;
-        let roles = all.iter().filter(|r| user.roles.contains(&r.id)).map(|r| r.name.clone()).collect();
-        Ok(UserView { user, roles })
+        Ok(user_view(&*self.role_book().await?, user))
     }
 
     /// The union of the user's roles' permissions.
@@ -220,10 +223,9 @@ impl Service {
         };
         let found = self.inner.stores.users.list_users(&query).await?;
         let (found, next_cursor) = crate::paging::finish(found, limit, |u| (u.created_at, u.id));
-        let mut items = Vec::with_capacity(found.len());
-        for user in found {
-            items.push(self.user_view(user).await?);
-        }
+        // The roles of the whole page from one read, never one per user.
+        let book = self.role_book().await?;
+        let items = found.into_iter().map(|user| user_view(&book, user)).collect();
         Ok(UserPage { items, next_cursor })
     }
 

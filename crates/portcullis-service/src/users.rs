@@ -3,7 +3,7 @@
 //! A user's effective permissions are the union of its roles'.
 
 use portcullis_domain::{
-    Email, Event, Role, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now,
+    Email, Event, Password, Role, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now,
 };
 use portcullis_store::{Deletion, Update, UserCursor, UserPatch, UserQuery};
 use serde_json::json;
@@ -61,7 +61,7 @@ pub struct NewUser {
     pub name: UserName,
     pub roles: Vec<RoleName>,
     /// `None`: one is generated and returned once.
-    pub password: Option<String>,
+    pub password: Option<Password>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -69,7 +69,7 @@ pub struct UserUpdate {
     pub name: Option<UserName>,
     pub roles: Option<Vec<RoleName>>,
     pub status: Option<UserStatus>,
-    pub password: Option<String>,
+    pub password: Option<Password>,
 }
 
 /// A user as shown: the record and its roles' names. Never its password hash.
@@ -139,17 +139,18 @@ impl Service {
 
     async fn checked_password_hash(
         &self,
-        password: &str,
+        password: &Password,
         email: &Email,
         name: &UserName,
     ) -> Result<portcullis_domain::PasswordHash> {
-        passwords::check(password, &[email.as_str(), name.as_str()]).map_err(ServiceError::WeakPassword)?;
+        passwords::check(password.expose(), &[email.as_str(), name.as_str()])
+            .map_err(ServiceError::WeakPassword)?;
         passwords::hash(password).await
     }
 
     /// Creates a user; returns the generated password when none was given
     /// (shown once). The caller must hold every permission of its roles.
-    pub async fn create_user(&self, caller: &Caller, new: NewUser) -> Result<(UserView, Option<String>)> {
+    pub async fn create_user(&self, caller: &Caller, new: NewUser) -> Result<(UserView, Option<Password>)> {
         caller.may(crate::Operation::CreateUser)?;
         let roles = self.role_ids(&new.roles).await?;
         caller.require_all(&self.roles_permissions(roles.iter().copied()).await?)?;
@@ -356,8 +357,8 @@ impl Service {
         &self,
         caller: &Caller,
         email: Email,
-        password: Option<String>,
-    ) -> Result<(UserView, Option<String>)> {
+        password: Option<Password>,
+    ) -> Result<(UserView, Option<Password>)> {
         if self.inner.stores.users.count_users().await? > 0 {
             return Err(ServiceError::UsersExist);
         }

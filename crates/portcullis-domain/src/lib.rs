@@ -28,4 +28,6 @@ pub use secret::{
     ClientSecret, ClientSecretKind, PersonalTokenKind, PersonalTokenSecret, Secret, SecretHash, SecretKind,
 };
 pub use time::{Timestamp, now};
-pub use user::{Email, PasswordHash, PersonalAccessToken, Session, User, UserId, UserName, UserStatus};
+pub use user::{
+    Email, Password, PasswordHash, PersonalAccessToken, Session, User, UserId, UserName, UserStatus,
+};

@@ -2,6 +2,7 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::{DomainError, RoleId, SecretHash, Timestamp};
 
@@ -161,6 +162,39 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+/// A console password in the clear: one a caller gave (to be checked and
+/// hashed) or one the server generated for a new user (shown once, in the
+/// response that creates it). `Debug` never shows it; the memory is wiped
+/// on drop. No `Serialize`: it cannot end up in an event or a log by being
+/// serialised along with something else.
+#[derive(Clone)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// The password itself: only for checking, hashing or showing it once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Password {
+    fn from(text: String) -> Self {
+        Self(Zeroizing::new(text))
+    }
+}
+
+impl From<&str> for Password {
+    fn from(text: &str) -> Self {
+        Self(Zeroizing::new(text.to_owned()))
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
 /// A signed-in console session. Only the hash of its id is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -213,5 +247,9 @@ mod tests {
         assert_eq!(id.to_string().parse::<UserId>(), Ok(id));
         assert!("nope".parse::<UserId>().is_err());
         assert_eq!(format!("{:?}", PasswordHash::from_phc("$argon2id$secret".into())), "PasswordHash(..)");
+        let password = Password::from("correct horse battery staple");
+        assert_eq!(format!("{password:?}"), "Password(..)");
+        assert_eq!(format!("{:?}", Some(password.clone())), "Some(Password(..))");
+        assert_eq!(password.expose(), "correct horse battery staple");
     }
 }

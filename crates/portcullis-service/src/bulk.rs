@@ -164,13 +164,9 @@ impl Service {
     /// No escalation: the caller holds every permission of every listed
     /// client's role (as stored now).
     async fn require_listed_roles(&self, caller: &Caller, ids: &[ClientId]) -> Result<()> {
-        let mut roles = Vec::new();
-        for id in ids {
-            if let Some(client) = self.inner.stores.clients.get_client(*id).await? {
-                roles.extend(client.role_id);
-            }
-        }
-        caller.require_all(&self.roles_permissions(roles).await?)
+        // One read for every listed client, never one per id.
+        let listed = self.inner.stores.clients.get_clients(ids).await?;
+        caller.require_all(&self.roles_permissions(listed.iter().filter_map(|c| c.role_id)).await?)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The hot path's memory: clients and roles, invalidated by generation.
+//! The hot path's memory: clients and roles, invalidated by generation;
+//! and the [`RoleBook`] pages of clients and users are shown with.
 //!
 //! Every lookup first asks the store's [`ChangeWatch`] for its generation
 //! (for SQLite `PRAGMA data_version`, for PostgreSQL a counter fed by
@@ -23,7 +24,7 @@ use portcullis_domain::{ApiClient, ClientId, Role, RoleId};
 use portcullis_store::{ChangeWatch, ClientStore, RoleStore, TokenStore};
 use uuid::Uuid;
 
-use crate::Result;
+use crate::{Result, RoleBook};
 
 /// Beyond this many entries the cache starts over, so that a stream of
 /// unknown client ids cannot grow it without bound.
@@ -71,6 +72,10 @@ pub struct Cache {
     roles: Map<RoleId, Role>,
     /// Revoked token ids (`Some`) and ids known not to be (`None`).
     revoked: Map<Uuid, ()>,
+    /// Every role and permission, and the generation they were read at. An
+    /// async lock, held while they are read: the resolvers of a GraphQL page
+    /// asking at once wait for one read instead of each making its own.
+    book: tokio::sync::Mutex<Option<(Generation, Arc<RoleBook>)>>,
 }
 
 impl Cache {
@@ -81,6 +86,7 @@ impl Cache {
             clients: Map::new(),
             roles: Map::new(),
             revoked: Map::new(),
+            book: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -114,6 +120,16 @@ impl Cache {
         let found = store.get_role(id).await?.map(Arc::new);
         self.roles.put(generation, id, found.clone());
         Ok(found)
+    }
+
+    pub async fn role_book(&self, generation: Generation, store: &dyn RoleStore) -> Result<Arc<RoleBook>> {
+        let mut held = self.book.lock().await;
+        if let Some((_, book)) = held.as_ref().filter(|(at, _)| *at == generation) {
+            return Ok(book.clone());
+        }
+        let book = Arc::new(RoleBook::new(store.list_roles().await?, store.list_permissions().await?));
+        *held = Some((generation, book.clone()));
+        Ok(book)
     }
 
     pub async fn is_revoked(

@@ -9,7 +9,7 @@ use portcullis_store::{ChangeEvents, ClientCursor, ClientPatch, ClientQuery, Del
 use serde_json::{Value, json};
 
 use crate::{
-    Actor, Caller, Result, Service, ServiceError,
+    Actor, Caller, Result, RoleBook, Service, ServiceError,
     audit::{ChangeKind, FieldChanges, Subject, change_event},
     paging,
 };
@@ -104,6 +104,13 @@ pub struct ClientView {
     pub role: Option<RoleName>,
 }
 
+impl ClientView {
+    fn new(book: &RoleBook, client: ApiClient) -> Self {
+        let role = book.role_name(client.role_id);
+        Self { client, role }
+    }
+}
+
 /// A page of clients, newest first.
 #[derive(Debug, Clone)]
 pub struct ClientPage {
@@ -132,11 +139,7 @@ impl Service {
     }
 
     pub(crate) async fn view(&self, client: ApiClient) -> Result<ClientView> {
-        let role = match client.role_id {
-            Some(id) => self.inner.stores.roles.get_role(id).await?.map(|r| r.name),
-            None => None,
-        };
-        Ok(ClientView { client, role })
+        Ok(ClientView::new(&*self.role_book().await?, client))
     }
 
     pub(crate) async fn role_labels(&self) -> Result<RoleLabels> {
@@ -215,15 +218,9 @@ impl Service {
         };
         let found = self.inner.stores.clients.list_clients(&query).await?;
         let (found, next_cursor) = paging::finish(found, limit, |c| (c.created_at, c.id));
-        let roles = self.inner.stores.roles.list_roles().await?;
-        let items = found
-            .into_iter()
-            .map(|client| {
-                let role =
-                    client.role_id.and_then(|id| roles.iter().find(|r| r.id == id)).map(|r| r.name.clone());
-                ClientView { client, role }
-            })
-            .collect();
+        // The roles of the whole page from one read, never one per client.
+        let book = self.role_book().await?;
+        let items = found.into_iter().map(|client| ClientView::new(&book, client)).collect();
         Ok(ClientPage { items, next_cursor })
     }
 

@@ -26,6 +26,7 @@ mod paging;
 pub mod passwords;
 mod personal_tokens;
 mod revocation;
+mod role_book;
 mod roles;
 mod sessions;
 mod token;
@@ -44,6 +45,7 @@ pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageItem, page_size};
 pub use personal_tokens::PersonalTokenInfo;
 pub use portcullis_store::KeyState;
 pub use revocation::RevokeError;
+pub use role_book::RoleBook;
 pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};
 pub use sessions::{ActiveUser, SESSION_ABSOLUTE, SESSION_IDLE, SignInError, SignedIn};
 pub use token::{GrantError, IssuedToken};
@@ -251,6 +253,14 @@ impl Service {
     /// Every permission a token may carry, for the metadata's `scopes_supported`.
     pub async fn permissions(&self) -> Result<Vec<Permission>> {
         Ok(self.inner.stores.roles.list_permissions().await?)
+    }
+
+    /// Every role and permission as stored now, from the cache (two store
+    /// calls after any change, none otherwise): what a page's role names
+    /// and permissions are read from, never a read per row.
+    pub(crate) async fn role_book(&self) -> Result<Arc<RoleBook>> {
+        let generation = self.inner.cache.generation()?;
+        self.inner.cache.role_book(generation, self.inner.stores.roles.as_ref()).await
     }
 
     pub async fn roles(&self, caller: &Caller) -> Result<Vec<Role>> {

@@ -8,7 +8,7 @@ use argon2::{
     Algorithm, Argon2, Params, Version,
     password_hash::{PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng as HashRng},
 };
-use portcullis_domain::PasswordHash;
+use portcullis_domain::{Password, PasswordHash};
 use rand::{Rng, rngs::OsRng};
 use zeroize::Zeroizing;
 
@@ -56,12 +56,12 @@ pub fn check(password: &str, context: &[&str]) -> Result<(), PasswordRejected> {
 }
 
 /// Hashes on a blocking thread: argon2id takes ~15 ms of one core.
-pub async fn hash(password: &str) -> Result<PasswordHash> {
-    let password = Zeroizing::new(password.to_owned());
+pub async fn hash(password: &Password) -> Result<PasswordHash> {
+    let password = password.clone();
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut HashRng);
         argon2()
-            .hash_password(password.as_bytes(), &salt)
+            .hash_password(password.expose().as_bytes(), &salt)
             .map(|h| PasswordHash::from_phc(h.to_string()))
             .map_err(|_| ServiceError::Corrupt("argon2 could not hash a password".into()))
     })
@@ -73,7 +73,7 @@ pub async fn hash(password: &str) -> Result<PasswordHash> {
 /// an unknown e-mail and a wrong password take the same time.
 static DUMMY: LazyLock<Option<String>> = LazyLock::new(|| {
     let salt = SaltString::generate(&mut HashRng);
-    argon2().hash_password(generate().as_bytes(), &salt).ok().map(|h| h.to_string())
+    argon2().hash_password(generate().expose().as_bytes(), &salt).ok().map(|h| h.to_string())
 });
 
 /// Verifies on a blocking thread; `None` checks against a dummy hash.
@@ -92,10 +92,11 @@ pub async fn verify(hash: Option<&PasswordHash>, password: &str) -> bool {
 
 /// A password for a user created without one: 24 base62 characters
 /// (~143 bits), shown once.
-pub fn generate() -> String {
+pub fn generate() -> Password {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = OsRng;
-    (0..24).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    let text: String = (0..24).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    Password::from(text)
 }
 
 #[cfg(test)]
@@ -114,12 +115,12 @@ mod tests {
             "the e-mail itself"
         );
         assert!(check("correct horse battery staple orbit", &[]).is_ok());
-        assert!(check(&generate(), &[]).is_ok());
+        assert!(check(generate().expose(), &[]).is_ok());
     }
 
     #[tokio::test]
     async fn hash_and_verify() {
-        let h = hash("correct horse battery staple").await.unwrap();
+        let h = hash(&"correct horse battery staple".into()).await.unwrap();
         assert!(h.as_phc().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(verify(Some(&h), "correct horse battery staple").await);
         assert!(!verify(Some(&h), "correct horse battery stapler").await);
@@ -129,7 +130,7 @@ mod tests {
 
     #[test]
     fn generated_passwords_differ() {
-        assert_ne!(generate(), generate());
-        assert_eq!(generate().len(), 24);
+        assert_ne!(generate().expose(), generate().expose());
+        assert_eq!(generate().expose().len(), 24);
     }
 }

@@ -3,13 +3,13 @@
 //! A user's effective permissions are the union of its roles'.
 
 use portcullis_domain::{
-    Email, Event, Role, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now,
+    Email, Event, Password, Role, RoleId, RoleName, Scope, User, UserId, UserName, UserStatus, now,
 };
 use portcullis_store::{Deletion, Update, UserCursor, UserPatch, UserQuery};
 use serde_json::json;
 
 use crate::{
-    Actor, Caller, Result, Service, ServiceError,
+    Actor, Caller, Result, RoleBook, Service, ServiceError,
     audit::{ChangeKind, FieldChanges, Subject, change_event},
     passwords,
 };
@@ -61,7 +61,7 @@ pub struct NewUser {
     pub name: UserName,
     pub roles: Vec<RoleName>,
     /// `None`: one is generated and returned once.
-    pub password: Option<String>,
+    pub password: Option<Password>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -69,7 +69,7 @@ pub struct UserUpdate {
     pub name: Option<UserName>,
     pub roles: Option<Vec<RoleName>>,
     pub status: Option<UserStatus>,
-    pub password: Option<String>,
+    pub password: Option<Password>,
 }
 
 /// A user as shown: the record and its roles' names. Never its password hash.
@@ -77,6 +77,11 @@ pub struct UserUpdate {
 pub struct UserView {
     pub user: User,
     pub roles: Vec<RoleName>,
+}
+
+fn user_view(book: &RoleBook, user: User) -> UserView {
+    let roles = book.role_names(&user.roles);
+    UserView { user, roles }
 }
 
 #[derive(Debug, Clone)]
@@ -115,9 +120,7 @@ impl Service {
     }
 
     pub(crate) async fn user_view(&self, user: User) -> Result<UserView> {
-        let all = self.inner.stores.roles.list_roles().await?;
-        let roles = all.iter().filter(|r| user.roles.contains(&r.id)).map(|r| r.name.clone()).collect();
-        Ok(UserView { user, roles })
+        Ok(user_view(&*self.role_book().await?, user))
     }
 
     /// The union of the user's roles' permissions.
@@ -136,17 +139,18 @@ impl Service {
 
     async fn checked_password_hash(
         &self,
-        password: &str,
+        password: &Password,
         email: &Email,
         name: &UserName,
     ) -> Result<portcullis_domain::PasswordHash> {
-        passwords::check(password, &[email.as_str(), name.as_str()]).map_err(ServiceError::WeakPassword)?;
+        passwords::check(password.expose(), &[email.as_str(), name.as_str()])
+            .map_err(ServiceError::WeakPassword)?;
         passwords::hash(password).await
     }
 
     /// Creates a user; returns the generated password when none was given
     /// (shown once). The caller must hold every permission of its roles.
-    pub async fn create_user(&self, caller: &Caller, new: NewUser) -> Result<(UserView, Option<String>)> {
+    pub async fn create_user(&self, caller: &Caller, new: NewUser) -> Result<(UserView, Option<Password>)> {
         caller.may(crate::Operation::CreateUser)?;
         let roles = self.role_ids(&new.roles).await?;
         caller.require_all(&self.roles_permissions(roles.iter().copied()).await?)?;
@@ -220,10 +224,9 @@ impl Service {
         };
         let found = self.inner.stores.users.list_users(&query).await?;
         let (found, next_cursor) = crate::paging::finish(found, limit, |u| (u.created_at, u.id));
-        let mut items = Vec::with_capacity(found.len());
-        for user in found {
-            items.push(self.user_view(user).await?);
-        }
+        // The roles of the whole page from one read, never one per user.
+        let book = self.role_book().await?;
+        let items = found.into_iter().map(|user| user_view(&book, user)).collect();
         Ok(UserPage { items, next_cursor })
     }
 
@@ -354,8 +357,8 @@ impl Service {
         &self,
         caller: &Caller,
         email: Email,
-        password: Option<String>,
-    ) -> Result<(UserView, Option<String>)> {
+        password: Option<Password>,
+    ) -> Result<(UserView, Option<Password>)> {
         if self.inner.stores.users.count_users().await? > 0 {
             return Err(ServiceError::UsersExist);
         }

@@ -3,80 +3,12 @@
 //! and any committed change (even by another connection) is seen at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
-};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use portcullis_domain::{
-    ApiClient, ClientId, ClientName, ClientStatus, Event, RoleName, Timestamp, TokenTtl,
-};
+use portcullis_domain::{ClientId, ClientName, ClientStatus, RoleName, TokenTtl};
 use portcullis_service::{BulkAction, Caller, GrantError, MasterKey, NewClient, Service, ServiceConfig};
-use portcullis_store::{
-    BulkChange, BulkGuard, ChangeEvents, ClientPatch, ClientQuery, ClientStore, DeleteEvents, Deletion,
-    Result, Stores, Update,
-};
+use portcullis_store::{Stores, counting::Counting};
 use portcullis_store_sqlite::SqliteStore;
-
-/// The real store, with a count of the reads the service makes.
-struct Counting {
-    inner: Arc<dyn ClientStore>,
-    gets: AtomicUsize,
-}
-
-#[async_trait]
-impl ClientStore for Counting {
-    async fn insert_client(&self, c: &ApiClient, events: &[Event]) -> Result<()> {
-        self.inner.insert_client(c, events).await
-    }
-    async fn get_client(&self, id: ClientId) -> Result<Option<ApiClient>> {
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        self.inner.get_client(id).await
-    }
-    async fn list_clients(&self, q: &ClientQuery) -> Result<Vec<ApiClient>> {
-        self.inner.list_clients(q).await
-    }
-    async fn update_client(
-        &self,
-        id: ClientId,
-        patch: &ClientPatch,
-        if_version: Option<u64>,
-        at: Timestamp,
-        events: ChangeEvents<'_, ApiClient>,
-    ) -> Result<Update<ApiClient>> {
-        self.inner.update_client(id, patch, if_version, at, events).await
-    }
-    async fn delete_client(
-        &self,
-        id: ClientId,
-        if_version: Option<u64>,
-        events: DeleteEvents<'_, ApiClient>,
-    ) -> Result<Deletion<ApiClient>> {
-        self.inner.delete_client(id, if_version, events).await
-    }
-    async fn record_last_used(&self, used: &[(ClientId, Timestamp)]) -> Result<()> {
-        self.inner.record_last_used(used).await
-    }
-    async fn set_clients_status_guarded(
-        &self,
-        ids: &[ClientId],
-        status: ClientStatus,
-        at: Timestamp,
-        guard: BulkGuard<'_>,
-        events: ChangeEvents<'_, ApiClient>,
-    ) -> Result<Vec<BulkChange>> {
-        self.inner.set_clients_status_guarded(ids, status, at, guard, events).await
-    }
-    async fn delete_clients_guarded(
-        &self,
-        ids: &[ClientId],
-        guard: BulkGuard<'_>,
-        events: DeleteEvents<'_, ApiClient>,
-    ) -> Result<Vec<BulkChange>> {
-        self.inner.delete_clients_guarded(ids, guard, events).await
-    }
-}
 
 struct Fixture {
     service: Service,
@@ -90,9 +22,9 @@ async fn fixture() -> Fixture {
     let (url, dir) = portcullis_store_sqlite::testing::fresh_database();
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let mut stores: Stores = store.stores();
-    let counting = Arc::new(Counting { inner: stores.clients.clone(), gets: AtomicUsize::new(0) });
-    stores.clients = counting.clone();
+    // The real store, with a count of the reads the service makes.
+    let stores: Stores = store.stores();
+    let (stores, counting) = Counting::wrap(stores);
     let master = MasterKey::generate();
     let config =
         ServiceConfig { issuer: "https://auth.example".into(), audience: "https://api.example".into() };
@@ -111,7 +43,7 @@ fn new_client(role: Option<&str>) -> NewClient {
 
 impl Fixture {
     fn gets(&self) -> usize {
-        self.counting.gets.load(Ordering::SeqCst)
+        self.counting.calls("clients.get_client")
     }
 }
 

@@ -176,6 +176,19 @@ impl ClientStore for PgStore {
         row.map(ClientRow::into_client).transpose()
     }
 
+    async fn get_clients(&self, ids: &[ClientId]) -> Result<Vec<ApiClient>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<ClientRow> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_clients WHERE id = ANY($1)"))
+                .bind(uuids(ids))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+
     async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>> {
         let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM api_clients WHERE 1 = 1"));
         if let Some(after) = &query.after {

@@ -200,6 +200,14 @@ impl ClientStore for SqliteStore {
         row.map(ClientRow::into_client).transpose()
     }
 
+    async fn get_clients(&self, ids: &[ClientId]) -> Result<Vec<ApiClient>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        Ok(clients_by_id(&mut conn, ids).await?.into_values().collect())
+    }
+
     async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>> {
         let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM api_clients WHERE 1 = 1"));
         if let Some(after) = &query.after {

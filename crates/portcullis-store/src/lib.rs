@@ -2,7 +2,8 @@
 //!
 //! Each backend implements every trait on one type and hands out a
 //! [`Stores`] bundle; the service layer only ever sees the traits. The
-//! [`conformance`] module is the one suite every backend must pass;
+//! [`conformance`] module is the one suite every backend must pass, and
+//! [`counting`] the decorator tests count a path's store calls with;
 //! [`builtins`], [`bulk`], [`change`], [`decode`], [`events`] and [`search`]
 //! are what the SQL backends do alike, decided once here.
 
@@ -23,6 +24,7 @@ pub mod builtins;
 pub mod bulk;
 pub mod change;
 pub mod conformance;
+pub mod counting;
 pub mod decode;
 pub mod events;
 pub mod search;
@@ -72,6 +74,11 @@ pub trait ClientStore: Send + Sync {
     /// `Conflict("client_id_unique")` if the id exists.
     async fn insert_client(&self, client: &ApiClient, events: &[Event]) -> Result<()>;
     async fn get_client(&self, id: ClientId) -> Result<Option<ApiClient>>;
+    /// The stored clients among `ids` (an unknown id is skipped, an id
+    /// listed twice is answered once), in no particular order: the clients
+    /// of a bulk action read at once, never one call per id. Up to
+    /// [`MAX_BULK_CLIENTS`](portcullis_domain::MAX_BULK_CLIENTS) ids.
+    async fn get_clients(&self, ids: &[ClientId]) -> Result<Vec<ApiClient>>;
     /// Newest first (`created_at` descending, then `id` descending).
     async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>>;
     /// In one transaction that holds the row (SQLite: `BEGIN IMMEDIATE`;

@@ -2,12 +2,14 @@
 //! (SQLite or PostgreSQL), and a few requests every test needs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
+
 use base64::{Engine, engine::general_purpose::STANDARD};
 use portcullis_domain::{ClientName, ClientSecret, Email, RoleName, TokenTtl, UserName};
 use portcullis_service::{
     Actor, Caller, ClientView, MasterKey, NewClient, NewUser, Service, ServiceConfig, UserView,
 };
-use portcullis_store::Stores;
+use portcullis_store::{Stores, counting::Counting};
 use portcullis_store_postgres::PgStore;
 use portcullis_store_sqlite::SqliteStore;
 use portcullis_web::{AppState, Application};
@@ -64,6 +66,19 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_on(backend: Backend) -> TestApp {
     let (stores, database_url, guard) = fresh_stores(backend).await;
+    serve(backend, stores, database_url, guard).await
+}
+
+/// [`spawn_app_on`], with the client, role, user and event stores behind a
+/// [`Counting`] decorator: the test reads how many store calls its requests
+/// made (start-up's are counted too: [`Counting::reset`] first).
+pub async fn spawn_counting_app_on(backend: Backend) -> (TestApp, Arc<Counting>) {
+    let (stores, database_url, guard) = fresh_stores(backend).await;
+    let (stores, counting) = Counting::wrap(stores);
+    (serve(backend, stores, database_url, guard).await, counting)
+}
+
+async fn serve(backend: Backend, stores: Stores, database_url: String, guard: DatabaseGuard) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let master_key = MasterKey::generate();

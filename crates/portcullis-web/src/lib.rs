@@ -13,6 +13,7 @@ mod panic;
 mod public;
 pub mod recording;
 pub mod redact;
+pub mod shown;
 
 use axum::{
     Router,

@@ -83,7 +83,7 @@ async fn first_admin(service: &portcullis_service::Service, serve: &ServeConfig)
         .create_first_admin(
             &portcullis_service::Caller::system(),
             email,
-            Some(secrecy::ExposeSecret::expose_secret(password).to_owned()),
+            Some(secrecy::ExposeSecret::expose_secret(password).into()),
         )
         .await
     {

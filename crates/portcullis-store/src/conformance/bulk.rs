@@ -130,6 +130,9 @@ pub async fn bulk_changes_a_thousand_clients(stores: &Stores) {
         clients.push(insert(stores, &format!("client {i}"), ClientStatus::Enabled).await);
     }
     let ids: Vec<ClientId> = clients.iter().map(|c| c.id).collect();
+    let mut read = stores.clients.get_clients(&ids).await.unwrap();
+    read.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
+    assert_eq!(read, clients);
 
     let at = now();
     let got = stores.clients.set_clients_status(&ids, ClientStatus::Disabled, at, NO_EVENTS).await.unwrap();

@@ -57,6 +57,23 @@ pub async fn get_unknown_client_is_none(stores: &Stores) {
     assert_eq!(stores.clients.get_client(ClientId::generate()).await.unwrap(), None);
 }
 
+pub async fn get_clients_answers_the_stored_ones_among_the_ids(stores: &Stores) {
+    with_builtins(stores).await;
+    let mut a = sample_client("a");
+    a.role_id = Some(VIEWER_ROLE_ID);
+    let b = sample_client("b");
+    let other = sample_client("not asked for");
+    for client in [&a, &b, &other] {
+        stores.clients.insert_client(client, &[]).await.unwrap();
+    }
+    let unknown = ClientId::generate();
+    let mut got = stores.clients.get_clients(&[b.id, unknown, a.id, b.id]).await.unwrap();
+    got.sort_by_key(|c| c.name.as_str().to_owned());
+    assert_eq!(got, vec![a, b]);
+    assert_eq!(stores.clients.get_clients(&[unknown]).await.unwrap(), vec![]);
+    assert_eq!(stores.clients.get_clients(&[]).await.unwrap(), vec![]);
+}
+
 /// Every field a patch names, and nothing else: not `last_used_at` (the
 /// flush's alone), not `created_at`; `tokens_valid_after` only forward.
 pub async fn update_writes_every_mutable_field(stores: &Stores) {

@@ -139,6 +139,7 @@ macro_rules! conformance_suite {
             client_without_optional_fields_round_trips,
             longest_and_non_ascii_values_round_trip,
             get_unknown_client_is_none,
+            get_clients_answers_the_stored_ones_among_the_ids,
             update_writes_every_mutable_field,
             update_unknown_client_returns_false,
             delete_removes_only_that_client,

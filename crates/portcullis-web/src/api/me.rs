@@ -9,6 +9,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::SecondsFormat;
+use portcullis_domain::PersonalTokenSecret;
 use portcullis_service::{PersonalTokenInfo, SESSION_ABSOLUTE, SignInError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -86,7 +87,9 @@ impl From<&PersonalTokenInfo> for PersonalTokenResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedPersonalToken {
     /// Shown this once. The previous token, if any, stopped working.
-    pub token: String,
+    #[serde(serialize_with = "crate::shown::once")]
+    #[schema(value_type = String)]
+    pub token: PersonalTokenSecret,
     #[serde(flatten)]
     pub info: PersonalTokenResponse,
 }
@@ -157,7 +160,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeResp
 async fn rotate_token(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let user = caller.user()?;
     let (info, secret) = state.service.rotate_personal_token(&caller.actor(), user.id).await?;
-    let body = CreatedPersonalToken { token: secret.expose().to_owned(), info: (&info).into() };
+    let body = CreatedPersonalToken { token: secret, info: (&info).into() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

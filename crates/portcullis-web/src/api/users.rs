@@ -8,7 +8,7 @@ use axum::{
     routing::{get, post},
 };
 use chrono::SecondsFormat;
-use portcullis_domain::{Email, RoleName, UserId, UserName};
+use portcullis_domain::{Email, Password, RoleName, UserId, UserName};
 use portcullis_service::{ListUsers, NewUser, Operation, ServiceError, UserUpdate, UserView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -76,8 +76,9 @@ pub struct CreateUserRequest {
 pub struct CreatedUser {
     pub user: UserResponse,
     /// Only when the server generated it: shown this once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    #[serde(serialize_with = "crate::shown::once_if_any", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Password>,
 }
 
 // Also GraphQL's `UpdateUserInput` (the same checks in both APIs).
@@ -123,7 +124,7 @@ impl CreateUserRequest {
             email: Email::parse(&self.email).map_err(ServiceError::invalid("email"))?,
             name: UserName::parse(&self.name).map_err(ServiceError::invalid("name"))?,
             roles: roles(&self.roles)?,
-            password: self.password,
+            password: self.password.map(Password::from),
         })
     }
 }
@@ -139,7 +140,7 @@ impl UpdateUserRequest {
                 .map_err(ServiceError::invalid("name"))?,
             roles: self.roles.as_deref().map(roles).transpose()?,
             status: self.status.map(Into::into),
-            password: self.password,
+            password: self.password.map(Password::from),
         })
     }
 }

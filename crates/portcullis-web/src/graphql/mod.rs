@@ -17,7 +17,7 @@ use async_graphql::{Context, EmptySubscription, Schema, ServerError, Variables};
 use axum::{extract::State, http::StatusCode, response::Response};
 use portcullis_service::{MAX_PAGE_SIZE, Service, ServiceError};
 
-use crate::redact;
+use crate::{redact, shown::ShownOnce};
 use serde::Deserialize;
 
 use crate::{
@@ -82,6 +82,16 @@ pub(crate) fn issued(ctx: &Context<'_>, credential: &str) {
     if let Ok(sidecar) = ctx.data::<Arc<Sidecar>>() {
         sidecar.issued.lock().unwrap_or_else(|e| e.into_inner()).push(credential.to_owned());
     }
+}
+
+/// A credential a payload shows (a client secret, a personal access token,
+/// a generated password): noted as issued, so that the request's event
+/// keeps it out, and shown, once. The one place a GraphQL answer exposes
+/// one (see [`crate::shown`]).
+pub(crate) fn shown<'a>(ctx: &Context<'_>, credential: &'a impl ShownOnce) -> &'a str {
+    let text = credential.text();
+    issued(ctx, text);
+    text
 }
 
 /// An id argument, or `INVALID_FIELD` naming the argument.

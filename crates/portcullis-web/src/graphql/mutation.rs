@@ -3,11 +3,12 @@
 //! a field is refused for the same reason in both.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use portcullis_domain::{ClientSecret, Password, PersonalTokenSecret};
 use portcullis_service::{BulkAction, BulkSummary, Operation};
 
 use super::{
     errors::OrGraphql,
-    issued, parse_id, service,
+    issued, parse_id, service, shown,
     types::{Client, PersonalAccessToken, Role, User},
 };
 use crate::api::{
@@ -32,18 +33,36 @@ pub struct UpdateClientInput {
     pub status: MaybeUndefined<Status>,
 }
 
-/// The new client and its secret: shown this once.
-#[derive(SimpleObject)]
 pub struct CreateClientPayload {
     pub client: Client,
-    pub client_secret: String,
+    pub client_secret: ClientSecret,
+}
+
+/// The new client and its secret: shown this once.
+#[Object]
+impl CreateClientPayload {
+    async fn client(&self) -> &Client {
+        &self.client
+    }
+    async fn client_secret(&self, ctx: &Context<'_>) -> &str {
+        shown(ctx, &self.client_secret)
+    }
+}
+
+pub struct RegenerateClientSecretPayload {
+    pub client: Client,
+    pub client_secret: ClientSecret,
 }
 
 /// The client and its new secret, shown this once; the old one stopped working.
-#[derive(SimpleObject)]
-pub struct RegenerateClientSecretPayload {
-    pub client: Client,
-    pub client_secret: String,
+#[Object]
+impl RegenerateClientSecretPayload {
+    async fn client(&self) -> &Client {
+        &self.client
+    }
+    async fn client_secret(&self, ctx: &Context<'_>) -> &str {
+        shown(ctx, &self.client_secret)
+    }
 }
 
 /// An access token, as `/oauth2/token` answers.
@@ -85,18 +104,36 @@ pub struct RevokedKey {
     pub state: String,
 }
 
-#[derive(SimpleObject)]
 pub struct CreateUserPayload {
     pub user: User,
-    /// Only when the server generated it: shown this once.
-    pub password: Option<String>,
+    pub password: Option<Password>,
 }
 
-#[derive(SimpleObject)]
+#[Object]
+impl CreateUserPayload {
+    async fn user(&self) -> &User {
+        &self.user
+    }
+    /// Only when the server generated it: shown this once.
+    async fn password(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.password.as_ref().map(|password| shown(ctx, password))
+    }
+}
+
 pub struct RotatePersonalAccessTokenPayload {
-    /// Shown this once. The previous token, if any, stopped working.
-    pub token: String,
+    pub token: PersonalTokenSecret,
     pub personal_access_token: PersonalAccessToken,
+}
+
+#[Object]
+impl RotatePersonalAccessTokenPayload {
+    /// Shown this once. The previous token, if any, stopped working.
+    async fn token(&self, ctx: &Context<'_>) -> &str {
+        shown(ctx, &self.token)
+    }
+    async fn personal_access_token(&self) -> &PersonalAccessToken {
+        &self.personal_access_token
+    }
 }
 
 async fn bulk(ctx: &Context<'_>, action: Action, ids: &[ID]) -> Result<BulkPayload> {
@@ -130,11 +167,7 @@ impl Mutation {
         caller.may(Operation::CreateClient)?;
         let new = input.into_new().gql()?;
         let (view, secret) = service(ctx)?.create_client(&caller.service(), new).await.gql()?;
-        issued(ctx, secret.expose());
-        Ok(Some(CreateClientPayload {
-            client: Client::from(view),
-            client_secret: secret.expose().to_owned(),
-        }))
+        Ok(Some(CreateClientPayload { client: Client::from(view), client_secret: secret }))
     }
 
     /// Change a client's name, description, role, token lifetime or status
@@ -201,11 +234,7 @@ impl Mutation {
         caller.may(Operation::RegenerateClientSecret)?;
         let id = parse_id("id", &id)?;
         let (view, secret) = service(ctx)?.regenerate_client_secret(&caller.service(), id).await.gql()?;
-        issued(ctx, secret.expose());
-        Ok(Some(RegenerateClientSecretPayload {
-            client: Client::from(view),
-            client_secret: secret.expose().to_owned(),
-        }))
+        Ok(Some(RegenerateClientSecretPayload { client: Client::from(view), client_secret: secret }))
     }
 
     /// Issue an access token for a client (`tokens:issue`, and every
@@ -341,9 +370,6 @@ impl Mutation {
         caller.may(Operation::CreateUser)?;
         let new = input.into_new().gql()?;
         let (view, password) = service(ctx)?.create_user(&caller.service(), new).await.gql()?;
-        if let Some(password) = &password {
-            issued(ctx, password);
-        }
         Ok(Some(CreateUserPayload { user: User(view), password }))
     }
 
@@ -385,11 +411,7 @@ impl Mutation {
         let caller = super::caller(ctx)?;
         let user = caller.user().gql()?;
         let (info, secret) = service(ctx)?.rotate_personal_token(&caller.actor(), user.id).await.gql()?;
-        issued(ctx, secret.expose());
-        Ok(Some(RotatePersonalAccessTokenPayload {
-            token: secret.expose().to_owned(),
-            personal_access_token: info.into(),
-        }))
+        Ok(Some(RotatePersonalAccessTokenPayload { token: secret, personal_access_token: info.into() }))
     }
 
     /// Revoke the calling user's personal access token without a

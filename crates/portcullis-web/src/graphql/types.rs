@@ -108,7 +108,9 @@ impl ClientFields {
     /// The permissions its tokens may carry now, by category (`clients:read`).
     async fn permissions(&self, ctx: &Context<'_>) -> Result<Option<Vec<PermissionCategory>>> {
         let caller = require(ctx, Operation::ReadClients)?;
-        let groups = service(ctx)?.client_permissions(&caller.service(), self.0.client.id).await.gql()?;
+        // The client as this answer shows it, its role's permissions from the
+        // service's role book: a page of clients asking costs no read each.
+        let groups = service(ctx)?.permissions_of(&caller.service(), &self.0.client).await.gql()?;
         Ok(Some(groups.into_iter().map(PermissionCategory).collect()))
     }
     /// Its request and change events, newest first (`events:read`).

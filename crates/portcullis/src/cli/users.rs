@@ -5,7 +5,7 @@ use std::io::Read;
 
 use anyhow::Context;
 use clap::Subcommand;
-use portcullis_domain::Email;
+use portcullis_domain::{Email, Password};
 use portcullis_service::Caller;
 
 use crate::{config::GlobalConfig, startup};
@@ -29,7 +29,7 @@ pub async fn run(global: &GlobalConfig, command: UsersCommand) -> anyhow::Result
     let password = if password_stdin {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).context("could not read the password from stdin")?;
-        Some(text.trim_end_matches(['\r', '\n']).to_owned())
+        Some(Password::from(text.trim_end_matches(['\r', '\n'])))
     } else {
         None
     };
@@ -46,7 +46,8 @@ pub async fn run(global: &GlobalConfig, command: UsersCommand) -> anyhow::Result
     println!("Created administrator {} ({})", view.user.email, view.user.id);
     if let Some(password) = generated {
         println!();
-        println!("  password: {password}");
+        // The CLI's answer: the one place this password is shown.
+        println!("  password: {}", password.expose());
         println!();
         println!("The password is shown only this once: store it now, or change it after signing in.");
     }

@@ -37,6 +37,7 @@ mod graphql_twins;
 mod introspection;
 mod odd_bytes;
 mod preconditions;
+mod queries;
 mod request_id;
 mod rfc_details;
 mod role_user_preconditions;

@@ -11,7 +11,9 @@ use axum::{
     routing::{get, post},
 };
 use chrono::SecondsFormat;
-use portcullis_domain::{ClientId, ClientName, ClientStatus, Description, RoleName, Timestamp, TokenTtl};
+use portcullis_domain::{
+    ClientId, ClientName, ClientSecret, ClientStatus, Description, RoleName, Timestamp, TokenTtl,
+};
 use portcullis_service::{ClientUpdate, ClientView, ListClients, NewClient, Operation, ServiceError};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -136,7 +138,9 @@ pub struct CreateClientRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedClient {
     pub client: ClientResponse,
-    pub client_secret: String,
+    #[serde(serialize_with = "crate::shown::once")]
+    #[schema(value_type = String)]
+    pub client_secret: ClientSecret,
 }
 
 /// Absent leaves a field as it is; `null` clears `description` and `role`.
@@ -188,7 +192,9 @@ pub struct ListParams {
 pub struct RegeneratedSecret {
     pub client_id: Uuid,
     /// The new secret, shown this once. The old one stopped working.
-    pub client_secret: String,
+    #[serde(serialize_with = "crate::shown::once")]
+    #[schema(value_type = String)]
+    pub client_secret: ClientSecret,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -274,7 +280,7 @@ async fn create(
     let ApiJson(body) = body?;
     let new = body.into_new()?;
     let (view, secret) = state.service.create_client(&caller.service(), new).await?;
-    let created = CreatedClient { client: (&view).into(), client_secret: secret.expose().to_owned() };
+    let created = CreatedClient { client: (&view).into(), client_secret: secret };
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -396,10 +402,7 @@ async fn regenerate_secret(
 ) -> Result<Json<RegeneratedSecret>, Problem> {
     caller.may(Operation::RegenerateClientSecret)?;
     let (view, secret) = state.service.regenerate_client_secret(&caller.service(), client_id(&id)?).await?;
-    Ok(Json(RegeneratedSecret {
-        client_id: view.client.id.as_uuid(),
-        client_secret: secret.expose().to_owned(),
-    }))
+    Ok(Json(RegeneratedSecret { client_id: view.client.id.as_uuid(), client_secret: secret }))
 }
 
 /// Issue an access token for a client, as the console's "Generate access

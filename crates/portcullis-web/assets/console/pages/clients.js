@@ -180,8 +180,8 @@ export async function addClient(alerts) {
   try {
     if (can('roles:read')) roles = (await api('GET', '/roles')).data.items || [];
   } catch { roles = []; }
-  const name = field('Name', (id) => h('input', { id, name: 'name', required: true, maxlength: '100', autocomplete: 'off' }));
-  const description = field('Description (optional)', (id) => h('textarea', { id, name: 'description', rows: '2', maxlength: '1000' }));
+  const name = field('Name', (id) => h('input', { id, name: 'name', required: true, maxlength: '200', autocomplete: 'off' }));
+  const description = field('Description (optional)', (id) => h('textarea', { id, name: 'description', rows: '2', maxlength: '2000' }));
   const role = field('Role', (id) => h('select', { id, name: 'role' },
     h('option', { value: '' }, 'No role (no permissions)'),
     roles.map((r) => h('option', { value: r.name }, r.name))));

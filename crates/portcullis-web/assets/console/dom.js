@@ -7,8 +7,15 @@
  * omits), `dataset`, anything else as an attribute. Children: nodes,
  * strings, numbers, arrays of them; null/undefined/false are skipped.
  */
+// At phone width the stylesheet stacks table rows (display: block), which
+// makes browsers drop the table's semantics; explicit roles keep them for
+// screen readers.
+const TABLE_ROLES = { table: 'table', thead: 'rowgroup', tbody: 'rowgroup', tr: 'row', td: 'cell' };
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
+  const role = tag === 'th' ? ((attrs && attrs.scope) === 'row' ? 'rowheader' : 'columnheader') : TABLE_ROLES[tag];
+  if (role && !(attrs && attrs.role)) el.setAttribute('role', role);
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (key.startsWith('on') && typeof value === 'function') {

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod app;
+mod console;
 mod error;
 mod graphiql;
 pub mod graphql;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(attributed)
         .merge(public::router())
         .merge(graphiql::assets_router())
+        .merge(console::router())
         .merge(health::router())
         .merge(metrics::router())
         .fallback(not_found)

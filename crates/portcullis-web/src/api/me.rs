@@ -57,6 +57,11 @@ pub struct MeResponse {
     pub user: Option<MeUser>,
     /// The caller's effective permissions.
     pub permissions: Vec<String>,
+    /// Signed in with the session cookie only: the session's CSRF token,
+    /// so that a page reloaded by the console can keep changing things
+    /// (readable by the console's own origin only: no CORS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,9 +143,15 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeResp
     Ok(Json(match &caller.principal {
         Principal::Client(_) => {
             let view = state.service.caller_client(&caller.service()).await?;
-            MeResponse { kind: "client", client: Some((&view).into()), user: None, permissions }
+            MeResponse {
+                kind: "client",
+                client: Some((&view).into()),
+                user: None,
+                permissions,
+                csrf_token: None,
+            }
         }
-        Principal::User { user, .. } => MeResponse {
+        Principal::User { user, session } => MeResponse {
             kind: "user",
             client: None,
             user: Some(MeUser {
@@ -149,6 +160,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeResp
                 name: user.name.as_str().to_owned(),
             }),
             permissions,
+            csrf_token: session.as_deref().map(|id| state.service.csrf_token(id)),
         },
     }))
 }

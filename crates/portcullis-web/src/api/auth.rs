@@ -157,7 +157,9 @@ async fn session(parts: &Parts, state: &AppState) -> Result<Caller, Problem> {
     let name = session_cookie_name(state.service.config().issuer.starts_with("https://"));
     let id = cookie(&parts.headers, name).ok_or_else(unauthorized)?;
     let Some(ActiveUser { user, scope }) = state.service.authenticate_session(id).await? else {
-        return Err(Problem::unauthorized("the session has ended; sign in again", false));
+        // The cookie came, its session is gone: idle too long, past its
+        // absolute end, signed out, or its user disabled.
+        return Err(Problem::unauthorized("the session has ended: sign in again", false));
     };
     // Cookies travel with cross-site requests; the CSRF token does not.
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);

@@ -47,7 +47,7 @@ pub use portcullis_store::KeyState;
 pub use revocation::RevokeError;
 pub use role_book::RoleBook;
 pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};
-pub use sessions::{ActiveUser, SESSION_ABSOLUTE, SESSION_IDLE, SignInError, SignedIn};
+pub use sessions::{ActiveUser, SESSION_ABSOLUTE, SESSION_IDLE, SessionTimeouts, SignInError, SignedIn};
 pub use token::{GrantError, IssuedToken};
 pub use users::{ListUsers, NewUser, UserPage, UserUpdate, UserView};
 
@@ -80,6 +80,16 @@ pub struct ServiceConfig {
     pub issuer: String,
     /// The default `aud` of every token (RFC 9068 §3).
     pub audience: String,
+    /// When a console session ends (`PORTCULLIS_SESSION_IDLE_TIMEOUT`,
+    /// `PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT`).
+    pub sessions: SessionTimeouts,
+}
+
+impl ServiceConfig {
+    /// Issuer and audience, with the default session timeouts.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self { issuer: issuer.into(), audience: audience.into(), sessions: SessionTimeouts::default() }
+    }
 }
 
 /// The service layer, cheap to clone: adapters hold one each.

@@ -13,12 +13,37 @@ use zeroize::Zeroizing;
 
 use crate::{Service, ServiceError, passwords, users::UserView};
 
-/// Signed out after this long without a request.
+/// Signed out after this long without a request, by default.
 pub const SESSION_IDLE: TimeDelta = TimeDelta::minutes(30);
-/// Signed out after this long whatever the activity.
+/// Signed out after this long whatever the activity, by default.
 pub const SESSION_ABSOLUTE: TimeDelta = TimeDelta::hours(12);
-/// `last_seen_at` is written at most this often per session.
+/// `last_seen_at` is written at most this often per session (less often
+/// for short idle timeouts: see [`SessionTimeouts::touch_every`]).
 const TOUCH_EVERY: TimeDelta = TimeDelta::seconds(60);
+
+/// When a console session ends: after `idle` without a request, and at
+/// `absolute` after sign-in whatever the activity (the cookie's Max-Age).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimeouts {
+    pub idle: TimeDelta,
+    pub absolute: TimeDelta,
+}
+
+impl Default for SessionTimeouts {
+    fn default() -> Self {
+        Self { idle: SESSION_IDLE, absolute: SESSION_ABSOLUTE }
+    }
+}
+
+impl SessionTimeouts {
+    /// How stale `last_seen_at` may get before a request writes it again:
+    /// a minute, or a thirtieth of the idle timeout when that is shorter.
+    /// A session so ends between `idle - touch_every` and `idle` after its
+    /// last request, and a busy console does not write on every request.
+    fn touch_every(&self) -> TimeDelta {
+        TOUCH_EVERY.min(self.idle / 30)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
@@ -64,12 +89,13 @@ impl Service {
         OsRng.fill_bytes(raw.as_mut());
         let session_id = Zeroizing::new(URL_SAFE_NO_PAD.encode(raw.as_ref()));
         let at = now();
+        let timeouts = self.inner.config.sessions;
         let session = Session {
             id_hash: self.inner.hasher.hash_bytes(session_id.as_bytes()),
             user_id: user.id,
             created_at: at,
             last_seen_at: at,
-            expires_at: at + SESSION_ABSOLUTE,
+            expires_at: at + timeouts.absolute,
         };
         self.inner.stores.users.insert_session(&session).await.map_err(ServiceError::from)?;
         tracing::info!(user_id = %user.id, "console sign-in");
@@ -100,7 +126,8 @@ impl Service {
         let hash = self.inner.hasher.hash_bytes(session_id.as_bytes());
         let Some(session) = self.inner.stores.users.get_session(&hash).await? else { return Ok(None) };
         let at = now();
-        if at >= session.expires_at || at >= session.last_seen_at + SESSION_IDLE {
+        let timeouts = self.inner.config.sessions;
+        if at >= session.expires_at || at >= session.last_seen_at + timeouts.idle {
             self.inner.stores.users.delete_session(&hash).await?;
             return Ok(None);
         }
@@ -108,7 +135,7 @@ impl Service {
         if user.status != UserStatus::Enabled {
             return Ok(None);
         }
-        if at - session.last_seen_at >= TOUCH_EVERY {
+        if at - session.last_seen_at >= timeouts.touch_every() {
             self.inner.stores.users.touch_session(&hash, at).await?;
         }
         let scope = self.user_scope(&user).await?;
@@ -118,9 +145,10 @@ impl Service {
     /// Deletes ended sessions (idle or past their absolute end), in bounded batches.
     pub async fn purge_sessions(&self) -> Result<u64, ServiceError> {
         let users = &self.inner.stores.users;
+        let idle = self.inner.config.sessions.idle;
         crate::batches::purge_in_batches(1000, std::time::Duration::ZERO, |limit| {
             let at = now();
-            users.purge_sessions(at, at - SESSION_IDLE, limit)
+            users.purge_sessions(at, at - idle, limit)
         })
         .await
     }

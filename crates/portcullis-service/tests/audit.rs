@@ -17,8 +17,7 @@ async fn service() -> (Service, tempfile::TempDir) {
     let (url, dir) = portcullis_store_sqlite::testing::fresh_database();
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let config =
-        ServiceConfig { issuer: "https://auth.example".into(), audience: "https://api.example".into() };
+    let config = ServiceConfig::new("https://auth.example", "https://api.example");
     (Service::start(store.stores(), config, &MasterKey::generate()).await.unwrap(), dir)
 }
 

@@ -53,8 +53,7 @@ async fn a_flush_writes_what_was_queued_when_it_began_in_large_transactions() {
         batch_sizes: Mutex::new(Vec::new()),
     });
     stores.events = busy.clone();
-    let config =
-        ServiceConfig { issuer: "https://auth.example".into(), audience: "https://api.example".into() };
+    let config = ServiceConfig::new("https://auth.example", "https://api.example");
     let service = Service::start(stores, config, &MasterKey::generate()).await.unwrap();
     busy.service.set(service.clone()).ok().unwrap();
 

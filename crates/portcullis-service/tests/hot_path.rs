@@ -26,8 +26,7 @@ async fn fixture() -> Fixture {
     let stores: Stores = store.stores();
     let (stores, counting) = Counting::wrap(stores);
     let master = MasterKey::generate();
-    let config =
-        ServiceConfig { issuer: "https://auth.example".into(), audience: "https://api.example".into() };
+    let config = ServiceConfig::new("https://auth.example", "https://api.example");
     let service = Service::start(stores, config, &master).await.unwrap();
     Fixture { service, counting, url, master, _dir: dir }
 }
@@ -90,7 +89,7 @@ async fn a_change_committed_by_another_connection_is_seen_on_the_next_request() 
 
     // Another process: its own store and service on the same file.
     let other = SqliteStore::connect(&f.url).await.unwrap();
-    let config = ServiceConfig { issuer: "x://".into(), audience: "x://".into() };
+    let config = ServiceConfig::new("x://", "x://");
     let other = Service::start(other.stores(), config, &f.master).await.unwrap();
     other.set_client_status(&Caller::system(), view.client.id, ClientStatus::Disabled).await.unwrap();
     assert!(matches!(
@@ -126,7 +125,7 @@ async fn own_changes_hold_at_once() {
 async fn a_wrong_master_key_cannot_open_the_stored_keys() {
     let f = fixture().await;
     let store = SqliteStore::connect(&f.url).await.unwrap();
-    let config = ServiceConfig { issuer: "x://".into(), audience: "x://".into() };
+    let config = ServiceConfig::new("x://", "x://");
     let result = Service::start(store.stores(), config, &MasterKey::generate()).await;
     assert!(result.is_err());
     let message = format!("{}", result.err().unwrap());
@@ -156,7 +155,7 @@ async fn a_bulk_disable_or_delete_holds_at_once_here_and_for_another_connection(
 
     // Another process on the same file.
     let other = SqliteStore::connect(&f.url).await.unwrap();
-    let config = ServiceConfig { issuer: "x://".into(), audience: "x://".into() };
+    let config = ServiceConfig::new("x://", "x://");
     let other = Service::start(other.stores(), config, &f.master).await.unwrap();
     other.bulk_clients(&Caller::cli(), BulkAction::Disable, &[a.client.id]).await.unwrap();
     assert!(matches!(

@@ -2,18 +2,23 @@
 //! the stored times (the service reads the real clock).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chrono::TimeDelta;
 use portcullis_domain::{Email, RoleName, UserName};
-use portcullis_service::{Caller, MasterKey, NewUser, Service, ServiceConfig};
+use portcullis_service::{Caller, MasterKey, NewUser, Service, ServiceConfig, SessionTimeouts};
 use portcullis_store_sqlite::SqliteStore;
 
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn service() -> (Service, String, tempfile::TempDir) {
+    service_with(SessionTimeouts::default()).await
+}
+
+async fn service_with(sessions: SessionTimeouts) -> (Service, String, tempfile::TempDir) {
     let (url, dir) = portcullis_store_sqlite::testing::fresh_database();
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let config =
-        ServiceConfig { issuer: "https://auth.example".into(), audience: "https://api.example".into() };
+        ServiceConfig { sessions, ..ServiceConfig::new("https://auth.example", "https://api.example") };
     let service = Service::start(store.stores(), config, &MasterKey::generate()).await.unwrap();
     service
         .create_user(
@@ -32,9 +37,13 @@ async fn service() -> (Service, String, tempfile::TempDir) {
 
 /// Moves every session's times `minutes` into the past.
 fn age_sessions(url: &str, column: &str, minutes: i64) {
+    age_sessions_by(url, column, TimeDelta::minutes(minutes));
+}
+
+fn age_sessions_by(url: &str, column: &str, by: TimeDelta) {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let conn = rusqlite::Connection::open(path).unwrap();
-    let micros = minutes * 60 * 1_000_000;
+    let micros = by.num_microseconds().unwrap();
     conn.execute(&format!("UPDATE sessions SET {column} = {column} - ?1"), [micros]).unwrap();
 }
 
@@ -72,4 +81,44 @@ async fn session_ids_are_new_at_every_sign_in_and_csrf_tokens_are_bound_to_them(
     service.sign_out(&a.session_id).await.unwrap();
     assert!(service.authenticate_session(&a.session_id).await.unwrap().is_none());
     assert!(service.authenticate_session(&b.session_id).await.unwrap().is_some(), "other sessions stay");
+}
+
+#[tokio::test]
+async fn configured_timeouts_replace_the_defaults() {
+    let timeouts = SessionTimeouts { idle: TimeDelta::minutes(5), absolute: TimeDelta::hours(1) };
+    let (service, url, _dir) = service_with(timeouts).await;
+    let before = portcullis_domain::now();
+    let signed_in = service.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    let lifetime = signed_in.expires_at - before;
+    assert!(
+        lifetime >= TimeDelta::hours(1) && lifetime < TimeDelta::hours(1) + TimeDelta::seconds(5),
+        "{lifetime}"
+    );
+    age_sessions(&url, "last_seen_at", 4);
+    assert!(service.authenticate_session(&signed_in.session_id).await.unwrap().is_some(), "4 idle minutes");
+    // That request moved the idle end forward: 6 minutes from it.
+    age_sessions(&url, "last_seen_at", 6);
+    assert!(service.authenticate_session(&signed_in.session_id).await.unwrap().is_none(), "6 idle minutes");
+
+    let again = service.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    age_sessions(&url, "expires_at", 61);
+    assert!(service.authenticate_session(&again.session_id).await.unwrap().is_none(), "past its hour");
+}
+
+#[tokio::test]
+async fn a_short_idle_timeout_is_kept_alive_by_activity() {
+    // A 3 s idle timeout: each request must move `last_seen_at` forward,
+    // not only once a minute as for the default 30 minutes.
+    let timeouts = SessionTimeouts { idle: TimeDelta::seconds(3), absolute: TimeDelta::hours(1) };
+    let (service, url, _dir) = service_with(timeouts).await;
+    let signed_in = service.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    for step in 0..5 {
+        age_sessions_by(&url, "last_seen_at", TimeDelta::seconds(2));
+        assert!(
+            service.authenticate_session(&signed_in.session_id).await.unwrap().is_some(),
+            "a request every 2 s (step {step})"
+        );
+    }
+    age_sessions_by(&url, "last_seen_at", TimeDelta::seconds(4));
+    assert!(service.authenticate_session(&signed_in.session_id).await.unwrap().is_none(), "4 s idle");
 }

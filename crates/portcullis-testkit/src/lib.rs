@@ -82,7 +82,7 @@ async fn serve(backend: Backend, stores: Stores, database_url: String, guard: Da
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let master_key = MasterKey::generate();
-    let config = ServiceConfig { issuer: address.clone(), audience: address.clone() };
+    let config = ServiceConfig::new(address.clone(), address.clone());
     let service = Service::start(stores, config, &master_key).await.unwrap();
     let app = Application::new(listener, AppState::new(service.clone()));
     let (stop, stopped) = oneshot::channel::<()>();

@@ -4,7 +4,7 @@
 
 pub mod api;
 mod app;
-mod console;
+pub mod console;
 mod error;
 mod graphiql;
 pub mod graphql;

@@ -78,6 +78,17 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_EVENT_RETENTION", default_value = "7d", value_parser = parse_retention)]
     pub event_retention: std::time::Duration,
 
+    /// A console session ends after this long without a request: `30m`
+    /// (the default), `1h`, `90s`, …
+    #[arg(long, env = "PORTCULLIS_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_session_idle)]
+    pub session_idle_timeout: std::time::Duration,
+
+    /// A console session ends this long after sign-in, whatever the
+    /// activity (also the session cookie's Max-Age): `12h` (the default),
+    /// `8h`, `1d`, …
+    #[arg(long, env = "PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT", default_value = "12h", value_parser = parse_session_absolute)]
+    pub session_absolute_timeout: std::time::Duration,
+
     /// On a first start (no users yet), create this administrator.
     #[arg(long, env = "PORTCULLIS_ADMIN_EMAIL")]
     pub admin_email: Option<String>,
@@ -93,26 +104,67 @@ fn secret(text: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(text))
 }
 
-/// `7d`, `36h`, `90m`, `3600s` or `3600`: at least one minute.
-pub fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+/// A duration: a number and a unit (`d`, `h`, `m`, `s`), several of them
+/// in a row (`1h30m`), or a bare number of seconds (`3600`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 =
-        number.parse().map_err(|_| format!("`{text}` is not a duration like 7d, 36h, 90m or 3600s"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        "d" => n.saturating_mul(86_400),
-        _ => return Err(format!("`{text}`: the unit must be d, h, m or s")),
-    };
-    if seconds < 60 {
-        return Err("event retention must be at least one minute".to_owned());
+    let bad = || format!("`{text}` is not a duration like 7d, 12h, 30m, 1h30m or 90s");
+    if text.is_empty() {
+        return Err(bad());
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map(std::time::Duration::from_secs).map_err(|_| bad());
+    }
+    let mut seconds: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit = match rest[digits..].chars().next() {
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86_400,
+            _ => return Err(format!("`{text}`: each number needs a unit, d, h, m or s")),
+        };
+        seconds = seconds.saturating_add(n.saturating_mul(unit));
+        rest = &rest[digits + 1..];
     }
     Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// How long events are kept: at least one minute.
+pub fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+    let retention = parse_duration(text)?;
+    if retention.as_secs() < 60 {
+        return Err("event retention must be at least one minute".to_owned());
+    }
+    Ok(retention)
+}
+
+/// Browsers keep a cookie at most 400 days (RFC 6265bis §5.6.1), and a
+/// session cannot outlive its cookie.
+const SESSION_TIMEOUT_MAX: std::time::Duration = std::time::Duration::from_secs(400 * 86_400);
+
+fn parse_session_timeout(setting: &str, text: &str) -> Result<std::time::Duration, String> {
+    let timeout = parse_duration(text).map_err(|e| format!("{setting}: {e}"))?;
+    if timeout.as_secs() < 1 {
+        return Err(format!("{setting} must be at least one second (1s)"));
+    }
+    if timeout > SESSION_TIMEOUT_MAX {
+        return Err(format!("{setting} must be at most 400 days (the longest a browser keeps a cookie)"));
+    }
+    Ok(timeout)
+}
+
+/// `PORTCULLIS_SESSION_IDLE_TIMEOUT`: between one second and 400 days.
+pub fn parse_session_idle(text: &str) -> Result<std::time::Duration, String> {
+    parse_session_timeout("PORTCULLIS_SESSION_IDLE_TIMEOUT / --session-idle-timeout", text)
+}
+
+/// `PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT`: between one second and 400 days.
+pub fn parse_session_absolute(text: &str) -> Result<std::time::Duration, String> {
+    parse_session_timeout("PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT / --session-absolute-timeout", text)
 }
 
 /// Checks an issuer per RFC 8414 §2: `https` (or `http` for local use),
@@ -219,6 +271,33 @@ mod tests {
         assert_eq!(parse_retention("3600"), Ok(std::time::Duration::from_secs(3600)));
         for bad in ["", "d", "7w", "-1d", "30s", "x"] {
             assert!(parse_retention(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_take_units_in_a_row() {
+        let secs = |n| Ok(std::time::Duration::from_secs(n));
+        assert_eq!(parse_duration("5s"), secs(5));
+        assert_eq!(parse_duration(" 30m "), secs(1800));
+        assert_eq!(parse_duration("12h"), secs(43_200));
+        assert_eq!(parse_duration("1h30m"), secs(5400));
+        assert_eq!(parse_duration("1d2h3m4s"), secs(93_784));
+        assert_eq!(parse_duration("90"), secs(90));
+        for bad in ["", "h", "1h30", "1 h", "1w", "-5s", "5S", "1.5h", "m5"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_timeouts_are_checked_and_name_their_setting() {
+        assert_eq!(parse_session_idle("3s"), Ok(std::time::Duration::from_secs(3)));
+        assert_eq!(parse_session_absolute("12h"), Ok(std::time::Duration::from_secs(43_200)));
+        assert_eq!(parse_session_absolute("400d"), Ok(SESSION_TIMEOUT_MAX));
+        for bad in ["0s", "0", "401d", "soon", "30x"] {
+            let idle = parse_session_idle(bad).unwrap_err();
+            assert!(idle.contains("PORTCULLIS_SESSION_IDLE_TIMEOUT"), "{idle}");
+            let absolute = parse_session_absolute(bad).unwrap_err();
+            assert!(absolute.contains("PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT"), "{absolute}");
         }
     }
 

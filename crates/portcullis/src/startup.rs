@@ -1,7 +1,7 @@
 //! Opening the database, the service and the server.
 
 use anyhow::{Context, bail};
-use portcullis_service::{Service, ServiceConfig, has_sealed_secrets};
+use portcullis_service::{Service, ServiceConfig, SessionTimeouts, has_sealed_secrets};
 use portcullis_store::Stores;
 use portcullis_store_postgres::PgStore;
 use portcullis_store_sqlite::SqliteStore;
@@ -42,7 +42,7 @@ pub async fn open_service(global: &GlobalConfig, config: ServiceConfig) -> anyho
 /// The service for a CLI command on the configured database. The CLI
 /// issues no tokens, so issuer and audience are placeholders.
 pub async fn open_cli_service(global: &GlobalConfig) -> anyhow::Result<Service> {
-    open_service(global, ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() }).await
+    open_service(global, ServiceConfig::new("http://cli", "http://cli")).await
 }
 
 /// Binds, opens everything, and returns the server ready to run.
@@ -56,7 +56,9 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
         None => format!("http://{bound}"),
     };
     let audience = serve.audience.clone().unwrap_or_else(|| issuer.clone());
-    let service = open_service(global, ServiceConfig { issuer: issuer.clone(), audience }).await?;
+    let config =
+        ServiceConfig { sessions: session_timeouts(serve)?, ..ServiceConfig::new(issuer.clone(), audience) };
+    let service = open_service(global, config).await?;
     first_admin(&service, serve).await?;
     tracing::info!(address = %bound, %issuer, "listening on http://{bound}");
     Ok(Application::new(
@@ -67,6 +69,17 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
             ..AppState::new(service)
         },
     ))
+}
+
+/// The console's session timeouts, already checked by their parsers.
+fn session_timeouts(serve: &ServeConfig) -> anyhow::Result<SessionTimeouts> {
+    let delta = |d: std::time::Duration, setting: &str| {
+        chrono::TimeDelta::from_std(d).with_context(|| format!("{setting} is too long"))
+    };
+    Ok(SessionTimeouts {
+        idle: delta(serve.session_idle_timeout, "PORTCULLIS_SESSION_IDLE_TIMEOUT")?,
+        absolute: delta(serve.session_absolute_timeout, "PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT")?,
+    })
 }
 
 /// `PORTCULLIS_ADMIN_EMAIL` / `PORTCULLIS_ADMIN_PASSWORD`: the first

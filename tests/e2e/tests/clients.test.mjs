@@ -58,6 +58,7 @@ test('a client created in the console gets a token with the secret copied from i
   const credentials = page.getByRole('dialog', { name: 'API client created' });
   await credentials.waitFor();
   await assertAccessible(page, 'credentials dialog');
+  await screenshot(page, 'credentials');
   await credentials.getByRole('button', { name: 'Copy Client Secret' }).click();
   const secret = await page.evaluate(() => navigator.clipboard.readText());
   assert.match(secret, /^pcs_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}$/);
@@ -118,6 +119,13 @@ test('the list fits a phone screen without sideways scrolling', async () => {
   await signIn(page, deployment);
   await page.getByRole('link', { name: 'gamma-ingest' }).waitFor();
   await assertNoHorizontalScroll(page, 'clients at 390 px');
+  // The stacked rows name each value (the column headers are hidden).
+  const labels = await page.locator('table.clients-table tbody tr').first().locator('td:not(.check)')
+    .evaluateAll((cells) => cells.map((cell) => cell.dataset.label));
+  assert.deepEqual(labels, ['Status', 'Name', 'Client ID', 'Last used', 'Created']);
+  const before = await page.locator('table.clients-table tbody td[data-label="Name"]').first()
+    .evaluate((cell) => getComputedStyle(cell, '::before').content);
+  assert.equal(before, '"Name: "');
   await assertAccessible(page, 'clients at 390 px');
   assertNoErrors(page, 'phone');
   await page.context().close();

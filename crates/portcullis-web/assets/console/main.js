@@ -12,6 +12,7 @@ import { renderRoles, renderRole, renderPermissions } from './pages/roles.js';
 import { renderUsers, renderAccount } from './pages/users.js';
 
 const root = document.getElementById('app');
+const SESSION_ENDED = 'Your session has ended (idle too long, or past its time limit). Sign in again.';
 let signInMessage = null;
 
 /** Loads who is signed in from the session cookie; false when nobody is. */
@@ -22,13 +23,16 @@ async function loadSession() {
     if (data.kind !== 'user' || !data.csrf_token) return false;
     setSession({ user: data.user, permissions: data.permissions, csrf: data.csrf_token });
     return true;
-  } catch {
+  } catch (error) {
+    // A page opened (or reloaded) with the cookie of a session that has
+    // ended: the server says so, and so does the sign-in screen.
+    if (error.status === 401 && /session has ended/.test(error.problem.detail || '')) signInMessage = SESSION_ENDED;
     return false;
   }
 }
 
 onSessionEnded((wasSignedIn) => {
-  if (wasSignedIn) signInMessage = 'Your session has ended (idle too long, or past its time limit). Sign in again.';
+  if (wasSignedIn) signInMessage = SESSION_ENDED;
   const back = location.pathname.startsWith('/sign-in') ? null : location.pathname + location.search;
   navigate(back ? `/sign-in?next=${encodeURIComponent(back)}` : '/sign-in', { replace: true });
 });

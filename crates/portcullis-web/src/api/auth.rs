@@ -152,7 +152,9 @@ async fn session(parts: &Parts, state: &AppState) -> Result<Caller, Problem> {
         }
     };
     let Some(ActiveUser { user, scope }) = state.service.authenticate_session(&id).await? else {
-        return Err(Problem::unauthorized("the session has ended; sign in again", false));
+        // The cookie came, its session is gone: idle too long, past its
+        // absolute end, signed out, or its user disabled.
+        return Err(Problem::unauthorized("the session has ended: sign in again", false));
     };
     // Cookies travel with cross-site requests; the CSRF token does not.
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);

@@ -10,7 +10,7 @@ use axum::{
 };
 use chrono::SecondsFormat;
 use portcullis_domain::PersonalTokenSecret;
-use portcullis_service::{PersonalTokenInfo, SESSION_ABSOLUTE, SignInError};
+use portcullis_service::{PersonalTokenInfo, SignInError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -115,7 +115,10 @@ async fn sign_in(
         }
         SignInError::Internal(e) => e.into(),
     })?;
-    let set_cookie = session_cookie::set(&state, &signed_in.session_id, SESSION_ABSOLUTE.num_seconds())?;
+    // The cookie lasts as long as the session may (its absolute timeout);
+    // the server ends it sooner when it is idle.
+    let max_age = state.service.config().sessions.absolute.num_seconds();
+    let set_cookie = session_cookie::set(&state, &signed_in.session_id, max_age)?;
     let body = SignedInResponse {
         user: (&signed_in.user).into(),
         csrf_token: signed_in.csrf_token,

@@ -100,7 +100,7 @@ async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<()> {
     // Every purge batch is timed where the service calls the store.
     let timer = Arc::new(purge::PurgeTimer::new(stores.events.clone()));
     let stores = Stores { events: timer.clone(), ..stores };
-    let config = ServiceConfig { issuer: "http://bench".into(), audience: "http://bench".into() };
+    let config = ServiceConfig::new("http://bench", "http://bench");
     let service = Service::start(stores.clone(), config, &MasterKey::generate())
         .await
         .context("starting the service")?;

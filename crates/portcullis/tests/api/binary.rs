@@ -472,6 +472,60 @@ async fn behind_https_the_session_cookie_is_host_prefixed_and_secure() {
 }
 
 #[tokio::test]
+async fn session_timeouts_are_settings_and_an_ended_session_says_so() {
+    let env = Env::new();
+    let password = "tangerine submarine orbit lantern";
+    let server = env
+        .serve_with(&[
+            ("PORTCULLIS_ADMIN_EMAIL", "ops@example.com"),
+            ("PORTCULLIS_ADMIN_PASSWORD", password),
+            ("PORTCULLIS_SESSION_IDLE_TIMEOUT", "1s"),
+            ("PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT", "1h30m"),
+        ])
+        .await;
+    let response = server
+        .http
+        .post(format!("{}/api/v1/session", server.address))
+        .json(&serde_json::json!({"email": "ops@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("; Max-Age=5400"), "the cookie lasts the absolute timeout: {set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let me = || server.http.get(format!("{}/api/v1/me", server.address)).header("cookie", &cookie).send();
+    assert_eq!(me().await.unwrap().status(), 200);
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let response = me().await.unwrap();
+    assert_eq!(response.status(), 401, "idle for longer than 1 s");
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["detail"], "the session has ended: sign in again", "{problem}");
+    // Without a cookie, the usual answer.
+    let response = server.http.get(format!("{}/api/v1/me", server.address)).send().await.unwrap();
+    let problem: Value = response.json().await.unwrap();
+    assert_ne!(problem["detail"], "the session has ended: sign in again", "{problem}");
+    server.stop().await;
+
+    for (setting, value) in [
+        ("PORTCULLIS_SESSION_IDLE_TIMEOUT", "0s"),
+        ("PORTCULLIS_SESSION_IDLE_TIMEOUT", "soon"),
+        ("PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT", "500d"),
+    ] {
+        let out = env
+            .command_with(&[(setting, value)])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success(), "{setting}={value} must stop the start");
+        assert!(stderr.contains(setting), "the error names {setting}: {stderr}");
+    }
+}
+
+#[tokio::test]
 async fn create_admin_reads_a_password_from_stdin_and_checks_it() {
     use tokio::io::AsyncWriteExt;
     let env = Env::new();

@@ -15,7 +15,7 @@ async fn second_process(app: &TestApp) -> Service {
         Backend::Sqlite => SqliteStore::connect(&app.database_url).await.unwrap().stores(),
         Backend::Postgres => PgStore::connect(&app.database_url).await.unwrap().stores(),
     };
-    let config = ServiceConfig { issuer: "http://cli".into(), audience: "http://cli".into() };
+    let config = ServiceConfig::new("http://cli", "http://cli");
     Service::start(stores, config, &app.master_key).await.unwrap()
 }
 

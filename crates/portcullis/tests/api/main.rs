@@ -28,6 +28,7 @@ mod binary;
 mod bulk_clients;
 mod changes;
 mod clients;
+mod console;
 mod discovery;
 mod escalation;
 mod event_privacy;

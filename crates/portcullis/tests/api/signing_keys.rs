@@ -14,7 +14,7 @@ async fn start_up_creates_current_and_next_keys_and_adds_a_missing_next_key(back
     use portcullis_service::{KeyState, MasterKey, Service, ServiceConfig};
     let (stores, _url, _guard) = portcullis_testkit::fresh_stores(backend).await;
     let master = MasterKey::generate();
-    let config = ServiceConfig { issuer: "https://issuer.test".into(), audience: "https://api.test".into() };
+    let config = ServiceConfig::new("https://issuer.test", "https://api.test");
     let service = Service::start(stores.clone(), config.clone(), &master).await.unwrap();
     let states = |keys: &[portcullis_service::SigningKeyInfo]| {
         let mut s: Vec<_> = keys.iter().map(|k| k.state.as_str()).collect();

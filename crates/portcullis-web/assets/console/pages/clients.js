@@ -140,12 +140,12 @@ export async function renderClients(main, _params, query) {
     }) : null;
     return h('tr', { class: client.status === 'disabled' ? 'dimmed' : null, dataset: { clientId: client.client_id } },
       writable ? h('td', { class: 'check' }, box) : null,
-      h('td', {}, statusBadge(client.status)),
-      h('td', { class: 'name' }, h('a', { href: `/clients/${client.client_id}` }, client.name)),
-      h('td', { class: 'mono' }, h('span', { class: 'client-id' }, client.client_id), ' ',
+      h('td', { 'data-label': 'Status' }, statusBadge(client.status)),
+      h('td', { class: 'name', 'data-label': 'Name' }, h('a', { href: `/clients/${client.client_id}` }, client.name)),
+      h('td', { class: 'mono', 'data-label': 'Client ID' }, h('span', { class: 'client-id' }, client.client_id), ' ',
         copyButton(() => client.client_id, 'Copy', `Copy the client ID of ${client.name}`)),
-      h('td', {}, timeElement(h, client.last_used_at)),
-      h('td', {}, h('time', { datetime: client.created_at, title: exactTime(client.created_at) }, date(client.created_at))));
+      h('td', { 'data-label': 'Last used' }, timeElement(h, client.last_used_at)),
+      h('td', { 'data-label': 'Created' }, h('time', { datetime: client.created_at, title: exactTime(client.created_at) }, date(client.created_at))));
   }
 
   async function bulk(action) {

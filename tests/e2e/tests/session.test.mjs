@@ -183,7 +183,8 @@ test('signing out returns to sign-in and the server refuses the old cookie', asy
 test('a next= that leaves the console is not followed', async () => {
   const deployment = await deploy();
   const page = await openPage(browser, deployment);
-  for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example/']) {
+  // A tab or newline is dropped by the URL parser: `/\t/evil.example` is `//evil.example`.
+  for (const next of ['https://evil.example/', '//evil.example/', '/\\evil.example/', '/\t/evil.example/', '/\n/evil.example', '/\r\n/evil.example']) {
     await page.goto(deployment.url(`/sign-in?next=${encodeURIComponent(next)}`));
     await submitSignIn(page);
     await page.getByRole('heading', { name: 'API clients', level: 1 }).waitFor();

@@ -75,8 +75,13 @@ route('/account', screen('My access token', renderAccount));
 
 /** Only a path of this console, never another site (no open redirect). */
 function safeNext(next) {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || next.startsWith('/sign-in')) return '/clients';
-  return next;
+  if (!next || !next.startsWith('/')) return '/clients';
+  // Judge the URL the browser would make of it: a tab or newline in
+  // `/\t/evil.example` is dropped by the URL parser, giving `//evil.example`.
+  let url;
+  try { url = new URL(next, location.origin); } catch { return '/clients'; }
+  if (url.origin !== location.origin || url.pathname.startsWith('/sign-in')) return '/clients';
+  return url.pathname + url.search + url.hash;
 }
 
 start((current) => {

@@ -264,3 +264,24 @@ test('a change sent with the cookie but without the CSRF token is refused and ch
   assertNoErrors(page, 'csrf');
   await page.context().close();
 });
+
+test('requests refused for want of the CSRF token do not keep a session alive', async () => {
+  // Found by the attack review: the idle clock was moved before the CSRF
+  // check, so a forged cross-site POST every few seconds kept an idle
+  // session open until its absolute end.
+  const deployment = await deploy({ PORTCULLIS_SESSION_IDLE_TIMEOUT: '3s' });
+  const { setCookie } = await signInOverHttp(deployment);
+  const cookie = setCookie.split(';')[0];
+  const started = Date.now();
+  while (Date.now() - started < 4500) {
+    const forged = await fetch(deployment.url('/api/v1/clients'), {
+      method: 'POST',
+      headers: { Cookie: cookie, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'forged' }),
+    });
+    assert.equal(forged.status, 403, 'refused: no CSRF token');
+    await sleep(1000);
+  }
+  const me = await fetch(deployment.url('/api/v1/me'), { headers: { Cookie: cookie } });
+  assert.equal(me.status, 401, 'idle for 4.5 s apart from refused requests: the session has ended');
+});

@@ -151,12 +151,10 @@ async fn session(parts: &Parts, state: &AppState) -> Result<Caller, Problem> {
             ));
         }
     };
-    let Some(ActiveUser { user, scope }) = state.service.authenticate_session(&id).await? else {
-        // The cookie came, its session is gone: idle too long, past its
-        // absolute end, signed out, or its user disabled.
-        return Err(Problem::unauthorized("the session has ended: sign in again", false));
-    };
     // Cookies travel with cross-site requests; the CSRF token does not.
+    // Checked before the session is looked up (the token is derived from
+    // the cookie alone), so that a forged request neither reaches the
+    // store nor moves the session's idle clock forward.
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
         let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -164,5 +162,10 @@ async fn session(parts: &Parts, state: &AppState) -> Result<Caller, Problem> {
             return Err(Problem::csrf());
         }
     }
+    let Some(ActiveUser { user, scope }) = state.service.authenticate_session(&id).await? else {
+        // The cookie came, its session is gone: idle too long, past its
+        // absolute end, signed out, or its user disabled.
+        return Err(Problem::unauthorized("the session has ended: sign in again", false));
+    };
     Ok(Caller { principal: Principal::User { user, session: Some(id) }, scope })
 }

@@ -148,6 +148,28 @@ def test_admin_bodies_need_the_permission_the_call_needed(portcullis, server, ad
                                          "requiredPermissions": ["users:read"]}, r.text
 
 
+def test_change_details_need_the_permission_that_reads_their_subject(portcullis, server, admin_client):
+    admin = get_token(portcullis, server, admin_client)["access_token"]
+    r = requests.post(server.url("/api/v1/users"), headers=bearer(admin), timeout=10,
+                      json={"email": "quiet@example.com", "name": "Q", "roles": ["viewer"]})
+    assert r.status_code == 201, r.text
+    events_only = get_token(portcullis, server, admin_client, scope="events:read")["access_token"]
+    users_reader = get_token(portcullis, server, admin_client, scope="events:read users:read")["access_token"]
+    r = requests.get(server.url("/api/v1/events?kind=user.created"), headers=bearer(admin), timeout=10)
+    created = r.json()["items"][0]  # newest first: this user's
+    path = server.url(f"/api/v1/events/{created['event_id']}")
+
+    hidden = requests.get(path, headers=bearer(events_only), timeout=10).json()
+    assert hidden["kind"] == "user.created" and hidden["details"] is None, hidden
+    assert hidden["bodies_hidden"] == "requires users:read" and hidden["required_permissions"] == ["users:read"]
+    assert "quiet@example.com" not in json.dumps(hidden)
+    shown = requests.get(path, headers=bearer(users_reader), timeout=10).json()
+    assert shown["bodies_hidden"] is None and shown["details"]["email"] == "quiet@example.com", shown
+    query = "{ event(id: \"%s\") { details bodiesHidden } }" % created["event_id"]
+    r = requests.post(server.url("/graphql"), headers=bearer(events_only), json={"query": query}, timeout=10)
+    assert r.json()["data"]["event"] == {"details": None, "bodiesHidden": "requires users:read"}, r.text
+
+
 def test_unknown_client_failures_are_counted_not_stored(portcullis, server, admin_client):
     viewer = portcullis.create_client(name="viewer", role="viewer")
     unknown = str(uuid.uuid4())

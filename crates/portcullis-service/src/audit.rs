@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use portcullis_domain::{ClientId, Event, EventId, UserId, now};
+use portcullis_domain::{BuiltinPermission, ClientId, Event, EventId, UserId, now};
 use serde_json::{Map, Value, json};
 
 /// Who made a change.
@@ -94,6 +94,41 @@ impl ChangeKind {
         Self::KeyRotated,
         Self::KeyRevoked,
     ];
+
+    /// The kind stored as `kind`, if it is a change's.
+    pub fn parse(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// The permission that reads the change's subject (its client, user,
+    /// role or permission, or the signing keys): what its details show
+    /// (a user's e-mail and roles, a client's name and role, a role's
+    /// permissions), a reader of events must be able to read directly.
+    pub fn read_permission(self) -> BuiltinPermission {
+        match self {
+            Self::ClientCreated
+            | Self::ClientUpdated
+            | Self::ClientEnabled
+            | Self::ClientDisabled
+            | Self::ClientSecretRegenerated
+            | Self::ClientTokensRevoked
+            | Self::ClientDeleted => BuiltinPermission::ClientsRead,
+            Self::RoleCreated
+            | Self::RoleUpdated
+            | Self::RoleDeleted
+            | Self::PermissionCreated
+            | Self::PermissionUpdated
+            | Self::PermissionDeleted => BuiltinPermission::RolesRead,
+            Self::UserCreated
+            | Self::UserUpdated
+            | Self::UserEnabled
+            | Self::UserDisabled
+            | Self::UserDeleted
+            | Self::UserPersonalTokenRotated
+            | Self::UserPersonalTokenRevoked => BuiltinPermission::UsersRead,
+            Self::KeyRotated | Self::KeyRevoked => BuiltinPermission::KeysWrite,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {

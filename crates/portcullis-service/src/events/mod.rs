@@ -195,14 +195,19 @@ pub fn admin_request_details(required: &Scope) -> String {
     serde_json::json!({ "required_permissions": names }).to_string()
 }
 
-/// What a reader must hold, beyond `events:read`, to see an event's request
-/// and response bodies: for an admin call, the permissions that call
-/// needed (what its answer shows, a reader could otherwise not read);
+/// What a reader must hold, beyond `events:read`, to see what an event
+/// shows of others: for an admin call, its request and response bodies,
+/// which need the permissions that call needed (what its answer shows, a
+/// reader could otherwise not read); for a change, its details, which need
+/// the permission that reads the change's subject
+/// ([`ChangeKind::read_permission`](crate::ChangeKind::read_permission));
 /// nothing for the OAuth2 endpoints' events (their bodies hold nothing but
-/// redacted credentials) and change events (they have no bodies). An admin
-/// call recorded without them (before they were recorded) needs every
-/// built-in permission.
+/// redacted credentials). An admin call recorded without them (before they
+/// were recorded) needs every built-in permission.
 pub fn permissions_for_bodies(event: &Event) -> Scope {
+    if let Some(change) = crate::ChangeKind::parse(&event.kind) {
+        return std::iter::once(PermissionName::from(change.read_permission())).collect();
+    }
     if event.kind != ADMIN_REQUEST {
         return Scope::default();
     }
@@ -308,8 +313,19 @@ mod tests {
             missing_for_bodies(&admin, &reader).iter().map(ToString::to_string).collect();
         assert_eq!(missing, ["clients:read"]);
         assert!(missing_for_bodies(&admin, &Scope::parse("users:read clients:read").unwrap()).is_empty());
-        for kind in ["token.request", "introspection", "revocation", "client.created"] {
+        for kind in ["token.request", "introspection", "revocation"] {
             assert!(missing_for_bodies(&event(kind, None), &Scope::default()).is_empty(), "{kind}");
+        }
+        // A change: the permission that reads its subject.
+        for (kind, needed) in [
+            ("client.secret_regenerated", "clients:read"),
+            ("user.created", "users:read"),
+            ("permission.deleted", "roles:read"),
+            ("key.revoked", "keys:write"),
+        ] {
+            let change = event(kind, Some("{}".to_owned()));
+            assert_eq!(permissions_for_bodies(&change), Scope::parse(needed).unwrap(), "{kind}");
+            assert!(missing_for_bodies(&change, &Scope::parse(needed).unwrap()).is_empty());
         }
         // Recorded without (or with garbled) permissions: every built-in one.
         for details in

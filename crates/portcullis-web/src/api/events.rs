@@ -57,14 +57,19 @@ pub struct EventDetail {
     pub request_body: Option<String>,
     /// Null when there is none, or when it is hidden (see `bodies_hidden`).
     pub response_body: Option<String>,
-    /// What a reader must hold, beyond `events:read`, to see the bodies:
-    /// for an admin call, the permission it needed (a GraphQL call: its
-    /// caller's permissions); empty for OAuth2 requests and changes.
+    /// What a reader must hold, beyond `events:read`, to see the bodies
+    /// (or a change's details): for an admin call, the permission it needed
+    /// (a GraphQL call: its caller's permissions); for a change, the
+    /// permission that reads its subject (`users:read` for `user.*`,
+    /// `clients:read`, `roles:read`, `keys:write`); empty for OAuth2
+    /// requests.
     pub required_permissions: Vec<String>,
-    /// Why the bodies are omitted, e.g. `"requires users:read"`: the
-    /// permissions the reader lacks. Null when they are shown.
+    /// Why the bodies (or a change's details) are omitted, e.g. `"requires
+    /// users:read"`: the permissions the reader lacks. Null when they are
+    /// shown.
     pub bodies_hidden: Option<String>,
-    /// For changes: what changed, as JSON.
+    /// For changes: what changed, as JSON; null when hidden (see
+    /// `bodies_hidden`).
     #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
 }
@@ -82,10 +87,11 @@ pub(crate) fn required_permissions(event: &Event) -> Vec<String> {
     events::permissions_for_bodies(event).iter().map(ToString::to_string).collect()
 }
 
-/// An event's details as shown: what changed, for changes. (An admin call's
+/// An event's details as shown to `reader`: what changed, for changes,
+/// when the reader may see them (see [`bodies_hidden`]). (An admin call's
 /// details hold what `required_permissions` shows.)
-pub(crate) fn shown_details(event: &Event) -> Option<serde_json::Value> {
-    if event.kind == events::ADMIN_REQUEST {
+pub(crate) fn shown_details(event: &Event, reader: &portcullis_domain::Scope) -> Option<serde_json::Value> {
+    if event.kind == events::ADMIN_REQUEST || !events::missing_for_bodies(event, reader).is_empty() {
         return None;
     }
     event.details.as_deref().and_then(|d| serde_json::from_str(d).ok())
@@ -219,6 +225,6 @@ async fn read(
         response_body: shown(&event.response_body),
         required_permissions: required_permissions(&event),
         bodies_hidden: hidden,
-        details: shown_details(&event),
+        details: shown_details(&event, &caller.scope),
     }))
 }

@@ -219,20 +219,24 @@ impl Event {
     async fn response_body(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         Ok(if self.bodies_hidden(ctx).await?.is_none() { self.0.response_body.as_deref() } else { None })
     }
-    /// What a reader must hold, beyond `events:read`, to see the bodies:
-    /// for an admin call, the permission it needed (a GraphQL call: its
-    /// caller's permissions); empty for OAuth2 requests and changes.
+    /// What a reader must hold, beyond `events:read`, to see the bodies (or
+    /// a change's details): for an admin call, the permission it needed (a
+    /// GraphQL call: its caller's permissions); for a change, the
+    /// permission that reads its subject (`users:read` for `user.*`,
+    /// `clients:read`, `roles:read`, `keys:write`); empty for OAuth2
+    /// requests.
     async fn required_permissions(&self) -> Vec<String> {
         crate::api::events::required_permissions(&self.0)
     }
-    /// Why the bodies are omitted (`requires users:read`: the permissions
-    /// the reader lacks); null when they are shown.
+    /// Why the bodies (or a change's details) are omitted (`requires
+    /// users:read`: the permissions the reader lacks); null when they are
+    /// shown.
     async fn bodies_hidden(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         Ok(crate::api::events::bodies_hidden(&self.0, &super::caller(ctx)?.scope))
     }
-    /// For changes: what changed.
-    async fn details(&self) -> Option<Json<serde_json::Value>> {
-        crate::api::events::shown_details(&self.0).map(Json)
+    /// For changes: what changed; null when hidden (see `bodiesHidden`).
+    async fn details(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        Ok(crate::api::events::shown_details(&self.0, &super::caller(ctx)?.scope).map(Json))
     }
 }
 

@@ -11,6 +11,7 @@ on_both_backends!(
     encoded_credentials_are_never_stored,
     passwords_and_graphql_defaults_are_not_stored,
     admin_bodies_are_shown_only_to_readers_holding_the_calls_permission,
+    change_details_are_shown_only_to_readers_of_their_subject,
     unknown_client_failures_are_counted_not_stored,
 );
 
@@ -246,6 +247,73 @@ async fn admin_bodies_are_shown_only_to_readers_holding_the_calls_permission(bac
     }
     needed.sort_by_key(|n| n.to_string());
     assert_eq!(needed, [json!(["events:read", "users:read"]), json!(["events:read"])], "the callers' scopes");
+}
+
+/// A change event's details say what its subject was and became (a user's
+/// e-mail and roles, a client's name, a role's permissions): a reader needs
+/// the permission that reads the subject itself, not `events:read` alone.
+async fn change_details_are_shown_only_to_readers_of_their_subject(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.create_user("private@example.com", &["viewer"]).await;
+    app.create_client(Some("viewer")).await;
+    let admin = app.bearer("admin", None).await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/roles"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "secret-project", "permissions": ["clients:read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = app.http.post(app.url("/api/v1/keys/rotate")).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    app.service.flush_events().await.unwrap();
+
+    let cases = [
+        ("user.created", "users:read", "private@example.com"),
+        ("client.created", "clients:read", "test client"),
+        ("role.created", "roles:read", "secret-project"),
+        ("key.rotated", "keys:write", "kid"),
+    ];
+    let events_only = app.bearer("admin", Some("events:read")).await;
+    for (kind, needed, private) in cases {
+        let list = get(&app, &admin, &format!("/api/v1/events?kind={kind}")).await;
+        let path = format!("/api/v1/events/{}", list["items"][0]["event_id"].as_str().unwrap());
+        let hidden = get(&app, &events_only, &path).await;
+        assert_eq!(hidden["kind"], kind, "the rest of the event is shown");
+        assert_eq!(hidden["bodies_hidden"], format!("requires {needed}"), "{hidden}");
+        assert_eq!(hidden["required_permissions"], json!([needed]));
+        assert!(hidden["details"].is_null() && !hidden.to_string().contains(private), "{hidden}");
+        let reader = app.bearer("admin", Some(&format!("events:read {needed}"))).await;
+        let shown = get(&app, &reader, &path).await;
+        assert!(shown["bodies_hidden"].is_null(), "{shown}");
+        assert!(shown["details"].to_string().contains(private), "{shown}");
+
+        // GraphQL, in lists, likewise.
+        let query = "{ events(first: 100) { nodes { kind details bodiesHidden requiredPermissions } } }";
+        for (token, visible) in [(&events_only, false), (&reader, true)] {
+            let r = app
+                .http
+                .post(app.url("/graphql"))
+                .bearer_auth(token)
+                .json(&json!({"query": query}))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = r.json().await.unwrap();
+            let nodes = body["data"]["events"]["nodes"].as_array().unwrap_or_else(|| panic!("{body}"));
+            let event = nodes.iter().find(|e| e["kind"] == kind).unwrap_or_else(|| panic!("{body}"));
+            assert_eq!(event["requiredPermissions"], json!([needed]));
+            if visible {
+                assert!(event["bodiesHidden"].is_null(), "{event}");
+                assert!(event["details"].to_string().contains(private), "{event}");
+            } else {
+                assert_eq!(event["bodiesHidden"], format!("requires {needed}"), "{event}");
+                assert!(event["details"].is_null(), "{event}");
+            }
+        }
+    }
 }
 
 async fn metric(app: &TestApp) -> u64 {

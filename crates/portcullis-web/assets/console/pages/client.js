@@ -586,8 +586,9 @@ export async function renderClient(main, params, query) {
       event.actor ? fact('Actor', h('code', {}, event.actor)) : null);
     const sections = [];
     if (event.bodies_hidden) {
+      const what = event.method ? 'The request and the response are' : 'The details are';
       sections.push(h('p', { class: 'alert alert-info', role: 'note' },
-        `The request and the response are hidden from you: ${event.bodies_hidden}.`));
+        `${what} hidden from you: ${event.bodies_hidden}.`));
     } else if (event.method) {
       sections.push(bodySection('Request', event.request_body), bodySection('Response', event.response_body));
     }

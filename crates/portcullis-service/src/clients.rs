@@ -97,6 +97,22 @@ pub struct ClientUpdate {
     pub status: Option<ClientStatus>,
 }
 
+impl ClientUpdate {
+    /// Disables the client and changes nothing else: an emergency stop.
+    pub fn only_disables(&self) -> bool {
+        matches!(
+            self,
+            Self {
+                name: None,
+                description: None,
+                role: None,
+                token_ttl: None,
+                status: Some(ClientStatus::Disabled)
+            }
+        )
+    }
+}
+
 /// A client as shown to operators: the stored record plus its role's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientView {
@@ -251,8 +267,10 @@ impl Service {
 
     /// Changes what `update` names; a field set to its current value is no
     /// change, and an update that changes nothing writes and records nothing.
-    /// A change of role needs every permission of the old and the new role;
-    /// enabling, every permission of the role it acts with.
+    /// No escalation: the caller must hold every permission of the client's
+    /// role (and of the new role, when it names one) for anything but
+    /// disabling it, an emergency stop that takes permissions away and so
+    /// needs only `clients:write`.
     pub async fn update_client(
         &self,
         caller: &Caller,
@@ -278,9 +296,8 @@ impl Service {
             Some(None) => Some(None),
             None => None,
         };
-        let enables = update.status == Some(ClientStatus::Enabled);
         // An admin holds every permission: nothing to check, nothing to pin.
-        let checks = (role_id.is_some() || enables) && !caller.is_admin();
+        let checks = !update.only_disables() && !caller.is_admin();
         let actor = &caller.actor;
         let new_role = update.role.clone().flatten();
         let roles = self.role_labels().await?;
@@ -302,14 +319,7 @@ impl Service {
             let pinned = if checks {
                 let current =
                     self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
-                let mut roles = Vec::new();
-                if role_id.is_some_and(|new| new != current.role_id) {
-                    roles.extend(current.role_id);
-                    roles.extend(role_id.flatten());
-                }
-                if enables {
-                    roles.extend(role_id.unwrap_or(current.role_id));
-                }
+                let roles = current.role_id.into_iter().chain(role_id.flatten());
                 caller.require_all(&self.roles_permissions(roles).await?)?;
                 if_version.or(Some(current.version))
             } else {

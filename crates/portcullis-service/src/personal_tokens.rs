@@ -64,12 +64,14 @@ impl Service {
     }
 
     /// Revokes another user's personal access token (`users:write`), e.g.
-    /// one that leaked; it acts with no permission, so there is no
-    /// escalation check. `UserNotFound` for no such user,
+    /// one that leaked. Like every change to a user, it needs every
+    /// permission of the user's roles: a narrower caller cannot cut an
+    /// admin's automation off. `UserNotFound` for no such user,
     /// `PersonalTokenNotFound` when it has none.
     pub async fn revoke_user_personal_token(&self, caller: &Caller, user_id: UserId) -> Result<()> {
         caller.may(crate::Operation::RevokeUserPersonalToken)?;
-        self.inner.stores.users.get_user(user_id).await?.ok_or(ServiceError::UserNotFound)?;
+        let user = self.inner.stores.users.get_user(user_id).await?.ok_or(ServiceError::UserNotFound)?;
+        caller.require_all(&self.roles_permissions(user.roles.iter().copied()).await?)?;
         self.revoke_personal_token(&caller.actor, user_id).await
     }
 

@@ -124,6 +124,7 @@ impl Service {
     }
 
     /// Setting the description it already has changes and records nothing.
+    /// The caller must hold the permission.
     pub async fn update_permission(
         &self,
         caller: &Caller,
@@ -136,6 +137,8 @@ impl Service {
         if permission.builtin {
             return Err(ServiceError::Builtin("permission"));
         }
+        // Its description is what operators go by when they grant it.
+        caller.require_all([name])?;
         let text = description(text)?;
         let events = |before: &Permission, after: &Permission| {
             let mut changes = FieldChanges::default();
@@ -250,8 +253,8 @@ impl Service {
 
     /// Changes take effect for new tokens at once; tokens already issued
     /// keep their scope until they expire. An update that changes nothing
-    /// writes and records nothing. Replacing the permissions needs every
-    /// one of the old and of the new set.
+    /// writes and records nothing. Any change needs every permission of the
+    /// role; replacing them, every one of the new set too.
     pub async fn update_role(&self, caller: &Caller, id: RoleId, update: RoleUpdate) -> Result<Role> {
         self.update_role_if(caller, id, update, None).await
     }
@@ -275,17 +278,15 @@ impl Service {
             return Err(ServiceError::Builtin("role"));
         }
         let description = update.description.as_deref().map(description).transpose()?;
-        // No escalation: the old set and the new one. The write is pinned to
-        // the version checked, so a change in between cannot slip past the
-        // check (it answers as a stale edit).
-        let mut if_version = if_version;
+        // No escalation, for any change (a name or description too: they
+        // are what operators go by when they grant it): the old set and the
+        // new one. The write is pinned to the version checked, so a change
+        // in between cannot slip past the check (it answers as a stale edit).
         if let Some(permissions) = &update.permissions {
             self.check_permissions_exist(permissions).await?;
-            caller.require_all(current.permissions.iter().chain(permissions))?;
-            if !caller.is_admin() {
-                if_version = if_version.or(Some(current.version));
-            }
         }
+        caller.require_all(current.permissions.iter().chain(update.permissions.iter().flatten()))?;
+        let if_version = if caller.is_admin() { if_version } else { if_version.or(Some(current.version)) };
         let actor = &caller.actor;
         let patch = RolePatch { name: update.name, description, permissions: update.permissions };
         let events = |before: &Role, after: &Role| role_change_events(actor, before, after);

@@ -234,9 +234,10 @@ impl Service {
     /// token at once. An update that changes nothing writes and records
     /// nothing; a password given is always a change (it ends every session).
     ///
-    /// Changing the roles needs every permission of the old and the new
-    /// ones; setting the password or enabling, every permission of the
-    /// user's roles (before and after). Renaming and disabling need none.
+    /// No escalation: any change needs every permission of the user's roles
+    /// (and of the new ones, when it names them). Disabling included: users
+    /// are how administrators get in, so a caller holding less than an
+    /// admin must not be able to lock every admin out.
     pub async fn update_user(&self, caller: &Caller, id: UserId, update: UserUpdate) -> Result<UserView> {
         self.update_user_if(caller, id, update, None).await
     }
@@ -259,10 +260,7 @@ impl Service {
         // The escalation check read the user's roles: the write is pinned to
         // that version, so a change in between cannot slip past the check
         // (it answers as a stale edit).
-        let checked =
-            update.roles.is_some() || update.password.is_some() || update.status == Some(UserStatus::Enabled);
-        let if_version =
-            if checked && !caller.is_admin() { if_version.or(Some(current.version)) } else { if_version };
+        let if_version = if caller.is_admin() { if_version } else { if_version.or(Some(current.version)) };
         let actor = &caller.actor;
         let roles = match &update.roles {
             Some(names) => Some(self.role_ids(names).await?),
@@ -339,15 +337,7 @@ impl Service {
             Some(names) => Some(self.role_ids(names).await?),
             None => None,
         };
-        let mut current = before.roles.clone();
-        current.sort();
-        current.dedup();
-        let roles_change = new_roles.as_ref().is_some_and(|ids| *ids != current);
-        let acts = update.password.is_some() || update.status == Some(UserStatus::Enabled);
-        if !roles_change && !acts {
-            return Ok(());
-        }
-        let involved = current.into_iter().chain(new_roles.into_iter().flatten());
+        let involved = before.roles.iter().copied().chain(new_roles.into_iter().flatten());
         caller.require_all(&self.roles_permissions(involved).await?)
     }
 

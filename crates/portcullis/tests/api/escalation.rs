@@ -36,9 +36,16 @@ enum Op {
     SetUserPassword,
     EnableUser,
     DeleteUser,
+    RenameClient,
+    SetClientTtl,
+    KeepClientRole,
+    RenameRole,
+    RenameUser,
+    DisableUser,
+    RevokeUserToken,
 }
 
-const OPS: [Op; 16] = [
+const OPS: [Op; 23] = [
     Op::CreateClient,
     Op::UpdateClientRole,
     Op::EnableClient,
@@ -55,6 +62,13 @@ const OPS: [Op; 16] = [
     Op::SetUserPassword,
     Op::EnableUser,
     Op::DeleteUser,
+    Op::RenameClient,
+    Op::SetClientTtl,
+    Op::KeepClientRole,
+    Op::RenameRole,
+    Op::RenameUser,
+    Op::DisableUser,
+    Op::RevokeUserToken,
 ];
 
 impl Op {
@@ -67,14 +81,27 @@ impl Op {
             | Op::EnableClient
             | Op::DeleteClient
             | Op::BulkEnable
-            | Op::BulkDelete => ClientsWrite,
+            | Op::BulkDelete
+            | Op::RenameClient
+            | Op::SetClientTtl
+            | Op::KeepClientRole => ClientsWrite,
             Op::RegenerateSecret => ClientsSecrets,
             Op::IssueToken => TokensIssue,
-            Op::CreateRole | Op::UpdateRole | Op::DeleteRole => RolesWrite,
-            Op::CreateUser | Op::UpdateUserRoles | Op::SetUserPassword | Op::EnableUser | Op::DeleteUser => {
-                UsersWrite
-            }
+            Op::CreateRole | Op::UpdateRole | Op::DeleteRole | Op::RenameRole => RolesWrite,
+            Op::CreateUser
+            | Op::UpdateUserRoles
+            | Op::SetUserPassword
+            | Op::EnableUser
+            | Op::DeleteUser
+            | Op::RenameUser
+            | Op::DisableUser
+            | Op::RevokeUserToken => UsersWrite,
         }
+    }
+
+    /// Allowed on a held target without changing anything.
+    fn may_change_nothing(self) -> bool {
+        matches!(self, Op::IssueToken | Op::KeepClientRole)
     }
 }
 
@@ -101,6 +128,7 @@ enum Watch {
     RoleNamed(String),
     User(UserId),
     UserEmail(String),
+    PersonalToken(UserId),
 }
 
 #[derive(Debug, PartialEq)]
@@ -109,6 +137,7 @@ enum Seen {
     Count(usize),
     Role(Option<Role>),
     User(Option<User>),
+    PersonalToken(Option<portcullis_service::PersonalTokenInfo>),
 }
 
 struct Prepared {
@@ -399,6 +428,85 @@ async fn prepare(app: &TestApp, op: Op, target: Target, n: usize) -> Prepared {
                 watch: Watch::User(id),
             }
         }
+        // Changes that hand out nothing still act on what the target holds:
+        // renaming an admin client, lengthening its tokens' lifetime,
+        // "setting" the role it already has, renaming a role, renaming,
+        // disabling (locking out) an admin user or revoking its token.
+        Op::RenameClient | Op::SetClientTtl | Op::KeepClientRole => {
+            let role = admin_or(&own);
+            let id = client(app, Some(&role), enabled).await;
+            let (field, value, input) = match op {
+                Op::RenameClient => ("name", json!(format!("renamed {n}")), "name: $v"),
+                Op::SetClientTtl => {
+                    ("access_token_ttl_seconds", json!(86_400), "accessTokenTtlSeconds: 86400")
+                }
+                _ => ("role", json!(role), "role: $v"),
+            };
+            let (query, variables) = if op == Op::SetClientTtl {
+                (
+                    format!("mutation($id: ID!) {{ updateClient(id: $id, input: {{{input}}}) {{ id }} }}"),
+                    json!({"id": id.to_string()}),
+                )
+            } else {
+                (
+                    format!(
+                        "mutation($id: ID!, $v: String) {{ updateClient(id: $id, input: {{{input}}}) {{ id }} }}"
+                    ),
+                    json!({"id": id.to_string(), "v": value}),
+                )
+            };
+            Prepared {
+                rest: (Method::PATCH, format!("/api/v1/clients/{id}"), Some(json!({ field: value }))),
+                graphql: (query, variables),
+                missing,
+                watch: Watch::Clients(vec![id]),
+            }
+        }
+        Op::RenameRole => {
+            let everything: Vec<&str> = BuiltinPermission::ALL.iter().map(|p| p.as_str()).collect();
+            let permissions = if target == Target::Admin { everything } else { vec![p.as_str()] };
+            let id = make_role(app, &format!("named-{n}"), &permissions).await.id;
+            let name = format!("renamed-{n}");
+            Prepared {
+                rest: (Method::PATCH, format!("/api/v1/roles/{id}"), Some(json!({"name": name}))),
+                graphql: q(
+                    "mutation($id: ID!, $n: String) { updateRole(id: $id, input: {name: $n}) { id } }",
+                    json!({"id": id.to_string(), "n": name}),
+                ),
+                missing,
+                watch: Watch::Role(id),
+            }
+        }
+        Op::RenameUser | Op::DisableUser => {
+            let id = user(app, n, &[&admin_or(&own)], UserStatus::Enabled).await;
+            let (body, input) = if op == Op::RenameUser {
+                (json!({"name": "Someone Else"}), "name: \"Someone Else\"")
+            } else {
+                (json!({"status": "disabled"}), "status: DISABLED")
+            };
+            Prepared {
+                rest: (Method::PATCH, format!("/api/v1/users/{id}"), Some(body)),
+                graphql: q(
+                    &format!("mutation($id: ID!) {{ updateUser(id: $id, input: {{{input}}}) {{ id }} }}"),
+                    json!({"id": id.to_string()}),
+                ),
+                missing,
+                watch: Watch::User(id),
+            }
+        }
+        Op::RevokeUserToken => {
+            let email = format!("target{n}@example.com");
+            let (_, id) = app.user_token(&email, &[&admin_or(&own)]).await;
+            Prepared {
+                rest: (Method::DELETE, format!("/api/v1/users/{id}/token"), None),
+                graphql: q(
+                    "mutation($id: ID!) { revokeUserPersonalAccessToken(id: $id) }",
+                    json!({"id": id}),
+                ),
+                missing,
+                watch: Watch::PersonalToken(id.parse().unwrap()),
+            }
+        }
     }
 }
 
@@ -429,6 +537,7 @@ async fn seen(app: &TestApp, watch: &Watch) -> Seen {
             s.roles(&Caller::system()).await.unwrap().iter().filter(|r| r.name.as_str() == name).count(),
         ),
         Watch::User(id) => Seen::User(s.get_user(&Caller::system(), *id).await.ok().map(|v| v.user)),
+        Watch::PersonalToken(id) => Seen::PersonalToken(s.personal_token(*id).await.unwrap()),
         Watch::UserEmail(email) => {
             let page = s
                 .list_users(&Caller::system(), ListUsers { text: Some(email.clone()), ..Default::default() })
@@ -524,7 +633,7 @@ async fn no_write_operation_hands_out_what_its_caller_lacks(backend: Backend) {
                 let (status, body) = call(&app, &token, api, &prepared).await;
                 assert!((200..300).contains(&status), "{case}, held target: {status} {body}");
                 assert!(body.get("errors").is_none(), "{case}, held target: {body}");
-                if op != Op::IssueToken {
+                if !op.may_change_nothing() {
                     assert_ne!(
                         seen(&app, &prepared.watch).await,
                         before,
@@ -653,4 +762,122 @@ async fn reads_need_their_permission_in_the_service() {
     // Itself it may always read (`/me`).
     assert_eq!(app.service.caller_client(&writer).await.unwrap().client.id, id);
     assert!(app.service.get_client(&Caller::cli(), id).await.is_ok(), "the CLI holds everything");
+}
+
+on_both_backends!(stopping_a_client_needs_only_clients_write);
+
+/// The emergency stops: a caller with `clients:write` alone may disable any
+/// client, admins' included, and revoke its tokens (alone or in bulk): they
+/// take permissions away, never hand them out. Anything else it does to a
+/// client whose role it does not hold is refused (the table above).
+async fn stopping_a_client_needs_only_clients_write(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    held_roles(&app).await;
+    let token = app.bearer("only-clients-write", None).await;
+    let (admin_id, admin_secret, admin_token) = app.client_with_token(Some("admin"), None).await;
+    let introspect = |token: String| {
+        let (id, secret) = (admin_id.clone(), admin_secret.clone());
+        let app = &app;
+        async move {
+            let body: Value = app
+                .http
+                .post(app.url("/oauth2/introspect"))
+                .header("authorization", portcullis_testkit::basic(&id, &secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["active"].as_bool().unwrap()
+        }
+    };
+    assert!(introspect(admin_token.clone()).await);
+    let r = app
+        .http
+        .post(app.url(&format!("/api/v1/clients/{admin_id}/revoke-tokens")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert!(!introspect(admin_token).await, "the admin client's token is revoked");
+
+    for api in [Api::Rest, Api::Graphql] {
+        let id = client(&app, Some("admin"), ClientStatus::Enabled).await;
+        let other = client(&app, Some("admin"), ClientStatus::Enabled).await;
+        let disable = Prepared {
+            rest: (Method::PATCH, format!("/api/v1/clients/{id}"), Some(json!({"status": "disabled"}))),
+            graphql: q(
+                "mutation($id: ID!) { updateClient(id: $id, input: {status: DISABLED}) { id } }",
+                json!({"id": id.to_string()}),
+            ),
+            missing: vec![],
+            watch: Watch::Clients(vec![id]),
+        };
+        let (status, body) = call(&app, &token, api, &disable).await;
+        assert!(status == 200 && body.get("errors").is_none(), "{api:?}: {status} {body}");
+        let raw = vec![other.to_string()];
+        let bulk = Prepared {
+            rest: (
+                Method::POST,
+                "/api/v1/clients/bulk".into(),
+                Some(json!({"action": "disable", "client_ids": raw})),
+            ),
+            graphql: q(
+                "mutation($ids: [ID!]!) { setClientsEnabled(clientIds: $ids, enabled: false) { summary { done } } }",
+                json!({"ids": raw}),
+            ),
+            missing: vec![],
+            watch: Watch::Clients(vec![other]),
+        };
+        let (status, body) = call(&app, &token, api, &bulk).await;
+        assert!(status == 200 && body.get("errors").is_none(), "{api:?}: {status} {body}");
+        for id in [id, other] {
+            let stored = app.service.get_client(&Caller::system(), id).await.unwrap().client;
+            assert_eq!(stored.status, ClientStatus::Disabled, "{api:?}");
+        }
+    }
+}
+
+on_both_backends!(describing_a_permission_needs_it);
+
+/// A permission's description is what operators read when they grant it:
+/// changing it needs the permission itself.
+async fn describing_a_permission_needs_it(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    for name in ["invoices:read", "invoices:write"] {
+        let perm = PermissionName::parse(name).unwrap();
+        app.service.create_permission(&Caller::system(), perm, "Invoices").await.unwrap();
+    }
+    make_role(&app, "invoice-editor", &["roles:write", "invoices:read"]).await;
+    let token = app.bearer("invoice-editor", None).await;
+    let describe = |name: &str| {
+        app.http
+            .patch(app.url(&format!("/api/v1/permissions/{name}")))
+            .bearer_auth(&token)
+            .json(&json!({"description": "Changed"}))
+            .send()
+    };
+    let refused = describe("invoices:write").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "urn:portcullis:problem:escalation");
+    assert_eq!(body["missing_permissions"], json!(["invoices:write"]));
+    assert_eq!(describe("invoices:read").await.unwrap().status(), 200);
+    let groups = app.service.permissions_by_category(&Caller::system()).await.unwrap();
+    let described: Vec<(String, String)> = groups
+        .iter()
+        .flat_map(|g| g.permissions.iter())
+        .filter(|p| p.name.as_str().starts_with("invoices:"))
+        .map(|p| (p.name.to_string(), p.description.clone()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("invoices:read".to_owned(), "Changed".to_owned()),
+            ("invoices:write".to_owned(), "Invoices".to_owned())
+        ]
+    );
 }

@@ -90,6 +90,12 @@ test('the list searches by name, filters by status and acts on the checked rows'
   await page.getByRole('link', { name: 'alpha-reporting' }).waitFor();
   await page.getByRole('link', { name: 'gamma-ingest' }).waitFor({ state: 'detached' });
   await assertAccessible(page, 'client list');
+  // At laptop width the filters share one row: the status filter beside
+  // the search box, not wrapped under it.
+  const search = await page.getByLabel('Search by name').boundingBox();
+  const status = await page.getByLabel('Filter by status').boundingBox();
+  assert.ok(status.x > search.x + search.width, `status filter beside the search: ${JSON.stringify({ search, status })}`);
+  assert.ok(Math.abs((status.y + status.height / 2) - (search.y + search.height / 2)) < 8, 'on the same row');
   await screenshot(page, 'clients');
 
   await page.getByRole('checkbox', { name: 'Select alpha-reporting' }).check();

@@ -55,7 +55,7 @@ export async function renderUsers(main, _params, query) {
   replace(main,
     pageHeader('Users', add),
     alerts,
-    h('div', { class: 'toolbar users-toolbar' },
+    h('div', { class: 'toolbar' },
       h('div', { class: 'toolbar-filters' },
         h('label', { for: 'user-search', class: 'visually-hidden' }, 'Search by e-mail or name'), search,
         h('label', { for: 'user-status', class: 'visually-hidden' }, 'Filter by status'), status)),

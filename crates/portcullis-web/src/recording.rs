@@ -82,12 +82,17 @@ fn kind_of(path: &str) -> &'static str {
     }
 }
 
-/// What an admin call's event records as the permissions it needed: the
-/// operation's own (REST), or else the caller's whole scope (a GraphQL
-/// document, which may need several: conservative).
+/// What an admin call's event records as the permissions reading its
+/// bodies back needs: the operation's own and what its answer shows (REST,
+/// [`answer_needs`](crate::api::required::answer_needs)), or else the
+/// caller's whole scope (a GraphQL document, which may need several, and
+/// the event reads, whose answers show what their reader could see:
+/// conservative).
 fn required_permissions(method: &str, path: &str, slot: &SubjectSlot) -> Scope {
-    match crate::api::required::permission_for(method, path) {
-        Some(permission) => std::iter::once(PermissionName::from(permission)).collect(),
+    let needs =
+        crate::api::required::permission_for(method, path).and_then(crate::api::required::answer_needs);
+    match needs {
+        Some(permissions) => permissions.into_iter().map(PermissionName::from).collect(),
         // Only built-in permissions guard what the admin API answers; an
         // operator's own permission in the caller's scope guards nothing here
         // (and would hide the event from admins, who hold every built-in one).

@@ -58,8 +58,9 @@ pub struct EventDetail {
     /// Null when there is none, or when it is hidden (see `bodies_hidden`).
     pub response_body: Option<String>,
     /// What a reader must hold, beyond `events:read`, to see the bodies
-    /// (or a change's details): for an admin call, the permission it needed
-    /// (a GraphQL call: its caller's permissions); for a change, the
+    /// (or a change's details): for an admin call, the permissions it
+    /// needed and those that read what it answered (a GraphQL call or an
+    /// event read: its caller's permissions); for a change, the
     /// permission that reads its subject (`users:read` for `user.*`,
     /// `clients:read`, `roles:read`, `keys:write`); empty for OAuth2
     /// requests.

@@ -76,6 +76,22 @@ pub(crate) fn permission_for(method: &str, path: &str) -> Option<BuiltinPermissi
         .map(|(_, _, p)| *p)
 }
 
+/// What reading an operation's recorded answer back needs, beside the
+/// operation's own permission: a change of a client, user or role answers
+/// the changed record (a user's e-mail and roles, a client's name and
+/// role), which the matching read permission guards. `None` when the answer
+/// shows what its reader could see (the event reads): then the reader's
+/// whole scope, as for a GraphQL document.
+pub(crate) fn answer_needs(permission: BuiltinPermission) -> Option<Vec<BuiltinPermission>> {
+    Some(match permission {
+        EventsRead => return None,
+        ClientsWrite | ClientsSecrets => vec![permission, ClientsRead],
+        UsersWrite => vec![permission, UsersRead],
+        RolesWrite => vec![permission, RolesRead],
+        other => vec![other],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,8 +220,9 @@ impl Event {
         Ok(if self.bodies_hidden(ctx).await?.is_none() { self.0.response_body.as_deref() } else { None })
     }
     /// What a reader must hold, beyond `events:read`, to see the bodies (or
-    /// a change's details): for an admin call, the permission it needed (a
-    /// GraphQL call: its caller's permissions); for a change, the
+    /// a change's details): for an admin call, the permissions it needed and
+    /// those that read what it answered (a GraphQL call or an event read: its
+    /// caller's permissions); for a change, the
     /// permission that reads its subject (`users:read` for `user.*`,
     /// `clients:read`, `roles:read`, `keys:write`); empty for OAuth2
     /// requests.

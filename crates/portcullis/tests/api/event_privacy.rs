@@ -12,6 +12,7 @@ on_both_backends!(
     passwords_and_graphql_defaults_are_not_stored,
     admin_bodies_are_shown_only_to_readers_holding_the_calls_permission,
     change_details_are_shown_only_to_readers_of_their_subject,
+    recorded_answers_show_nothing_their_reader_could_not_read,
     unknown_client_failures_are_counted_not_stored,
 );
 
@@ -314,6 +315,55 @@ async fn change_details_are_shown_only_to_readers_of_their_subject(backend: Back
             }
         }
     }
+}
+
+/// What an admin call answers is recorded with it: an event read answers
+/// what its reader could see (a change's details, other calls' bodies), a
+/// change of a user answers the user (its e-mail and roles). Read back from
+/// the events, each needs what reading it directly needs.
+async fn recorded_answers_show_nothing_their_reader_could_not_read(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let user = app.create_user("private@example.com", &["viewer"]).await.user;
+    let (admin_id, _, admin) = app.client_with_token(Some("admin"), None).await;
+    let list = get(&app, &admin, "/api/v1/events?kind=user.created").await;
+    let created = format!("/api/v1/events/{}", list["items"][0]["event_id"].as_str().unwrap());
+    // An admin opens the change (as the console does), and renames the user.
+    assert!(get(&app, &admin, &created).await["details"].to_string().contains("private@example.com"));
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/users/{}", user.id)))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.service.flush_events().await.unwrap();
+
+    let list = get(&app, &admin, &format!("/api/v1/clients/{admin_id}/events?kind=admin.request")).await;
+    let recorded = |path: &str, method: &str| {
+        let call =
+            list["items"].as_array().unwrap().iter().find(|e| e["path"] == path && e["method"] == method);
+        format!(
+            "/api/v1/events/{}",
+            call.unwrap_or_else(|| panic!("{path}: {list}"))["event_id"].as_str().unwrap()
+        )
+    };
+    let event_read = recorded(&created, "GET");
+    let user_change = recorded(&format!("/api/v1/users/{}", user.id), "PATCH");
+    for (scope, path) in [
+        ("events:read", &event_read),
+        ("events:read users:write", &user_change),
+        ("events:read", &user_change),
+    ] {
+        let reader = app.bearer("admin", Some(scope)).await;
+        let seen = get(&app, &reader, path).await;
+        assert!(seen["bodies_hidden"].as_str().is_some_and(|h| h.contains("users:read")), "{scope}: {seen}");
+        assert!(!seen.to_string().contains("private@example.com"), "{scope}: {seen}");
+    }
+    let reader = app.bearer("admin", Some("events:read users:read users:write")).await;
+    let seen = get(&app, &reader, &user_change).await;
+    assert!(seen["response_body"].as_str().unwrap().contains("private@example.com"), "{seen}");
 }
 
 async fn metric(app: &TestApp) -> u64 {

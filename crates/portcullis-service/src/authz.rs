@@ -172,6 +172,22 @@ impl Caller {
         );
         Err(ServiceError::Escalation { missing })
     }
+
+    /// The version a checked write is pinned to, for a caller that is not
+    /// an admin: the version its escalation check read, and no other. An
+    /// `If-Match` naming another version is stale now, even one that a
+    /// change in between would make current (say the next one, after an
+    /// admin gave the target more permissions): the check saw `checked`.
+    /// An admin's write is pinned only to its own `If-Match`, if any.
+    pub(crate) fn pin(&self, if_version: Option<u64>, checked: u64) -> Result<Option<u64>> {
+        if self.is_admin() {
+            return Ok(if_version);
+        }
+        match if_version {
+            Some(expected) if expected != checked => Err(ServiceError::Stale { expected, current: checked }),
+            _ => Ok(Some(checked)),
+        }
+    }
 }
 
 impl Service {

@@ -321,7 +321,7 @@ impl Service {
                     self.inner.stores.clients.get_client(id).await?.ok_or(ServiceError::ClientNotFound)?;
                 let roles = current.role_id.into_iter().chain(role_id.flatten());
                 caller.require_all(&self.roles_permissions(roles).await?)?;
-                if_version.or(Some(current.version))
+                caller.pin(if_version, current.version)?
             } else {
                 if_version
             };
@@ -444,7 +444,7 @@ impl Service {
                 if_version
             } else {
                 let checked = self.require_client_role(caller, id).await?;
-                Some(if_version.unwrap_or(checked.version))
+                caller.pin(if_version, checked.version)?
             };
             match self.inner.stores.clients.delete_client(id, pinned, &events).await? {
                 Deletion::Deleted(_) => break,

@@ -158,8 +158,11 @@ impl Service {
     }
 
     /// Refused while a role uses it, naming the roles, unless `cascade`:
-    /// then it is removed from them first. Taking it from roles needs it:
-    /// the caller must hold it.
+    /// then it is removed from them first. Taking it from roles needs it
+    /// (the caller must hold it) and, as any change to those roles, every
+    /// permission of each. (A role given it between that check and the
+    /// deletion loses it too: the deletion is one transaction, the check
+    /// reads the roles just before.)
     pub async fn delete_permission(
         &self,
         caller: &Caller,
@@ -178,6 +181,14 @@ impl Service {
             return Err(ServiceError::PermissionInUse {
                 roles: roles.iter().map(ToString::to_string).collect(),
             });
+        }
+        // Taking it from roles changes them: like any change to a role, it
+        // needs every permission of each.
+        if !roles.is_empty() && !caller.is_admin() {
+            let changed = self.inner.stores.roles.list_roles().await?;
+            caller.require_all(
+                changed.iter().filter(|r| roles.contains(&r.name)).flat_map(|r| r.permissions.iter()),
+            )?;
         }
         // With `cascade`, the roles it is removed from, as the store found
         // them in the transaction of the deletion.
@@ -286,7 +297,7 @@ impl Service {
             self.check_permissions_exist(permissions).await?;
         }
         caller.require_all(current.permissions.iter().chain(update.permissions.iter().flatten()))?;
-        let if_version = if caller.is_admin() { if_version } else { if_version.or(Some(current.version)) };
+        let if_version = caller.pin(if_version, current.version)?;
         let actor = &caller.actor;
         let patch = RolePatch { name: update.name, description, permissions: update.permissions };
         let events = |before: &Role, after: &Role| role_change_events(actor, before, after);
@@ -321,11 +332,13 @@ impl Service {
             return Err(ServiceError::Builtin("role"));
         }
         caller.require_all(&role.permissions)?;
+        if if_version.is_some_and(|v| v != role.version) {
+            let expected = if_version.unwrap_or_default();
+            return Err(ServiceError::Stale { expected, current: role.version });
+        }
+        let if_version = caller.pin(if_version, role.version)?;
         let actor = &caller.actor;
         let stale = |current: u64| ServiceError::Stale { expected: if_version.unwrap_or_default(), current };
-        if if_version.is_some_and(|v| v != role.version) {
-            return Err(stale(role.version));
-        }
         let holders = self.inner.stores.roles.role_holders(id).await?;
         if holders != RoleHolders::default() {
             return Err(ServiceError::RoleInUse { clients: holders.clients, users: holders.users });

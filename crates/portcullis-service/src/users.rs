@@ -260,7 +260,7 @@ impl Service {
         // The escalation check read the user's roles: the write is pinned to
         // that version, so a change in between cannot slip past the check
         // (it answers as a stale edit).
-        let if_version = if caller.is_admin() { if_version } else { if_version.or(Some(current.version)) };
+        let if_version = caller.pin(if_version, current.version)?;
         let actor = &caller.actor;
         let roles = match &update.roles {
             Some(names) => Some(self.role_ids(names).await?),
@@ -310,7 +310,7 @@ impl Service {
         caller.may(crate::Operation::DeleteUser)?;
         let user = self.inner.stores.users.get_user(id).await?.ok_or(ServiceError::UserNotFound)?;
         caller.require_all(&self.roles_permissions(user.roles.iter().copied()).await?)?;
-        let if_version = if caller.is_admin() { if_version } else { if_version.or(Some(user.version)) };
+        let if_version = caller.pin(if_version, user.version)?;
         let actor = &caller.actor;
         let events = |user: &User| {
             let details = json!({ "email": user.email.as_str(), "name": user.name.as_str() });

@@ -171,8 +171,9 @@ impl Mutation {
     }
 
     /// Change a client's name, description, role, token lifetime or status
-    /// (`clients:write`; a new role or enabling also needs every permission
-    /// of the roles involved: else `ESCALATION`).
+    /// (`clients:write`; anything but disabling also needs every permission
+    /// of the client's role, and a new role every one of it: else
+    /// `ESCALATION`).
     async fn update_client(
         &self,
         ctx: &Context<'_>,
@@ -301,7 +302,8 @@ impl Mutation {
         Ok(Some(super::types::Permission(created)))
     }
 
-    /// Change a permission's description (`roles:write`; built-ins cannot be changed).
+    /// Change a permission's description (`roles:write`, and the permission
+    /// itself: else `ESCALATION`; built-ins cannot be changed).
     async fn update_permission(
         &self,
         ctx: &Context<'_>,
@@ -315,8 +317,10 @@ impl Mutation {
         Ok(Some(super::types::Permission(updated)))
     }
 
-    /// Delete a permission (`roles:write`): refused while roles use it
-    /// (`IN_USE`, listing them), unless `cascade` removes it from them too.
+    /// Delete a permission (`roles:write`, and the permission itself):
+    /// refused while roles use it (`IN_USE`, listing them), unless `cascade`
+    /// removes it from them too (then every permission of those roles is
+    /// needed as well).
     /// Answers its name.
     async fn delete_permission(
         &self,
@@ -341,8 +345,8 @@ impl Mutation {
     }
 
     /// Rename a role, change its description or replace its permissions
-    /// (`roles:write`; replacing them needs every permission of the old and
-    /// the new set).
+    /// (`roles:write`, and every permission of the role; replacing them,
+    /// every one of the new set too: else `ESCALATION`).
     async fn update_role(&self, ctx: &Context<'_>, id: ID, input: UpdateRoleRequest) -> Result<Option<Role>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::UpdateRole)?;
@@ -351,8 +355,8 @@ impl Mutation {
         Ok(Some(Role(service(ctx)?.update_role(&caller.service(), id, update).await.gql()?)))
     }
 
-    /// Delete a role (`roles:write`): refused for built-ins and while
-    /// clients or users hold it. Answers its id.
+    /// Delete a role (`roles:write`, and every permission of it): refused
+    /// for built-ins and while clients or users hold it. Answers its id.
     async fn delete_role(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::DeleteRole)?;
@@ -373,9 +377,9 @@ impl Mutation {
         Ok(Some(CreateUserPayload { user: User(view), password }))
     }
 
-    /// Change a user's name, roles, status or password (`users:write`; new
-    /// roles, a password or enabling also need every permission of the roles
-    /// involved).
+    /// Change a user's name, roles, status or password (`users:write`, and
+    /// every permission of the user's roles, new roles' too, for any change,
+    /// disabling included: else `ESCALATION`).
     async fn update_user(&self, ctx: &Context<'_>, id: ID, input: UpdateUserRequest) -> Result<Option<User>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::UpdateUser)?;
@@ -384,7 +388,8 @@ impl Mutation {
         Ok(Some(User(service(ctx)?.update_user(&caller.service(), id, update).await.gql()?)))
     }
 
-    /// Delete a console user (`users:write`). Answers its id.
+    /// Delete a console user (`users:write`, and every permission of its
+    /// roles). Answers its id.
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
         let caller = super::caller(ctx)?;
         caller.may(Operation::DeleteUser)?;
@@ -393,7 +398,8 @@ impl Mutation {
     }
 
     /// Revoke a user's personal access token without a replacement
-    /// (`users:write`); `NOT_FOUND` when the user does not exist or has none.
+    /// (`users:write`, and every permission of the user's roles); `NOT_FOUND`
+    /// when the user does not exist or has none.
     /// Answers the user's id.
     async fn revoke_user_personal_access_token(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ID>> {
         let caller = super::caller(ctx)?;

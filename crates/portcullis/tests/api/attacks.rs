@@ -176,3 +176,108 @@ async fn event_lists_show_an_events_reader_no_more_than_single_events(backend: B
     seen.push_str(&graphql);
     assert!(!seen.contains("private@example.com") && !seen.contains("private%40example.com"), "{seen}");
 }
+
+on_both_backends!(an_if_match_ahead_of_the_checked_version_carries_nothing_past_the_check);
+
+/// A narrow caller sends `If-Match` naming the *next* version of a target
+/// it holds now. The escalation check passes on what is stored (version
+/// v); if the write were pinned to the caller's `If-Match` (v + 1) rather
+/// than to the version checked, an admin's change in between (making the
+/// target admin) would make it match, and the narrow change would land on
+/// an admin target: a password chosen by the caller on an admin user, a
+/// rename of an admin client or role. Such an `If-Match` can only match
+/// after the admin's change, so any success is the hole.
+async fn an_if_match_ahead_of_the_checked_version_carries_nothing_past_the_check(backend: Backend) {
+    use portcullis_service::{RoleUpdate, UserUpdate};
+    let app = spawn_app_on(backend).await;
+    make_role(&app, "plain", &["users:read"]).await;
+    make_role(&app, "keeper", &["users:read", "users:write", "clients:write", "roles:write"]).await;
+    let token = app.bearer("keeper", None).await;
+    let system = Caller::system();
+    let admin_roles = || Some(vec![RoleName::parse("plain").unwrap(), RoleName::parse("admin").unwrap()]);
+    let patch = |path: String, version: u64, body: serde_json::Value| {
+        app.http
+            .patch(app.url(&path))
+            .bearer_auth(&token)
+            .header("if-match", format!("\"{}\"", version + 1))
+            .json(&body)
+            .send()
+    };
+    let mut landed = Vec::new();
+    for round in 0..8 {
+        // A user: the new password is hashed after the check (a wide window).
+        let user = app.create_user(&format!("target{round}@example.com"), &["plain"]).await.user;
+        let narrow = patch(
+            format!("/api/v1/users/{}", user.id),
+            user.version,
+            serde_json::json!({"password": "caller chosen passphrase 4711"}),
+        );
+        let promote = async {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            let update = UserUpdate { roles: admin_roles(), ..UserUpdate::default() };
+            app.service.update_user(&system, user.id, update).await.unwrap()
+        };
+        let (narrow, _) = tokio::join!(narrow, promote);
+        let status = narrow.unwrap().status().as_u16();
+        assert!(matches!(status, 200 | 403 | 412), "user: {status}");
+        if status == 200 {
+            landed.push(format!("a password set on user {round} after it became admin"));
+        }
+
+        // A client and a role: renames.
+        let client = app.create_client(Some("plain")).await.0.client;
+        let narrow = patch(
+            format!("/api/v1/clients/{}", client.id),
+            client.version,
+            serde_json::json!({"name": "renamed by the keeper"}),
+        );
+        let promote = async {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            let update = ClientUpdate {
+                role: Some(Some(RoleName::parse("admin").unwrap())),
+                ..ClientUpdate::default()
+            };
+            app.service.update_client(&system, client.id, update).await.unwrap()
+        };
+        let (narrow, _) = tokio::join!(narrow, promote);
+        let status = narrow.unwrap().status().as_u16();
+        assert!(matches!(status, 200 | 403 | 412), "client: {status}");
+        if status == 200 {
+            landed.push(format!("client {round} renamed after it became admin"));
+        }
+
+        let role = app
+            .service
+            .create_role(
+                &system,
+                NewRole {
+                    name: RoleName::parse(&format!("small-{round}")).unwrap(),
+                    description: String::new(),
+                    permissions: vec![PermissionName::parse("users:read").unwrap()],
+                },
+            )
+            .await
+            .unwrap();
+        let narrow = patch(
+            format!("/api/v1/roles/{}", role.id),
+            role.version,
+            serde_json::json!({"name": format!("renamed-{round}")}),
+        );
+        let grow = async {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            let permissions = vec![
+                PermissionName::parse("users:read").unwrap(),
+                PermissionName::parse("keys:write").unwrap(),
+            ];
+            let update = RoleUpdate { permissions: Some(permissions), ..RoleUpdate::default() };
+            app.service.update_role(&system, role.id, update).await.unwrap()
+        };
+        let (narrow, _) = tokio::join!(narrow, grow);
+        let status = narrow.unwrap().status().as_u16();
+        assert!(matches!(status, 200 | 403 | 412), "role: {status}");
+        if status == 200 {
+            landed.push(format!("role {round} renamed after it gained keys:write"));
+        }
+    }
+    assert!(landed.is_empty(), "narrow changes written past the escalation check: {landed:?}");
+}

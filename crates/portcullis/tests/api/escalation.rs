@@ -880,4 +880,19 @@ async fn describing_a_permission_needs_it(backend: Backend) {
             ("invoices:write".to_owned(), "Invoices".to_owned())
         ]
     );
+    // Deleting a permission from the roles that hold it changes those roles:
+    // it needs every permission of each of them.
+    make_role(&app, "big", &["invoices:read", "keys:write"]).await;
+    let delete = || {
+        app.http.delete(app.url("/api/v1/permissions/invoices:read?cascade=true")).bearer_auth(&token).send()
+    };
+    let refused = delete().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["missing_permissions"], json!(["keys:write"]), "{body}");
+    let roles = app.service.roles(&Caller::system()).await.unwrap();
+    let big = roles.iter().find(|r| r.name.as_str() == "big").unwrap();
+    assert!(big.permissions.iter().any(|p| p.as_str() == "invoices:read"), "big kept it");
+    app.service.delete_role(&Caller::system(), big.id).await.unwrap();
+    assert_eq!(delete().await.unwrap().status(), 204, "the roles left it are held");
 }

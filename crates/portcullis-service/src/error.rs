@@ -67,6 +67,10 @@ pub enum ServiceError {
     /// than the stored one: nothing was changed.
     #[error("the resource has changed since version {expected}: it is at version {current}")]
     Stale { expected: u64, current: u64 },
+    /// Every argon2 slot and its queue are taken (a flood of sign-ins):
+    /// refused at once; try again in a second.
+    #[error("the server is busy checking passwords; try again shortly")]
+    Busy,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]

@@ -83,12 +83,19 @@ pub struct ServiceConfig {
     /// When a console session ends (`PORTCULLIS_SESSION_IDLE_TIMEOUT`,
     /// `PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT`).
     pub sessions: SessionTimeouts,
+    /// How much argon2 work runs and waits at once.
+    pub passwords: passwords::PasswordLimits,
 }
 
 impl ServiceConfig {
     /// Issuer and audience, with the default session timeouts.
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
-        Self { issuer: issuer.into(), audience: audience.into(), sessions: SessionTimeouts::default() }
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            sessions: SessionTimeouts::default(),
+            passwords: passwords::PasswordLimits::default(),
+        }
     }
 }
 
@@ -103,6 +110,8 @@ struct Inner {
     config: ServiceConfig,
     cache: Cache,
     hasher: SecretHasher,
+    /// Console passwords' argon2 work, bounded.
+    passwords: passwords::PasswordWork,
     /// The key set and the cache generation it was loaded at.
     keys: RwLock<(Option<Generation>, Arc<KeySet>)>,
     master: MasterKey,
@@ -122,6 +131,7 @@ impl Service {
         let keys = RwLock::new((None, keys));
         let inner = Inner {
             stores,
+            passwords: passwords::PasswordWork::new(config.passwords),
             config,
             cache,
             hasher,

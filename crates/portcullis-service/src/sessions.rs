@@ -11,7 +11,7 @@ use rand::{RngCore, rngs::OsRng};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::{Service, ServiceError, passwords, users::UserView};
+use crate::{Service, ServiceError, users::UserView};
 
 /// Signed out after this long without a request, by default.
 pub const SESSION_IDLE: TimeDelta = TimeDelta::minutes(30);
@@ -80,7 +80,11 @@ impl Service {
             Err(_) => None,
         };
         // Always one argon2 verification, so that timing tells nothing.
-        let ok = passwords::verify(user.as_ref().and_then(|u| u.password_hash.as_ref()), password).await;
+        let ok = self
+            .inner
+            .passwords
+            .verify(user.as_ref().and_then(|u| u.password_hash.as_ref()), password)
+            .await?;
         let Some(user) = user.filter(|u| ok && u.status == UserStatus::Enabled) else {
             tracing::info!("console sign-in failed");
             return Err(SignInError::InvalidCredentials);

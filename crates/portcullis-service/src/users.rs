@@ -145,7 +145,7 @@ impl Service {
     ) -> Result<portcullis_domain::PasswordHash> {
         passwords::check(password.expose(), &[email.as_str(), name.as_str()])
             .map_err(ServiceError::WeakPassword)?;
-        passwords::hash(password).await
+        self.inner.passwords.hash(password).await
     }
 
     /// Creates a user; returns the generated password when none was given

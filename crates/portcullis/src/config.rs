@@ -96,6 +96,31 @@ pub struct ServeConfig {
     /// The first administrator's password (with PORTCULLIS_ADMIN_EMAIL).
     #[arg(long, env = "PORTCULLIS_ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
     pub admin_password: Option<SecretString>,
+
+    /// Password hashes (argon2id, 19 MiB and ~15 ms of a core each) computed
+    /// at once, for sign-ins and password changes. Default: the cores.
+    #[arg(long, env = "PORTCULLIS_PASSWORD_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub password_concurrency: Option<u16>,
+
+    /// Password hashes that may wait for one of those; beyond them a
+    /// sign-in answers 503 with `Retry-After: 1` at once. Default: 4 per
+    /// core.
+    #[arg(long, env = "PORTCULLIS_PASSWORD_QUEUE", value_parser = clap::value_parser!(u16).range(0..=4096))]
+    pub password_queue: Option<u16>,
+}
+
+impl ServeConfig {
+    /// The argon2 bounds: the settings, or the defaults for this machine.
+    pub fn password_limits(&self) -> portcullis_service::passwords::PasswordLimits {
+        let default = portcullis_service::passwords::PasswordLimits::default();
+        let concurrency = self.password_concurrency.map_or(default.concurrency, usize::from);
+        let queue = match (self.password_queue, self.password_concurrency) {
+            (Some(queue), _) => usize::from(queue),
+            (None, Some(_)) => 4 * concurrency,
+            (None, None) => default.queue,
+        };
+        portcullis_service::passwords::PasswordLimits { concurrency, queue }
+    }
 }
 
 /// A secret setting (the master key, a password): kept as a

@@ -56,8 +56,11 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
         None => format!("http://{bound}"),
     };
     let audience = serve.audience.clone().unwrap_or_else(|| issuer.clone());
-    let config =
-        ServiceConfig { sessions: session_timeouts(serve)?, ..ServiceConfig::new(issuer.clone(), audience) };
+    let config = ServiceConfig {
+        sessions: session_timeouts(serve)?,
+        passwords: serve.password_limits(),
+        ..ServiceConfig::new(issuer.clone(), audience)
+    };
     let service = open_service(global, config).await?;
     first_admin(&service, serve).await?;
     tracing::info!(address = %bound, %issuer, "listening on http://{bound}");

@@ -103,7 +103,8 @@ pub struct CreatedPersonalToken {
 /// SameSite=Lax, `__Host-` and Secure over https) and returns the CSRF token.
 /// A wrong e-mail and a wrong password get the same answer in the same time.
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignInRequest,
-    responses((status = 200, body = SignedInResponse), (status = 401, body = ProblemDetails)))]
+    responses((status = 200, body = SignedInResponse), (status = 401, body = ProblemDetails),
+        (status = 503, description = "Every password check slot and its queue are taken (`busy`); `Retry-After: 1`", body = ProblemDetails)))]
 async fn sign_in(
     State(state): State<AppState>,
     body: Result<ApiJson<SignInRequest>, Problem>,

@@ -37,6 +37,9 @@ pub struct ProblemDetails {
     pub in_use_by: Option<serde_json::Value>,
     #[serde(skip)]
     challenge: Option<String>,
+    /// `Retry-After`, in seconds, of a 429 or 503.
+    #[serde(skip)]
+    retry_after: Option<u32>,
 }
 
 impl Problem {
@@ -51,6 +54,7 @@ impl Problem {
             missing_permissions: None,
             in_use_by: None,
             challenge: None,
+            retry_after: None,
         }))
     }
 
@@ -274,6 +278,16 @@ impl From<ServiceError> for Problem {
             ServiceError::Stale { current, .. } => Self::precondition_failed(format!(
                 "the resource has changed since it was read (it is at version {current}); read it again"
             )),
+            ServiceError::Busy => {
+                let mut p = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "Busy",
+                    "the server is busy checking passwords; try again in a second",
+                );
+                p.0.retry_after = Some(1);
+                p
+            }
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "admin API: database error");
                 Self::unavailable()
@@ -298,6 +312,9 @@ impl IntoResponse for Problem {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = details.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

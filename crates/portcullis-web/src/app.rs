@@ -1,23 +1,71 @@
 //! The running server: a bound listener and the router, served until a
 //! shutdown signal, finishing the requests in flight.
+//!
+//! The accept loop is our own (hyper-util's connection builder, as
+//! `axum::serve` uses it) because a server facing callers without
+//! credentials needs what `axum::serve` does not set:
+//!
+//! * a **header-read timeout**: a connection that has not sent a whole
+//!   request head this long after it opened, or after its last answer (an
+//!   idle keep-alive connection), is closed (slowloris);
+//! * a **cap on open connections**: past it, new connections wait in the
+//!   kernel's backlog until one closes, instead of the process running out
+//!   of file descriptors.
+//!
+//! Bodies get their own deadline and size limit per route ([`crate::guard`]).
 
-use std::{future::Future, io, net::SocketAddr};
+use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
+use axum::{Router, extract::ConnectInfo, http::Request};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tower::ServiceExt;
 
 use crate::{AppState, router};
+
+/// How long connections may take, and how many may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request head must arrive whole within this long of the
+    /// connection opening or its previous answer
+    /// (`PORTCULLIS_HEADER_READ_TIMEOUT`).
+    pub header_read_timeout: Duration,
+    /// Connections open at once (`PORTCULLIS_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    limits: ConnectionLimits,
 }
 
 impl Application {
     /// Takes a listener already bound, so that the caller can learn the port
     /// (and build the issuer from it) before the service starts.
     pub fn new(listener: TcpListener, state: AppState) -> Self {
-        Self { listener, state }
+        Self { listener, state, limits: ConnectionLimits::default() }
+    }
+
+    pub fn with_limits(self, limits: ConnectionLimits) -> Self {
+        Self { limits, ..self }
     }
 
     pub fn service(&self) -> &portcullis_service::Service {
@@ -32,16 +80,63 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let listener = self.listener.tap_io(|tcp| {
+        let Self { listener, state, limits } = self;
+        let app: Router = router(state);
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                permit = open.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (tcp, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, as
+                        // `axum::serve` does, rather than spin or stop.
+                        tracing::warn!(error = %e, "could not accept a connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
-        });
-        axum::serve(
-            listener,
-            router(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+            let app = app.clone().map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(remote));
+                request
+            });
+            let (builder, watcher) = (builder.clone(), graceful.watcher());
+            tokio::spawn(async move {
+                // The first byte too must come within the header-read
+                // timeout: the builder's protocol sniffing (HTTP/1 or
+                // HTTP/2) waits for it with none.
+                let mut first = [0u8; 1];
+                let first = tokio::time::timeout(limits.header_read_timeout, tcp.peek(&mut first)).await;
+                if matches!(first, Ok(Ok(1..))) {
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(app));
+                    if let Err(e) = watcher.watch(connection.into_owned()).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                drop(permit);
+            });
+        }
+        drop(listener);
+        if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!("shutdown: requests still in flight after the grace period were dropped");
+        }
+        Ok(())
     }
 }

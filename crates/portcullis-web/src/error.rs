@@ -40,6 +40,9 @@ pub enum OAuthError {
     /// The body is larger than we read; still `invalid_request`, with 413.
     #[error("invalid_request")]
     TooLarge,
+    /// The body did not arrive whole in time; `invalid_request`, with 408.
+    #[error("invalid_request")]
+    TimedOut,
     /// The token endpoint takes POST only (RFC 6749 §3.2): 405.
     #[error("invalid_request")]
     MethodNotAllowed,
@@ -52,6 +55,7 @@ impl OAuthError {
         match self {
             Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -72,6 +76,7 @@ impl OAuthError {
                 "personal access tokens are revoked by their user at /api/v1/me/token"
             }
             Self::TooLarge => "the request body is too large",
+            Self::TimedOut => "the request body did not arrive in time",
             Self::MethodNotAllowed => "this endpoint takes POST only",
             Self::Internal(_) => "the server could not complete the request",
         }
@@ -127,6 +132,7 @@ mod tests {
             OAuthError::UnauthorizedClient,
             OAuthError::UnsupportedTokenType,
             OAuthError::TooLarge,
+            OAuthError::TimedOut,
             OAuthError::MethodNotAllowed,
         ] {
             let code = e.to_string();

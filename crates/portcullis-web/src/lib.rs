@@ -8,6 +8,7 @@ pub mod console;
 mod error;
 mod graphiql;
 pub mod graphql;
+mod guard;
 mod health;
 mod metrics;
 mod panic;
@@ -28,7 +29,7 @@ use tower_http::{
 };
 use tracing::Level;
 
-pub use app::Application;
+pub use app::{Application, ConnectionLimits};
 pub use error::OAuthError;
 pub use public::MAX_BODY_BYTES;
 
@@ -42,31 +43,53 @@ pub struct AppState {
     pub record_events: bool,
     /// The GraphQL schema, built once.
     pub graphql: graphql::PortcullisSchema,
+    /// A request body must arrive whole within this long
+    /// (`PORTCULLIS_BODY_READ_TIMEOUT`): else 408.
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl AppState {
     pub fn new(service: Service) -> Self {
-        Self { service, trusted_proxies: Vec::new(), record_events: true, graphql: graphql::schema() }
+        Self {
+            service,
+            trusted_proxies: Vec::new(),
+            record_events: true,
+            graphql: graphql::schema(),
+            body_read_timeout: std::time::Duration::from_secs(10),
+        }
     }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
-    let attributed = public::oauth2_router().merge(api::router()).route(
-        "/graphql",
+    // One event per request made as a client or a user; inside the body
+    // guard, so that nothing is read or recorded before the guard's limits.
+    let record = |routes: Router<AppState>| {
+        if state.record_events {
+            routes.layer(axum::middleware::from_fn_with_state(state.clone(), recording::record))
+        } else {
+            routes
+        }
+    };
+    let guarded = |routes: Router<AppState>, limit: usize, shape: guard::Shape| {
+        let guard = guard::BodyGuard { limit, shape, timeout: state.body_read_timeout };
+        routes.layer(axum::middleware::from_fn(move |request, next| guard.check(request, next)))
+    };
+    let oauth2 = guarded(record(public::oauth2_router()), MAX_BODY_BYTES, guard::Shape::OAuth);
+    let admin = guarded(record(api::router()), api::json::MAX_JSON_BYTES, guard::Shape::Problem);
+    let graphql = guarded(
         // The page for people, and the API; only the API's calls are
         // attributed to a caller and recorded.
-        axum::routing::get(graphiql::page).post(graphql::execute),
+        record(Router::new().route("/graphql", axum::routing::post(graphql::execute)))
+            .route("/graphql", axum::routing::get(graphiql::page)),
+        api::json::MAX_JSON_BYTES,
+        guard::Shape::Graphql,
     );
-    // One event per request made as a client or a user.
-    let attributed = if state.record_events {
-        attributed.layer(axum::middleware::from_fn_with_state(state.clone(), recording::record))
-    } else {
-        attributed
-    };
     Router::new()
-        .merge(attributed)
+        .merge(oauth2)
+        .merge(admin)
+        .merge(graphql)
         .merge(public::router())
         .merge(graphiql::assets_router())
         .merge(console::router())

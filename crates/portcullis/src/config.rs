@@ -97,6 +97,23 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_ADMIN_PASSWORD", hide_env_values = true, value_parser = secret)]
     pub admin_password: Option<SecretString>,
 
+    /// A connection must send a whole request head within this long of
+    /// opening, or of its previous answer (idle keep-alive connections end
+    /// after it too): `10s` (the default), `5s`, …
+    #[arg(long, env = "PORTCULLIS_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_io_timeout)]
+    pub header_read_timeout: std::time::Duration,
+
+    /// A request body must arrive whole within this long: else 408 and the
+    /// connection closes. `10s` (the default).
+    #[arg(long, env = "PORTCULLIS_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_io_timeout)]
+    pub body_read_timeout: std::time::Duration,
+
+    /// Connections open at once; more wait in the kernel's backlog until one
+    /// closes. Keep it under the process's file descriptor limit
+    /// (`ulimit -n`) less what the database needs.
+    #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
     /// Password hashes (argon2id, 19 MiB and ~15 ms of a core each) computed
     /// at once, for sign-ins and password changes. Default: the cores.
     #[arg(long, env = "PORTCULLIS_PASSWORD_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -185,6 +202,15 @@ fn parse_session_timeout(setting: &str, text: &str) -> Result<std::time::Duratio
 /// `PORTCULLIS_SESSION_IDLE_TIMEOUT`: between one second and 400 days.
 pub fn parse_session_idle(text: &str) -> Result<std::time::Duration, String> {
     parse_session_timeout("PORTCULLIS_SESSION_IDLE_TIMEOUT / --session-idle-timeout", text)
+}
+
+/// A connection or body timeout: between one second and ten minutes.
+pub fn parse_io_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let timeout = parse_duration(text)?;
+    if !(1..=600).contains(&timeout.as_secs()) {
+        return Err(format!("`{text}`: a read timeout must be between 1s and 10m"));
+    }
+    Ok(timeout)
 }
 
 /// `PORTCULLIS_SESSION_ABSOLUTE_TIMEOUT`: between one second and 400 days.

@@ -64,14 +64,21 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
     let service = open_service(global, config).await?;
     first_admin(&service, serve).await?;
     tracing::info!(address = %bound, %issuer, "listening on http://{bound}");
+    let limits = portcullis_web::ConnectionLimits {
+        header_read_timeout: serve.header_read_timeout,
+        max_connections: usize::try_from(serve.max_connections).unwrap_or(usize::MAX),
+        ..portcullis_web::ConnectionLimits::default()
+    };
     Ok(Application::new(
         listener,
         AppState {
             trusted_proxies: serve.trusted_proxies.clone(),
             record_events: serve.events == crate::config::Toggle::On,
+            body_read_timeout: serve.body_read_timeout,
             ..AppState::new(service)
         },
-    ))
+    )
+    .with_limits(limits))
 }
 
 /// The console's session timeouts, already checked by their parsers.

@@ -176,6 +176,26 @@ impl Problem {
         )
     }
 
+    /// The body did not arrive whole within the body-read timeout.
+    pub fn timed_out(timeout: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            "Request timeout",
+            format!("the request body did not arrive within {} s", timeout.as_secs()),
+        )
+    }
+
+    /// The connection failed while the body arrived.
+    pub fn unreadable_body() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-body",
+            "Invalid body",
+            "the request body could not be read",
+        )
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }

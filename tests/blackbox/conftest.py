@@ -156,6 +156,10 @@ class Portcullis:
             "PORTCULLIS_MASTER_KEY_FILE": str(self.master_key_file),
             "PORTCULLIS_LOG": os.environ.get("PORTCULLIS_TEST_LOG", "debug"),
             "NO_COLOR": "1",
+            # No limit on failed authentications: tests of bad input fail on
+            # purpose, many times a second; test_throttle.py sets its own.
+            "PORTCULLIS_AUTH_FAILURES_PER_IP": "0",
+            "PORTCULLIS_AUTH_FAILURES_PER_ACCOUNT": "0",
         }
         for var in ("PORTCULLIS_MASTER_KEY", "PORTCULLIS_LISTEN", "PORTCULLIS_ISSUER", "PORTCULLIS_AUDIENCE"):
             self.env.pop(var, None)

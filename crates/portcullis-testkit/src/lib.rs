@@ -84,7 +84,14 @@ async fn serve(backend: Backend, stores: Stores, database_url: String, guard: Da
     let master_key = MasterKey::generate();
     let config = ServiceConfig::new(address.clone(), address.clone());
     let service = Service::start(stores, config, &master_key).await.unwrap();
-    let app = Application::new(listener, AppState::new(service.clone()));
+    // No limit on failed authentications: tests of bad input fail on
+    // purpose, many times a second (the limits have their own tests).
+    let unlimited = portcullis_web::throttle::FailureLimits { per_ip: 0, per_account: 0 };
+    let state = AppState {
+        throttle: std::sync::Arc::new(portcullis_web::throttle::Throttle::new(unlimited)),
+        ..AppState::new(service.clone())
+    };
+    let app = Application::new(listener, state);
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;

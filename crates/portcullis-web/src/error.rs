@@ -43,6 +43,10 @@ pub enum OAuthError {
     /// The body did not arrive whole in time; `invalid_request`, with 408.
     #[error("invalid_request")]
     TimedOut,
+    /// Too many failed authentications from this address or for this
+    /// client: 429, with `Retry-After`, before any secret is checked.
+    #[error("temporarily_unavailable")]
+    Throttled,
     /// The token endpoint takes POST only (RFC 6749 §3.2): 405.
     #[error("invalid_request")]
     MethodNotAllowed,
@@ -56,6 +60,7 @@ impl OAuthError {
             Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -77,6 +82,7 @@ impl OAuthError {
             }
             Self::TooLarge => "the request body is too large",
             Self::TimedOut => "the request body did not arrive in time",
+            Self::Throttled => "too many failed authentications; retry after the time Retry-After gives",
             Self::MethodNotAllowed => "this endpoint takes POST only",
             Self::Internal(_) => "the server could not complete the request",
         }
@@ -133,6 +139,7 @@ mod tests {
             OAuthError::UnsupportedTokenType,
             OAuthError::TooLarge,
             OAuthError::TimedOut,
+            OAuthError::Throttled,
             OAuthError::MethodNotAllowed,
         ] {
             let code = e.to_string();

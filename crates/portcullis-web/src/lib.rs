@@ -16,6 +16,7 @@ mod public;
 pub mod recording;
 pub mod redact;
 pub mod shown;
+pub mod throttle;
 
 use axum::{
     Router,
@@ -46,6 +47,8 @@ pub struct AppState {
     /// A request body must arrive whole within this long
     /// (`PORTCULLIS_BODY_READ_TIMEOUT`): else 408.
     pub body_read_timeout: std::time::Duration,
+    /// Failed authentications, limited (`PORTCULLIS_AUTH_FAILURES_*`).
+    pub throttle: std::sync::Arc<throttle::Throttle>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             record_events: true,
             graphql: graphql::schema(),
             body_read_timeout: std::time::Duration::from_secs(10),
+            throttle: std::sync::Arc::new(throttle::Throttle::new(throttle::FailureLimits::default())),
         }
     }
 }
@@ -76,13 +80,32 @@ pub fn router(state: AppState) -> Router {
         let guard = guard::BodyGuard { limit, shape, timeout: state.body_read_timeout };
         routes.layer(axum::middleware::from_fn(move |request, next| guard.check(request, next)))
     };
-    let oauth2 = guarded(record(public::oauth2_router()), MAX_BODY_BYTES, guard::Shape::OAuth);
-    let admin = guarded(record(api::router()), api::json::MAX_JSON_BYTES, guard::Shape::Problem);
+    // Failed authentication limited, inside the guard (the body is read)
+    // and before authentication.
+    let throttled = |routes: Router<AppState>, shape: guard::Shape, account: throttle::Account| {
+        routes.layer(axum::middleware::from_fn_with_state(state.clone(), move |state, request, next| {
+            throttle::limit(state, shape, account, request, next)
+        }))
+    };
+    let oauth2 = guarded(
+        throttled(record(public::oauth2_router()), guard::Shape::OAuth, throttle::Account::Client),
+        MAX_BODY_BYTES,
+        guard::Shape::OAuth,
+    );
+    let admin = guarded(
+        throttled(record(api::router()), guard::Shape::Problem, throttle::Account::SignIn),
+        api::json::MAX_JSON_BYTES,
+        guard::Shape::Problem,
+    );
     let graphql = guarded(
         // The page for people, and the API; only the API's calls are
         // attributed to a caller and recorded.
-        record(Router::new().route("/graphql", axum::routing::post(graphql::execute)))
-            .route("/graphql", axum::routing::get(graphiql::page)),
+        throttled(
+            record(Router::new().route("/graphql", axum::routing::post(graphql::execute))),
+            guard::Shape::Graphql,
+            throttle::Account::None,
+        )
+        .route("/graphql", axum::routing::get(graphiql::page)),
         api::json::MAX_JSON_BYTES,
         guard::Shape::Graphql,
     );

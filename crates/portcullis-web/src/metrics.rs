@@ -26,8 +26,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-/// Reads the service's own counters at each scrape.
-struct ServiceCollector(Service);
+/// Reads the service's own counters (and the throttle's) at each scrape.
+struct ServiceCollector(Service, std::sync::Arc<crate::throttle::Throttle>);
 
 impl std::fmt::Debug for ServiceCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,6 +48,18 @@ fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: usize) 
 impl Collector for ServiceCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let service = &self.0;
+        counter(
+            &mut encoder,
+            "portcullis_auth_failures_limited",
+            "Failed authentications counted by the limits on failures (every 401 of an authentication).",
+            self.1.failures(),
+        )?;
+        counter(
+            &mut encoder,
+            "portcullis_auth_throttled",
+            "Authentication attempts answered 429 because their address or account failed too often.",
+            self.1.refused(),
+        )?;
         counter(
             &mut encoder,
             "portcullis_events_dropped",
@@ -88,7 +100,7 @@ impl Collector for ServiceCollector {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(ServiceCollector(state.service.clone())));
+    registry.register_collector(Box::new(ServiceCollector(state.service.clone(), state.throttle.clone())));
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &registry) {
         Ok(()) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),

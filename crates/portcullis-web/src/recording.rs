@@ -121,9 +121,14 @@ fn oauth_error(bytes: &[u8]) -> Option<String> {
 /// the right-most `X-Forwarded-For` entry that is not one (RFC 9700 §4.13:
 /// forwarded headers count only from configured proxies).
 pub fn source_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<String> {
+    source_addr(peer, headers, trusted).map(|ip| ip.to_string())
+}
+
+/// [`source_ip`], as an address.
+pub fn source_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
     let peer = peer?;
     if !trusted.contains(&peer) {
-        return Some(peer.to_string());
+        return Some(peer);
     }
     let forwarded: Vec<IpAddr> = headers
         .get_all("x-forwarded-for")
@@ -132,8 +137,7 @@ pub fn source_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) 
         .flat_map(|v| v.split(','))
         .filter_map(|ip| ip.trim().parse().ok())
         .collect();
-    let client = forwarded.iter().rev().find(|ip| !trusted.contains(ip)).copied().unwrap_or(peer);
-    Some(client.to_string())
+    Some(forwarded.iter().rev().find(|ip| !trusted.contains(ip)).copied().unwrap_or(peer))
 }
 
 pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {

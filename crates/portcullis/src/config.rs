@@ -114,6 +114,18 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// Failed authentications allowed per source address per minute (also
+    /// the burst), at every endpoint that authenticates; past it, 429 with
+    /// `Retry-After` before any secret is checked. 0: no limit.
+    #[arg(long, env = "PORTCULLIS_AUTH_FAILURES_PER_IP", default_value_t = 30)]
+    pub auth_failures_per_ip: u32,
+
+    /// Failed authentications allowed per client id or sign-in e-mail per
+    /// minute; past it, addresses that are failing themselves get 429 for
+    /// that account (clean addresses keep working). 0: no limit.
+    #[arg(long, env = "PORTCULLIS_AUTH_FAILURES_PER_ACCOUNT", default_value_t = 10)]
+    pub auth_failures_per_account: u32,
+
     /// Password hashes (argon2id, 19 MiB and ~15 ms of a core each) computed
     /// at once, for sign-ins and password changes. Default: the cores.
     #[arg(long, env = "PORTCULLIS_PASSWORD_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=256))]

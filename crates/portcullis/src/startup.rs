@@ -75,6 +75,12 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
             trusted_proxies: serve.trusted_proxies.clone(),
             record_events: serve.events == crate::config::Toggle::On,
             body_read_timeout: serve.body_read_timeout,
+            throttle: std::sync::Arc::new(portcullis_web::throttle::Throttle::new(
+                portcullis_web::throttle::FailureLimits {
+                    per_ip: serve.auth_failures_per_ip,
+                    per_account: serve.auth_failures_per_account,
+                },
+            )),
             ..AppState::new(service)
         },
     )

@@ -176,6 +176,19 @@ impl Problem {
         )
     }
 
+    /// Too many failed authentications from this address (or for this
+    /// account from a failing address): 429 with `Retry-After`.
+    pub fn throttled(retry_after: u32) -> Self {
+        let mut p = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-failures",
+            "Too many failed authentications",
+            format!("too many failed authentications; retry in {retry_after} s"),
+        );
+        p.0.retry_after = Some(retry_after);
+        p
+    }
+
     /// The body did not arrive whole within the body-read timeout.
     pub fn timed_out(timeout: std::time::Duration) -> Self {
         Self::new(

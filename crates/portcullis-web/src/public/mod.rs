@@ -23,6 +23,7 @@ use crate::{
     error::{NO_CACHE, NO_STORE},
 };
 
+pub(crate) use client_auth::basic_credentials;
 pub use request::MAX_BODY_BYTES;
 
 /// The form-encoded OAuth2 endpoints (recorded as events).

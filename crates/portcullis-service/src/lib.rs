@@ -34,7 +34,7 @@ mod usage;
 mod users;
 
 pub use access::{ActiveToken, Introspected, TokenRejected};
-pub use audit::{Actor, ChangeKind};
+pub use audit::{Actor, ChangeKind, SessionKind};
 pub use authz::{Caller, Operation};
 pub use background::{Background, BackgroundSettings};
 pub use bulk::{BulkAction, BulkItem, BulkResult, BulkSummary};
@@ -47,7 +47,9 @@ pub use portcullis_store::KeyState;
 pub use revocation::RevokeError;
 pub use role_book::RoleBook;
 pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};
-pub use sessions::{ActiveUser, SESSION_ABSOLUTE, SESSION_IDLE, SessionTimeouts, SignInError, SignedIn};
+pub use sessions::{
+    ActiveUser, Origin, SESSION_ABSOLUTE, SESSION_IDLE, SessionTimeouts, SignInError, SignedIn,
+};
 pub use token::{GrantError, IssuedToken};
 pub use users::{ListUsers, NewUser, UserPage, UserUpdate, UserView};
 

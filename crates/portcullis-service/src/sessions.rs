@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::TimeDelta;
-use portcullis_domain::{Email, Scope, Session, User, UserStatus, now};
+use portcullis_domain::{Email, Event, EventId, Scope, Session, User, UserId, UserStatus, now};
 use rand::{RngCore, rngs::OsRng};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::{Service, ServiceError, users::UserView};
+use crate::{Service, ServiceError, SessionKind, users::UserView};
 
 /// Signed out after this long without a request, by default.
 pub const SESSION_IDLE: TimeDelta = TimeDelta::minutes(30);
@@ -71,13 +71,61 @@ pub struct ActiveUser {
     pub scope: Scope,
 }
 
+/// Where a sign-in comes from, for its event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A session event, queued like a request event.
+fn session_event(
+    kind: SessionKind,
+    user_id: Option<UserId>,
+    origin: &Origin,
+    details: Option<serde_json::Value>,
+) -> Event {
+    Event {
+        id: EventId::generate(),
+        occurred_at: now(),
+        kind: kind.as_str().to_owned(),
+        client_id: None,
+        user_id,
+        actor: None,
+        method: None,
+        path: None,
+        status: None,
+        latency_micros: None,
+        source_ip: origin.source_ip.clone(),
+        user_agent: origin.user_agent.clone(),
+        request_body: None,
+        response_body: None,
+        details: details.map(|d| d.to_string()),
+    }
+}
+
 impl Service {
+    /// [`sign_in_from`](Self::sign_in_from) an unknown origin.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, SignInError> {
-        let user = match Email::parse(email) {
-            Ok(email) => {
-                self.inner.stores.users.get_user_by_email(&email).await.map_err(ServiceError::from)?
+        self.sign_in_from(email, password, &Origin::default()).await
+    }
+
+    /// Every attempt is an event: `session.signed_in`, or
+    /// `session.sign_in_failed` with the e-mail tried (only when it is an
+    /// e-mail: what was typed there may be a password), the address and
+    /// the user agent. A refusal as busy is not an attempt.
+    pub async fn sign_in_from(
+        &self,
+        email: &str,
+        password: &str,
+        origin: &Origin,
+    ) -> Result<SignedIn, SignInError> {
+        let email = Email::parse(email).ok();
+        let user = match &email {
+            Some(email) => {
+                self.inner.stores.users.get_user_by_email(email).await.map_err(ServiceError::from)?
             }
-            Err(_) => None,
+            None => None,
         };
         // Always one argon2 verification, so that timing tells nothing.
         let ok = self
@@ -85,8 +133,11 @@ impl Service {
             .passwords
             .verify(user.as_ref().and_then(|u| u.password_hash.as_ref()), password)
             .await?;
+        let tried = serde_json::json!({ "email": email.as_ref().map(Email::as_str) });
+        let known = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|u| ok && u.status == UserStatus::Enabled) else {
             tracing::info!("console sign-in failed");
+            self.record(session_event(SessionKind::SignInFailed, known, origin, Some(tried)));
             return Err(SignInError::InvalidCredentials);
         };
         let mut raw = Zeroizing::new([0u8; 32]);
@@ -103,6 +154,7 @@ impl Service {
         };
         self.inner.stores.users.insert_session(&session).await.map_err(ServiceError::from)?;
         tracing::info!(user_id = %user.id, "console sign-in");
+        self.record(session_event(SessionKind::SignedIn, Some(user.id), origin, Some(tried)));
         Ok(SignedIn {
             csrf_token: self.csrf_token(&session_id),
             session_id,
@@ -133,6 +185,11 @@ impl Service {
         let timeouts = self.inner.config.sessions;
         if at >= session.expires_at || at >= session.last_seen_at + timeouts.idle {
             self.inner.stores.users.delete_session(&hash).await?;
+            let reason = if at >= session.expires_at { "absolute" } else { "idle" };
+            let details = serde_json::json!({ "reason": reason });
+            let event =
+                session_event(SessionKind::Expired, Some(session.user_id), &Origin::default(), Some(details));
+            self.record(event);
             return Ok(None);
         }
         let Some(user) = self.inner.stores.users.get_user(session.user_id).await? else { return Ok(None) };
@@ -157,9 +214,16 @@ impl Service {
         .await
     }
 
+    /// Ends the session, recorded as `session.signed_out`.
     pub async fn sign_out(&self, session_id: &str) -> Result<(), ServiceError> {
         let hash = self.inner.hasher.hash_bytes(session_id.as_bytes());
+        let session = self.inner.stores.users.get_session(&hash).await?;
         self.inner.stores.users.delete_session(&hash).await?;
+        if let Some(session) = session {
+            let event =
+                session_event(SessionKind::SignedOut, Some(session.user_id), &Origin::default(), None);
+            self.record(event);
+        }
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use chrono::TimeDelta;
 use portcullis_domain::{Email, RoleName, UserName};
-use portcullis_service::{Caller, MasterKey, NewUser, Service, ServiceConfig, SessionTimeouts};
+use portcullis_service::{Caller, MasterKey, NewUser, Origin, Service, ServiceConfig, SessionTimeouts};
 use portcullis_store_sqlite::SqliteStore;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -121,4 +121,59 @@ async fn a_short_idle_timeout_is_kept_alive_by_activity() {
     }
     age_sessions_by(&url, "last_seen_at", TimeDelta::seconds(4));
     assert!(service.authenticate_session(&signed_in.session_id).await.unwrap().is_none(), "4 s idle");
+}
+
+/// Issue 13 §4: sign-ins, failed sign-ins (with the e-mail tried, the
+/// address and the user agent), sign-outs and expired sessions are events;
+/// a password never is, nor what was typed where an e-mail belongs.
+#[tokio::test]
+async fn sign_ins_sign_outs_and_expiry_are_events() {
+    let (service, url, _dir) = service().await;
+    let origin = Origin { source_ip: Some("203.0.113.5".into()), user_agent: Some("Firefox/140".into()) };
+    let first = service.sign_in_from("ada@example.com", PASSWORD, &origin).await.unwrap();
+    for (email, password) in [
+        ("Ada@Example.com", "a wrong password"),
+        ("nobody@example.com", "another wrong one"),
+        ("typed my secret phrase here", PASSWORD),
+    ] {
+        assert!(service.sign_in_from(email, password, &origin).await.is_err(), "{email}");
+    }
+    service.sign_out(&first.session_id).await.unwrap();
+    let second = service.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    age_sessions(&url, "last_seen_at", 31);
+    assert!(service.authenticate_session(&second.session_id).await.unwrap().is_none());
+    service.flush_events().await.unwrap();
+
+    let events = service.list_events(&Caller::cli(), Default::default()).await.unwrap().items;
+    let dump = format!("{events:?}");
+    assert!(!dump.contains(PASSWORD) && !dump.contains("wrong") && !dump.contains("secret phrase"), "{dump}");
+    let ada = first.user.user.id;
+    type Seen = (String, Option<portcullis_domain::UserId>, Option<String>, Option<String>);
+    let mut seen: Vec<Seen> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("session."))
+        .map(|e| (e.kind.clone(), e.user_id, e.source_ip.clone(), e.details.clone()))
+        .collect();
+    seen.reverse();
+    let ip = Some("203.0.113.5".to_owned());
+    let details = |d: &str| Some(d.to_owned());
+    assert_eq!(
+        seen,
+        [
+            ("session.signed_in".into(), Some(ada), ip.clone(), details(r#"{"email":"ada@example.com"}"#)),
+            (
+                "session.sign_in_failed".into(),
+                Some(ada),
+                ip.clone(),
+                details(r#"{"email":"ada@example.com"}"#)
+            ),
+            ("session.sign_in_failed".into(), None, ip.clone(), details(r#"{"email":"nobody@example.com"}"#)),
+            ("session.sign_in_failed".into(), None, ip.clone(), details(r#"{"email":null}"#)),
+            ("session.signed_out".into(), Some(ada), None, None),
+            ("session.signed_in".into(), Some(ada), None, details(r#"{"email":"ada@example.com"}"#)),
+            ("session.expired".into(), Some(ada), None, details(r#"{"reason":"idle"}"#)),
+        ]
+    );
+    let agent = events.iter().find(|e| e.kind == "session.sign_in_failed").unwrap().user_agent.clone();
+    assert_eq!(agent.as_deref(), Some("Firefox/140"));
 }

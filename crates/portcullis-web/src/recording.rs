@@ -140,6 +140,11 @@ pub fn source_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]
     Some(forwarded.iter().rev().find(|ip| !trusted.contains(ip)).copied().unwrap_or(peer))
 }
 
+/// The `User-Agent`, as events keep it: at most 512 characters.
+pub fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(512).collect())
+}
+
 pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let slot = SubjectSlot::default();
@@ -148,11 +153,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
     let path = request.uri().path().to_owned();
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let source_ip = source_ip(peer, request.headers(), &state.trusted_proxies);
-    let user_agent = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(512).collect());
+    let user_agent = user_agent(request.headers());
     let request_type =
         request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
 

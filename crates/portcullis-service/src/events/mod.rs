@@ -208,6 +208,10 @@ pub fn permissions_for_bodies(event: &Event) -> Scope {
     if let Some(change) = crate::ChangeKind::parse(&event.kind) {
         return std::iter::once(PermissionName::from(change.read_permission())).collect();
     }
+    if crate::SessionKind::parse(&event.kind).is_some() {
+        return std::iter::once(PermissionName::from(portcullis_domain::BuiltinPermission::UsersRead))
+            .collect();
+    }
     if event.kind != ADMIN_REQUEST {
         return Scope::default();
     }
@@ -322,6 +326,7 @@ mod tests {
             ("user.created", "users:read"),
             ("permission.deleted", "roles:read"),
             ("key.revoked", "keys:write"),
+            ("session.sign_in_failed", "users:read"),
         ] {
             let change = event(kind, Some("{}".to_owned()));
             assert_eq!(permissions_for_bodies(&change), Scope::parse(needed).unwrap(), "{kind}");

@@ -107,15 +107,22 @@ pub struct CreatedPersonalToken {
         (status = 503, description = "Every password check slot and its queue are taken (`busy`); `Retry-After: 1`", body = ProblemDetails)))]
 async fn sign_in(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     body: Result<ApiJson<SignInRequest>, Problem>,
 ) -> Result<Response, Problem> {
     let ApiJson(body) = body?;
-    let signed_in = state.service.sign_in(&body.email, &body.password).await.map_err(|e| match e {
-        SignInError::InvalidCredentials => {
-            Problem::unauthorized("the e-mail or the password is wrong", false)
-        }
-        SignInError::Internal(e) => e.into(),
-    })?;
+    let origin = portcullis_service::Origin {
+        source_ip: crate::recording::source_ip(peer.map(|p| p.0.0.ip()), &headers, &state.trusted_proxies),
+        user_agent: crate::recording::user_agent(&headers),
+    };
+    let signed_in =
+        state.service.sign_in_from(&body.email, &body.password, &origin).await.map_err(|e| match e {
+            SignInError::InvalidCredentials => {
+                Problem::unauthorized("the e-mail or the password is wrong", false)
+            }
+            SignInError::Internal(e) => e.into(),
+        })?;
     // The cookie lasts as long as the session may (its absolute timeout);
     // the server ends it sooner when it is idle.
     let max_age = state.service.config().sessions.absolute.num_seconds();

@@ -269,9 +269,22 @@ async fn change_details_are_shown_only_to_readers_of_their_subject(backend: Back
     assert_eq!(r.status(), 201);
     let r = app.http.post(app.url("/api/v1/keys/rotate")).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let r = app
+        .http
+        .post(app.url("/api/v1/session"))
+        .header("user-agent", "Firefox/140")
+        .json(&json!({"email": "nobody@example.com", "password": "a wrong password here"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     app.service.flush_events().await.unwrap();
+    let list = get(&app, &admin, "/api/v1/events?kind=session.sign_in_failed").await;
+    let failed = &list["items"][0];
+    assert_eq!((&failed["source_ip"], &failed["user_agent"]), (&json!("127.0.0.1"), &json!("Firefox/140")));
 
     let cases = [
+        ("session.sign_in_failed", "users:read", "nobody@example.com"),
         ("user.created", "users:read", "private@example.com"),
         ("client.created", "clients:read", "test client"),
         ("role.created", "roles:read", "secret-project"),

@@ -36,7 +36,7 @@ BIN = Path(os.environ.get("PORTCULLIS_BIN", "target/debug/portcullis"))
 if not BIN.is_absolute():
     BIN = REPO_ROOT / BIN
 
-LISTENING = re.compile(r"listening on http://(127\.0\.0\.1):(\d+)")
+LISTENING = re.compile(r"listening on http://(127\.0\.0\.1|\[::\]):(\d+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 START_TIMEOUT = 30.0
 CLI_TIMEOUT = 30.0
@@ -194,7 +194,7 @@ class Portcullis:
         self.logs.append(log_path)
         log = open(log_path, "wb")
         proc = subprocess.Popen(
-            [str(BIN), "serve", "--listen", "127.0.0.1:0", *args],
+            [str(BIN), "serve", *([] if "--listen" in args else ["--listen", "127.0.0.1:0"]), *args],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -194,3 +194,47 @@ def test_open_connections_are_capped(portcullis):
     finally:
         for s in idle:
             s.close()
+
+
+def held_open_after(server, first: bytes, seconds: float) -> bool:
+    """Whether a connection that sent only `first` is still open after `seconds`."""
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(first)
+        s.settimeout(seconds)
+        try:
+            while s.recv(65536):
+                pass
+            return False
+        except socket.timeout:
+            return True
+        except ConnectionResetError:
+            return False
+
+
+def test_a_connection_that_sends_one_byte_or_an_http2_preface_is_closed_too(portcullis):
+    portcullis.env["PORTCULLIS_HEADER_READ_TIMEOUT"] = "2s"
+    server = portcullis.start()
+    for first in [b"P", b"PRI * HTTP/2.0\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"GET / HTTP/1.1\r\n"]:
+        assert not held_open_after(server, first, 8), first
+
+
+def test_an_answer_nobody_reads_does_not_hold_its_connection(portcullis):
+    portcullis.env["PORTCULLIS_WRITE_TIMEOUT"] = "2s"
+    server = portcullis.start()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        s.connect(("127.0.0.1", server.port))
+        # The GraphiQL page's script: megabytes, never read.
+        s.sendall(b"GET /graphql/assets/graphiql-3.8.3.min.js HTTP/1.1\r\nHost: portcullis\r\n\r\n")
+        time.sleep(8)
+        s.settimeout(5)
+        closed = False
+        try:
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    closed = True
+                    break
+        except (socket.timeout, ConnectionResetError) as e:
+            closed = isinstance(e, ConnectionResetError)
+        assert closed, "the server still holds a connection whose answer nobody reads"

@@ -110,3 +110,52 @@ def test_an_account_under_attack_still_works_from_a_clean_address(portcullis):
         assert token(server, client, "pcs_wrong", ip).status_code == 401
     assert_throttled(token(server, client, client["client_secret"], guessers[0]), "oauth")
     assert token(server, client, client["client_secret"], "198.51.100.21").status_code == 200
+
+
+def test_a_good_client_is_not_locked_out_by_a_guesser_or_by_its_own_unauthenticated_calls(portcullis):
+    server = limited(portcullis, per_ip=100, per_account=5)
+    client = portcullis.create_client(name="good", role="viewer")
+    # A guesser puts the client id past its limit, from its own address.
+    for _ in range(20):
+        token(server, client, "pcs_wrong", "203.0.113.66")
+    # The good client's own address makes calls that are refused without
+    # being guesses: no credentials at all, an expired token.
+    good = "198.51.100.30"
+    assert requests.get(server.url("/api/v1/me"), timeout=10, headers={"X-Forwarded-For": good}).status_code == 401
+    r = requests.get(server.url("/api/v1/me"), timeout=10,
+                     headers={"X-Forwarded-For": good, "Authorization": "Bearer an.expired.token"})
+    assert r.status_code == 401
+    # Its token request with the right secret still works.
+    assert token(server, client, client["client_secret"], good).status_code == 200
+    # So does the admin's sign-in after opening the console (GET /me, 401).
+    assert sign_in(server, "admin@example.com", PASSWORD, good).status_code == 200
+
+
+def test_concurrent_wrong_sign_ins_do_not_get_past_the_limit(portcullis):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    server = limited(portcullis, per_ip=5, per_account=0)
+    start = threading.Barrier(40)
+
+    def one(i: int) -> int:
+        start.wait()
+        return sign_in(server, f"user{i}@example.com", "a wrong password here", "203.0.113.80").status_code
+
+    with ThreadPoolExecutor(40) as pool:
+        statuses = list(pool.map(one, range(40)))
+    # Password checks made: 401s. At most the limit, plus what was already
+    # being checked when it was reached (one per password slot).
+    checked = statuses.count(401)
+    assert set(statuses) <= {401, 429, 503}, statuses
+    assert checked <= 5 + 2, statuses
+
+
+def test_an_ipv4_proxy_on_a_dual_stack_listener_is_recognised(portcullis):
+    portcullis.env["PORTCULLIS_TRUSTED_PROXIES"] = "127.0.0.1"
+    portcullis.env["PORTCULLIS_AUTH_FAILURES_PER_IP"] = "3"
+    server = portcullis.start("--listen", "[::]:0")
+    client = portcullis.create_client(name="good", role="viewer")
+    for n in range(10):
+        # Each from its own address behind the proxy: none is past its limit.
+        assert token(server, client, "pcs_wrong", f"203.0.113.{n + 1}").status_code == 401
+    assert token(server, client, client["client_secret"], "198.51.100.99").status_code == 200

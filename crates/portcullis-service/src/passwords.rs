@@ -144,7 +144,7 @@ impl PasswordWork {
             Err(_) => {
                 if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    tracing::warn!("password work refused: every slot and the queue are taken");
+                    tracing::debug!("password work refused: every slot and the queue are taken");
                     return Err(ServiceError::Busy);
                 }
                 let _waiting = Waiting(&self.waiting);

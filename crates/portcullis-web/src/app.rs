@@ -1,29 +1,37 @@
 //! The running server: a bound listener and the router, served until a
 //! shutdown signal, finishing the requests in flight.
 //!
-//! The accept loop is our own (hyper-util's connection builder, as
-//! `axum::serve` uses it) because a server facing callers without
-//! credentials needs what `axum::serve` does not set:
+//! The accept loop is our own (hyper's HTTP/1.1 connection builder) because
+//! a server facing callers without credentials needs what `axum::serve`
+//! does not set:
 //!
 //! * a **header-read timeout**: a connection that has not sent a whole
 //!   request head this long after it opened, or after its last answer (an
 //!   idle keep-alive connection), is closed (slowloris);
+//! * a **write timeout**: a connection whose answer makes no progress this
+//!   long (a caller that does not read it) is closed;
 //! * a **cap on open connections**: past it, new connections wait in the
 //!   kernel's backlog until one closes, instead of the process running out
 //!   of file descriptors.
+//!
+//! It speaks HTTP/1.1 only: HTTP/2 in clear text (prior knowledge) would
+//! need limits of its own (streams per connection, each buffering a body;
+//! the connection preface read without a deadline), and callers that want
+//! HTTP/2 get it from the TLS terminator in front.
 //!
 //! Bodies get their own deadline and size limit per route ([`crate::guard`]).
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, extract::ConnectInfo, http::Request};
-use hyper::body::Incoming;
+use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
 use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 
 use crate::{AppState, router};
@@ -35,6 +43,9 @@ pub struct ConnectionLimits {
     /// connection opening or its previous answer
     /// (`PORTCULLIS_HEADER_READ_TIMEOUT`).
     pub header_read_timeout: Duration,
+    /// An answer that makes no progress this long (its caller does not
+    /// read it) ends its connection (`PORTCULLIS_WRITE_TIMEOUT`).
+    pub write_timeout: Duration,
     /// Connections open at once (`PORTCULLIS_MAX_CONNECTIONS`).
     pub max_connections: usize,
     /// How long shutdown waits for requests in flight.
@@ -45,6 +56,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             max_connections: 512,
             shutdown_grace: Duration::from_secs(30),
         }
@@ -82,9 +94,8 @@ impl Application {
     ) -> io::Result<()> {
         let Self { listener, state, limits } = self;
         let app: Router = router(state);
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
-        builder.http2().timer(TokioTimer::new());
+        let mut builder = http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
         let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -116,19 +127,14 @@ impl Application {
                 request.extensions_mut().insert(ConnectInfo(remote));
                 request
             });
-            let (builder, watcher) = (builder.clone(), graceful.watcher());
+            let mut io = TimeoutStream::new(tcp);
+            io.set_write_timeout(Some(limits.write_timeout));
+            let connection =
+                builder.serve_connection(TokioIo::new(Box::pin(io)), TowerToHyperService::new(app));
+            let connection = graceful.watch(connection);
             tokio::spawn(async move {
-                // The first byte too must come within the header-read
-                // timeout: the builder's protocol sniffing (HTTP/1 or
-                // HTTP/2) waits for it with none.
-                let mut first = [0u8; 1];
-                let first = tokio::time::timeout(limits.header_read_timeout, tcp.peek(&mut first)).await;
-                if matches!(first, Ok(Ok(1..))) {
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(app));
-                    if let Err(e) = watcher.watch(connection.into_owned()).await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
                 }
                 drop(permit);
             });

@@ -125,9 +125,12 @@ pub fn source_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) 
 }
 
 /// [`source_ip`], as an address.
+/// Addresses are compared in their canonical form: on a dual-stack listener
+/// an IPv4 peer arrives as `::ffff:a.b.c.d`, and must still match `a.b.c.d`.
 pub fn source_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let peer = peer?;
-    if !trusted.contains(&peer) {
+    let peer = peer?.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !is_trusted(&peer) {
         return Some(peer);
     }
     let forwarded: Vec<IpAddr> = headers
@@ -135,9 +138,10 @@ pub fn source_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|ip| ip.trim().parse().ok())
+        .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
         .collect();
-    Some(forwarded.iter().rev().find(|ip| !trusted.contains(ip)).copied().unwrap_or(peer))
+    Some(forwarded.iter().rev().find(|ip| !is_trusted(ip)).copied().unwrap_or(peer))
 }
 
 /// The `User-Agent`, as events keep it: at most 512 characters.

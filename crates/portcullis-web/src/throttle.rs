@@ -11,9 +11,17 @@
 //!
 //! * an address past its limit is refused whatever it sends;
 //! * an account past its limit is refused only to addresses that have
-//!   failed within the last minute themselves, so that a client or user
-//!   whose secret is being guessed from elsewhere keeps working from its
-//!   own, clean address, while the guessers are held back.
+//!   failed for that account within the last minute themselves, so that a
+//!   client or user whose secret is being guessed from elsewhere keeps
+//!   working from its own address, while the guessers are held back;
+//! * with a limit per address, at most [`SIGN_INS_AT_ONCE`] sign-ins per
+//!   address are checked at once
+//!   (a password check takes a while: without this, a burst of concurrent
+//!   guesses would all be checked before the first failure is counted).
+//!
+//! A 401 counts only when the request tried to authenticate (it carried
+//! an `Authorization` header, a cookie, client credentials or a sign-in):
+//! a call without credentials is no guess.
 //!
 //! Successful authentications are never counted. Limits are per instance
 //! (`PORTCULLIS_AUTH_FAILURES_PER_IP`, `PORTCULLIS_AUTH_FAILURES_PER_ACCOUNT`
@@ -54,6 +62,9 @@ impl Default for FailureLimits {
     }
 }
 
+/// Sign-ins per address checked at once; more answer 429 at once.
+pub const SIGN_INS_AT_ONCE: usize = 2;
+
 /// How long an address counts as failing after its last failure.
 const FAILING_FOR: Duration = Duration::from_secs(60);
 /// Past this many remembered keys, expired ones are swept on the next failure.
@@ -72,8 +83,10 @@ pub struct Throttle {
     per_account: Option<Limiter<String>>,
     /// Keys past their limit, and until when.
     blocked: Mutex<HashMap<Key, Instant>>,
-    /// Addresses, with their last failure.
-    failing: Mutex<HashMap<IpAddr, Instant>>,
+    /// Address and account pairs, with their last failure.
+    failing: Mutex<HashMap<(IpAddr, String), Instant>>,
+    /// Sign-ins being checked now, per address.
+    signing_in: Mutex<HashMap<IpAddr, usize>>,
     refused: AtomicU64,
     failures: AtomicU64,
 }
@@ -101,6 +114,7 @@ impl Throttle {
             per_account: limiter(limits.per_account),
             blocked: Mutex::new(HashMap::new()),
             failing: Mutex::new(HashMap::new()),
+            signing_in: Mutex::new(HashMap::new()),
             refused: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         }
@@ -126,20 +140,37 @@ impl Throttle {
         }
         let account = account?;
         let failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
-        let failed_recently = failing.get(&ip).is_some_and(|at| now.duration_since(*at) < FAILING_FOR);
+        let failed_recently =
+            failing.get(&(ip, account.to_owned())).is_some_and(|at| now.duration_since(*at) < FAILING_FOR);
         if failed_recently { until(&Key::Account(account.to_owned())) } else { None }
+    }
+
+    /// A slot for a sign-in from `ip`, if fewer than [`SIGN_INS_AT_ONCE`]
+    /// are being checked.
+    fn sign_in_slot(&self, ip: IpAddr) -> Option<SignInSlot<'_>> {
+        if self.per_ip.is_none() {
+            // No limit per address: no cap on its sign-ins either.
+            return Some(SignInSlot(self, None));
+        }
+        let mut signing_in = self.signing_in.lock().unwrap_or_else(|e| e.into_inner());
+        let now = signing_in.entry(ip).or_default();
+        if *now >= SIGN_INS_AT_ONCE {
+            return None;
+        }
+        *now += 1;
+        Some(SignInSlot(self, Some(ip)))
     }
 
     /// Counts a failure; returns the keys it put past their limit.
     fn failed(&self, ip: IpAddr, account: Option<&str>) -> Vec<&'static str> {
         self.failures.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
-        {
+        if let Some(account) = account {
             let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
             if failing.len() > SWEEP_ABOVE {
                 failing.retain(|_, at| now.duration_since(*at) < FAILING_FOR);
             }
-            failing.insert(ip, now);
+            failing.insert((ip, account.to_owned()), now);
         }
         let mut newly = Vec::new();
         let mut block = |key: Key, wait: Duration, what: &'static str| {
@@ -169,6 +200,22 @@ impl Throttle {
             }
         }
         newly
+    }
+}
+
+/// A sign-in being checked; its place is given back when it ends.
+struct SignInSlot<'a>(&'a Throttle, Option<IpAddr>);
+
+impl Drop for SignInSlot<'_> {
+    fn drop(&mut self) {
+        let Some(ip) = self.1 else { return };
+        let mut signing_in = self.0.signing_in.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(now) = signing_in.get_mut(&ip) {
+            *now -= 1;
+            if *now == 0 {
+                signing_in.remove(&ip);
+            }
+        }
     }
 }
 
@@ -207,12 +254,28 @@ pub(crate) async fn limit(
     let throttle = &state.throttle;
     if let Some(wait) = throttle.wait(ip, account.as_deref()) {
         throttle.refused.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(%ip, path = %parts.uri.path(), "authentication attempt refused: too many failures");
+        tracing::debug!(%ip, path = %parts.uri.path(), "authentication attempt refused: too many failures");
         return too_many(shape, wait);
     }
+    let signing_in = is_sign_in(&parts);
+    let _slot = if signing_in {
+        match throttle.sign_in_slot(ip) {
+            Some(slot) => Some(slot),
+            None => {
+                throttle.refused.fetch_add(1, Ordering::Relaxed);
+                return too_many(shape, Duration::ZERO);
+            }
+        }
+    } else {
+        None
+    };
+    let attempted = signing_in
+        || account.is_some()
+        || parts.headers.contains_key(header::AUTHORIZATION)
+        || parts.headers.contains_key(header::COOKIE);
     let path = parts.uri.path().to_owned();
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    if response.status() == StatusCode::UNAUTHORIZED {
+    if attempted && response.status() == StatusCode::UNAUTHORIZED {
         for what in throttle.failed(ip, account.as_deref()) {
             tracing::warn!(%ip, %path, limited = what, "too many failed authentications: throttled");
             state.service.record(throttled_event(ip, &path, what, account.as_deref()));
@@ -270,9 +333,13 @@ fn client_id(parts: &Parts, body: &[u8]) -> Option<String> {
     id.parse::<portcullis_domain::ClientId>().ok().map(|id| id.to_string())
 }
 
+fn is_sign_in(parts: &Parts) -> bool {
+    parts.method == axum::http::Method::POST && parts.uri.path() == "/api/v1/session"
+}
+
 /// The e-mail a sign-in is for, lower-cased; only a well-formed one.
 fn sign_in_email(parts: &Parts, body: &[u8]) -> Option<String> {
-    if parts.method != axum::http::Method::POST || parts.uri.path() != "/api/v1/session" {
+    if !is_sign_in(parts) {
         return None;
     }
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;

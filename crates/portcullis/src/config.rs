@@ -108,6 +108,11 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_io_timeout)]
     pub body_read_timeout: std::time::Duration,
 
+    /// An answer that makes no progress this long (its caller does not read
+    /// it) ends its connection. `30s` (the default).
+    #[arg(long, env = "PORTCULLIS_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_io_timeout)]
+    pub write_timeout: std::time::Duration,
+
     /// Connections open at once; more wait in the kernel's backlog until one
     /// closes. Keep it under the process's file descriptor limit
     /// (`ulimit -n`) less what the database needs.

@@ -66,6 +66,7 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
     tracing::info!(address = %bound, %issuer, "listening on http://{bound}");
     let limits = portcullis_web::ConnectionLimits {
         header_read_timeout: serve.header_read_timeout,
+        write_timeout: serve.write_timeout,
         max_connections: usize::try_from(serve.max_connections).unwrap_or(usize::MAX),
         ..portcullis_web::ConnectionLimits::default()
     };

@@ -230,7 +230,7 @@ impl Service {
             // One more than asked tells whether another page follows.
             limit: limit + 1,
             status: req.status,
-            name_contains: req.name_contains.filter(|q| !q.is_empty()),
+            name_contains: crate::paging::text_filter("q", req.name_contains)?,
         };
         let found = self.inner.stores.clients.list_clients(&query).await?;
         let (found, next_cursor) = paging::finish(found, limit, |c| (c.created_at, c.id));

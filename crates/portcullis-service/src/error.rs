@@ -24,6 +24,10 @@ pub enum ServiceError {
     Escalation { missing: Vec<portcullis_domain::PermissionName> },
     #[error("the cursor is not one this server handed out")]
     InvalidCursor,
+    /// A list's text filter holds a NUL byte (which no stored text holds,
+    /// and PostgreSQL refuses): named by its query parameter.
+    #[error("{0} must not contain a NUL byte")]
+    NulInFilter(&'static str),
     #[error("no client with that id")]
     ClientNotFound,
     #[error("the client is disabled")]

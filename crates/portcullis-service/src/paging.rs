@@ -71,6 +71,19 @@ pub(crate) fn finish<T, I: Display>(
     (rows, next)
 }
 
+/// A list's text filter: none when empty; refused when it holds a NUL byte
+/// (no stored text holds one, and PostgreSQL refuses such text outright).
+pub(crate) fn text_filter(
+    field: &'static str,
+    text: Option<String>,
+) -> Result<Option<String>, crate::ServiceError> {
+    match text {
+        Some(t) if t.contains('\0') => Err(crate::ServiceError::NulInFilter(field)),
+        Some(t) if t.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

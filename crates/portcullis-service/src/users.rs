@@ -220,7 +220,7 @@ impl Service {
                 .map(|(created_at, id)| UserCursor { created_at, id }),
             limit: limit + 1,
             status: req.status,
-            text: req.text.filter(|t| !t.is_empty()),
+            text: crate::paging::text_filter("q", req.text)?,
         };
         let found = self.inner.stores.users.list_users(&query).await?;
         let (found, next_cursor) = crate::paging::finish(found, limit, |u| (u.created_at, u.id));

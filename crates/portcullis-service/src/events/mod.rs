@@ -278,7 +278,7 @@ impl Service {
             limit: limit + 1,
             client_id: req.client_id,
             user_id: None,
-            kind: req.kind.filter(|k| !k.is_empty()),
+            kind: crate::paging::text_filter("kind", req.kind)?,
             status_between,
             since: req.since,
             until: req.until,

@@ -189,7 +189,7 @@ async fn rotate_token(State(state): State<AppState>, caller: Caller) -> Result<R
 
 /// The caller's personal access token: metadata only.
 #[utoipa::path(get, path = "/api/v1/me/token", tag = "session",
-    responses((status = 200, body = PersonalTokenResponse), (status = 404, body = ProblemDetails)))]
+    responses((status = 200, body = PersonalTokenResponse), (status = 403, description = "An API client has no personal access token (`not-a-user`)", body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn read_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -205,7 +205,7 @@ async fn read_token(
 
 /// Revoke the caller's personal access token without a replacement.
 #[utoipa::path(delete, path = "/api/v1/me/token", tag = "session",
-    responses((status = 204), (status = 404, body = ProblemDetails)))]
+    responses((status = 204), (status = 403, description = "An API client has no personal access token (`not-a-user`)", body = ProblemDetails), (status = 404, body = ProblemDetails)))]
 async fn revoke_token(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, Problem> {
     let user = caller.user()?;
     state.service.revoke_personal_token(&caller.actor(), user.id).await?;

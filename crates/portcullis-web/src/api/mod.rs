@@ -44,7 +44,7 @@ use crate::AppState;
         roles::client_permissions, users::create, users::list, users::read, users::update, users::remove, users::revoke_token,
         me::sign_in, me::sign_out, me::me, me::rotate_token, me::read_token, me::revoke_token,
         events::list, events::list_for_client, events::read),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &StandardErrors),
     tags((name = "clients", description = "API clients"), (name = "keys", description = "Token signing keys"), (name = "roles", description = "Roles and permissions"), (name = "users", description = "Console users"), (name = "session", description = "Sign-in, the caller, and its personal access token"), (name = "events", description = "Request and audit events"))
 )]
 pub struct ApiDoc;
@@ -55,6 +55,61 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// What every operation of the admin API may answer besides its own
+/// answers, and the media type of every problem: `application/problem+json`
+/// (RFC 9457), as the server sends it.
+struct StandardErrors;
+
+const STANDARD_ERRORS: [(&str, &str); 5] = [
+    ("400", "A malformed path id, query, header or body"),
+    ("401", "No usable credentials (`Authorization: Bearer …`, or a session cookie)"),
+    ("408", "The body did not arrive whole within the body-read timeout"),
+    ("413", "A body over 64 KiB"),
+    ("429", "Too many failed authentications from this address; `Retry-After` says when to try again"),
+];
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = || {
+            ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("ProblemDetails")))).build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else { continue };
+                    let is_problem = response.content.get("application/json").is_some_and(|c| {
+                        matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/ProblemDetails"))
+                    });
+                    if is_problem && let Some(content) = response.content.shift_remove("application/json") {
+                        response.content.insert("application/problem+json".to_owned(), content);
+                    }
+                }
+                for (status, description) in STANDARD_ERRORS {
+                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/problem+json", problem())
+                                .build(),
+                        )
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -260,6 +260,11 @@ impl From<ServiceError> for Problem {
                 p.0.field = Some("cursor".into());
                 p
             }
+            ServiceError::NulInFilter(field) => {
+                let mut p = Self::invalid_query(format!("{field} must not contain a NUL byte"));
+                p.0.field = Some(field.into());
+                p
+            }
             ServiceError::ClientNotFound => Self::not_found("no client with that id"),
             ServiceError::ClientDisabled => Self::conflict("the client is disabled; enable it first"),
             ServiceError::RoleNotFound(name) => {

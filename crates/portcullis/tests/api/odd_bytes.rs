@@ -75,3 +75,40 @@ async fn a_multi_byte_secret_is_refused_everywhere_never_a_500(backend: Backend)
     // The real secret still works.
     assert_eq!(app.token_basic(&id, &secret, None).await.status(), 200);
 }
+
+on_both_backends!(a_nul_byte_in_a_text_filter_is_a_bad_request_never_a_503);
+
+/// Found by the API fuzzing: PostgreSQL refuses text holding a NUL byte,
+/// and a NUL in a list's text filter came back as 503 "the database is not
+/// reachable". It is the caller's fault: 400, on both databases, both APIs.
+async fn a_nul_byte_in_a_text_filter_is_a_bad_request_never_a_503(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let (id, _, admin) = app.client_with_token(Some("admin"), None).await;
+    for path in [
+        "/api/v1/clients?q=a%00b".to_owned(),
+        "/api/v1/users?q=a%00b".to_owned(),
+        "/api/v1/events?kind=a%00b".to_owned(),
+        format!("/api/v1/clients/{id}/events?kind=a%00b"),
+    ] {
+        let r = app.http.get(app.url(&path)).bearer_auth(&admin).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["type"], "urn:portcullis:problem:invalid-query", "{path}: {body}");
+    }
+    for query in [
+        "{ clients(filter: {search: \"a\\u0000b\"}) { nodes { id } } }",
+        "{ users(filter: {search: \"a\\u0000b\"}) { nodes { id } } }",
+    ] {
+        let r = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"query": query}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        let code = &body["errors"][0]["extensions"]["code"];
+        assert!(code == "INVALID_QUERY" || code == "BAD_USER_INPUT", "{query}: {body}");
+    }
+}

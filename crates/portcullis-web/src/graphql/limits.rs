@@ -53,6 +53,13 @@ pub const MAX_DIRECTIVES: usize = 8;
 /// past this limit is past [`MAX_COMPLEXITY`] too, and is told so.
 pub const MAX_FIELDS: u64 = 3 * MAX_COMPLEXITY as u64;
 
+/// What one introspection field (`__schema`, `__type`) adds to a query's
+/// cost, which async-graphql counts as 1 a field: its answer is the whole
+/// schema (some 40 KB), so 200 aliased `__schema` within the cost made an
+/// 8 MB answer, and a few of them in parallel stalled the server. At most
+/// four fit in one document now; GraphiQL and code generators send one.
+pub const INTROSPECTION_COST: usize = 1_000;
+
 /// Why a document is refused before it runs.
 #[derive(Debug)]
 pub(crate) enum Refusal {
@@ -83,6 +90,8 @@ struct Shape {
     depth: usize,
     /// Fields in it.
     fields: u64,
+    /// Introspection fields (`__schema`, `__type`) in it.
+    introspections: u64,
 }
 
 /// One walk of a parsed document: each fragment's shape is found once, so
@@ -117,7 +126,14 @@ impl<'a> Walk<'a> {
                         let inner = self.set(below, level + 1)?;
                         (1 + inner.nesting, inner)
                     };
-                    Shape { nesting, depth: 1 + inner.depth, fields: 1 + inner.fields }
+                    let name = field.node.name.node.as_str();
+                    let introspection = u64::from(name == "__schema" || name == "__type");
+                    Shape {
+                        nesting,
+                        depth: 1 + inner.depth,
+                        fields: 1 + inner.fields,
+                        introspections: introspection.saturating_add(inner.introspections),
+                    }
                 }
                 Selection::FragmentSpread(spread) => {
                     match self.fragment(&spread.node.fragment_name.node, level + 1, spread.pos)? {
@@ -134,6 +150,7 @@ impl<'a> Walk<'a> {
             shape.nesting = shape.nesting.max(inner.nesting);
             shape.depth = shape.depth.max(inner.depth);
             shape.fields = shape.fields.saturating_add(inner.fields);
+            shape.introspections = shape.introspections.saturating_add(inner.introspections);
         }
         Ok(shape)
     }
@@ -156,17 +173,18 @@ impl<'a> Walk<'a> {
 /// The document's syntax tree, if its text and its shape are within the
 /// limits; with the depth of its fields (which decides a document that
 /// does not fit the schema: see [`Limits::validation`]).
-pub(crate) fn check(document: &str) -> Result<(ExecutableDocument, usize), Refusal> {
+pub(crate) fn check(document: &str) -> Result<(ExecutableDocument, usize, u64), Refusal> {
     if super::text::nesting(document, MAX_NESTING) > MAX_NESTING {
         return Err(Refusal::Brackets);
     }
     let parsed = parser::parse_query(document).map_err(Refusal::Parse)?;
     let mut walk = Walk { document: &parsed, fragments: HashMap::new(), directives: None };
-    let (mut depth, mut fields) = (0, 0u64);
+    let (mut depth, mut fields, mut introspections) = (0, 0u64, 0u64);
     for (_, operation) in parsed.operations.iter() {
         let shape = walk.set(&operation.node.selection_set, 0)?;
         depth = depth.max(shape.depth);
         fields = fields.saturating_add(shape.fields);
+        introspections = introspections.saturating_add(shape.introspections);
     }
     if let Some((field, at)) = walk.directives {
         return Err(Refusal::TooManyDirectives { field: field.clone(), at });
@@ -174,7 +192,7 @@ pub(crate) fn check(document: &str) -> Result<(ExecutableDocument, usize), Refus
     if fields > MAX_FIELDS {
         return Err(Refusal::TooComplex);
     }
-    Ok((parsed, depth))
+    Ok((parsed, depth, introspections))
 }
 
 /// The schema's extension: [`check`] before validation, the cost after.
@@ -191,6 +209,8 @@ impl ExtensionFactory for Limits {
 struct LimitsOfOneRequest {
     /// How deep the document's fields nest, as [`check`] found.
     depth: AtomicUsize,
+    /// What its introspection fields add to its cost.
+    introspection_cost: AtomicUsize,
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -201,8 +221,10 @@ impl Extension for LimitsOfOneRequest {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let (document, depth) = check(&request.query)?;
+        let (document, depth, introspections) = check(&request.query)?;
         self.depth.store(depth, Ordering::Relaxed);
+        let cost = usize::try_from(introspections).unwrap_or(usize::MAX).saturating_mul(INTROSPECTION_COST);
+        self.introspection_cost.store(cost, Ordering::Relaxed);
         // async-graphql takes the tree as it is and does not parse again.
         request.set_parsed_query(document);
         next.run(ctx, request).await
@@ -220,7 +242,12 @@ impl Extension for LimitsOfOneRequest {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         match next.run(ctx).await {
-            Ok(result) if result.complexity > MAX_COMPLEXITY => Err(vec![Refusal::TooComplex.into()]),
+            Ok(result)
+                if result.complexity.saturating_add(self.introspection_cost.load(Ordering::Relaxed))
+                    > MAX_COMPLEXITY =>
+            {
+                Err(vec![Refusal::TooComplex.into()])
+            }
             Ok(result) if result.depth > MAX_DEPTH => Err(vec![Refusal::TooDeep { at: None }.into()]),
             Ok(result) => Ok(result),
             Err(_) if self.depth.load(Ordering::Relaxed) > MAX_DEPTH => {
@@ -236,7 +263,7 @@ mod tests {
     use super::*;
 
     fn shape(document: &str) -> Result<usize, Refusal> {
-        check(document).map(|(_, depth)| depth)
+        check(document).map(|(_, depth, _)| depth)
     }
 
     #[test]

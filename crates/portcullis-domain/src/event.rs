@@ -68,3 +68,27 @@ pub struct Event {
     /// For changes: what changed (JSON text), e.g. `{"name": {"from": "old", "to": "new"}}`.
     pub details: Option<String>,
 }
+
+impl Event {
+    /// An event of `kind` at `occurred_at`, with a fresh id and nothing
+    /// else: the fields it has are set on top of it.
+    pub fn new(kind: impl Into<String>, occurred_at: Timestamp) -> Self {
+        Self {
+            id: EventId::generate(),
+            occurred_at,
+            kind: kind.into(),
+            client_id: None,
+            user_id: None,
+            actor: None,
+            method: None,
+            path: None,
+            status: None,
+            latency_micros: None,
+            source_ip: None,
+            user_agent: None,
+            request_body: None,
+            response_body: None,
+            details: None,
+        }
+    }
+}

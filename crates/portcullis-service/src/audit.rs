@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use portcullis_domain::{BuiltinPermission, ClientId, Event, EventId, UserId, now};
+use portcullis_domain::{BuiltinPermission, ClientId, Event, UserId, now};
 use serde_json::{Map, Value, json};
 
 /// Who made a change.
@@ -275,24 +275,12 @@ pub(crate) fn change_event(
         Subject::User(id) => (None, Some(id)),
         Subject::None => (None, None),
     };
-    {
-        Event {
-            id: EventId::generate(),
-            occurred_at: now(),
-            kind: kind.as_str().to_owned(),
-            client_id,
-            user_id,
-            actor: Some(actor.to_string()),
-            method: None,
-            path: None,
-            status: None,
-            latency_micros: None,
-            source_ip: None,
-            user_agent: None,
-            request_body: None,
-            response_body: None,
-            details: details.as_ref().and_then(storable),
-        }
+    Event {
+        client_id,
+        user_id,
+        actor: Some(actor.to_string()),
+        details: details.as_ref().and_then(storable),
+        ..Event::new(kind.as_str(), now())
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::TimeDelta;
-use portcullis_domain::{Email, Event, EventId, Scope, Session, User, UserId, UserStatus, now};
+use portcullis_domain::{Email, Event, Scope, Session, User, UserId, UserStatus, now};
 use rand::{RngCore, rngs::OsRng};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -86,21 +86,11 @@ fn session_event(
     details: Option<serde_json::Value>,
 ) -> Event {
     Event {
-        id: EventId::generate(),
-        occurred_at: now(),
-        kind: kind.as_str().to_owned(),
-        client_id: None,
         user_id,
-        actor: None,
-        method: None,
-        path: None,
-        status: None,
-        latency_micros: None,
         source_ip: origin.source_ip.clone(),
         user_agent: origin.user_agent.clone(),
-        request_body: None,
-        response_body: None,
         details: details.map(|d| d.to_string()),
+        ..Event::new(kind.as_str(), now())
     }
 }
 

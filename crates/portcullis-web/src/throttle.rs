@@ -288,21 +288,12 @@ pub(crate) async fn limit(
 fn throttled_event(ip: IpAddr, path: &str, what: &str, account: Option<&str>) -> portcullis_domain::Event {
     let client_id = account.and_then(|a| a.parse().ok());
     portcullis_domain::Event {
-        id: portcullis_domain::EventId::generate(),
-        occurred_at: portcullis_domain::now(),
-        kind: THROTTLED.to_owned(),
         client_id,
-        user_id: None,
-        actor: None,
-        method: None,
         path: Some(path.to_owned()),
         status: Some(429),
-        latency_micros: None,
         source_ip: Some(ip.to_string()),
-        user_agent: None,
-        request_body: None,
-        response_body: None,
         details: Some(serde_json::json!({ "limited": what }).to_string()),
+        ..portcullis_domain::Event::new(THROTTLED, portcullis_domain::now())
     }
 }
 

@@ -9,23 +9,7 @@ use crate::{EventCursor, EventQuery, Stores};
 
 /// An event of this kind at this instant with only its required fields.
 pub fn bare_event(kind: &str, at: Timestamp) -> Event {
-    Event {
-        id: EventId::generate(),
-        occurred_at: at,
-        kind: kind.to_owned(),
-        client_id: None,
-        user_id: None,
-        actor: None,
-        method: None,
-        path: None,
-        status: None,
-        latency_micros: None,
-        source_ip: None,
-        user_agent: None,
-        request_body: None,
-        response_body: None,
-        details: None,
-    }
+    Event::new(kind, at)
 }
 
 /// A token request by `client` at this instant, answered with `status`.

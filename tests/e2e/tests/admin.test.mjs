@@ -299,6 +299,7 @@ test('a user created with a generated password signs in, gets new roles, and is 
   await confirm.getByRole('button', { name: 'Disable user' }).click();
   await page.getByRole('status').filter({ hasText: 'dana@example.com is disabled.' }).waitFor();
   assert.equal((await page.locator(`tr[data-user-id="${dana.user_id}"] .badge`).textContent()), 'Disabled');
+  await assertAccessible(page, 'users with a disabled user'); // its dimmed row keeps a readable contrast
   assert.equal((await rest('GET', `/users/${dana.user_id}`, undefined, 200)).status, 'disabled');
   await other.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Permissions', exact: true }).click();
   await other.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();

@@ -1,8 +1,8 @@
 // The frame around every screen once signed in: the header, its
 // navigation (only the screens the user may read) and sign-out.
 
-import { h, replace } from './dom.js';
-import { api } from './api.js';
+import { h, replace, alertBox } from './dom.js';
+import { api, describe } from './api.js';
 import { session, can, clear } from './session.js';
 import { navigate } from './router.js';
 
@@ -44,4 +44,21 @@ export function frame(root, activePath, title) {
 /** The page heading, with optional actions at its right. */
 export function pageHeader(title, ...actions) {
   return h('div', { class: 'page-header' }, h('h1', {}, title), h('div', { class: 'page-actions' }, actions));
+}
+
+/**
+ * After a change: reloads the screen's data with `load`, then announces
+ * `message` in `alerts`, so that the announcement never comes before the
+ * screen shows the change. The change itself is made, so a failed reload
+ * is shown beside the message, not instead of it.
+ */
+export async function reloadThenSay(alerts, load, message, kind = 'success') {
+  try {
+    await load();
+  } catch (error) {
+    if (error.status === 401) return;
+    alerts.replaceChildren(alertBox(message, kind), alertBox(`The screen could not be reloaded: ${describe(error)}`));
+    return;
+  }
+  alerts.replaceChildren(alertBox(message, kind));
 }

@@ -7,7 +7,7 @@ import { h, replace, field, fieldError, alertBox, copyButton, statusBadge, menuB
 import { api, describe } from '../api.js';
 import { can } from '../session.js';
 import { navigate, setQuery } from '../router.js';
-import { pageHeader } from '../layout.js';
+import { pageHeader, reloadThenSay } from '../layout.js';
 import { timeElement, date, exactTime, plural } from '../format.js';
 import { confirmDialog, formDialog, oneTimeDialog } from '../dialog.js';
 
@@ -163,9 +163,8 @@ export async function renderClients(main, _params, query) {
       const parts = [`${verbs[action]}d: ${s.done}`];
       if (s.already_in_state) parts.push(`already so: ${s.already_in_state}`);
       if (s.not_found) parts.push(`not found: ${s.not_found}`);
-      alerts.replaceChildren(alertBox(parts.join(', '), 'success'));
       state.selected.clear();
-      await load();
+      await reloadThenSay(alerts, load, parts.join(', '), 'success');
     } catch (error) {
       if (error.status !== 401) alerts.replaceChildren(alertBox(describe(error)));
     }

@@ -16,7 +16,7 @@ import { h, replace, field, fieldError, alertBox, uid } from '../dom.js';
 import { api, describe } from '../api.js';
 import { can } from '../session.js';
 import { navigate, refresh } from '../router.js';
-import { pageHeader } from '../layout.js';
+import { pageHeader, reloadThenSay } from '../layout.js';
 import { plural } from '../format.js';
 import { confirmDialog, formDialog } from '../dialog.js';
 
@@ -421,8 +421,7 @@ export async function renderPermissions(main) {
       },
     });
     if (!created) return;
-    alerts.replaceChildren(alertBox(`Permission ${created.name} added. Give it to a role to hand it out.`, 'success'));
-    await load().catch(fail);
+    await reloadThenSay(alerts, load, `Permission ${created.name} added. Give it to a role to hand it out.`, 'success');
   }
 
   async function editPermission(p) {
@@ -434,8 +433,7 @@ export async function renderPermissions(main) {
       submit: async () => (await api('PATCH', `/permissions/${encodeURIComponent(p.name)}`, { body: { description: description.input.value.trim() } })).data,
     });
     if (!updated) return;
-    alerts.replaceChildren(alertBox(`The description of ${p.name} is saved.`, 'success'));
-    await load().catch(fail);
+    await reloadThenSay(alerts, load, `The description of ${p.name} is saved.`, 'success');
   }
 
   async function deletePermission(p) {
@@ -465,8 +463,7 @@ export async function renderPermissions(main) {
         }
         await api('DELETE', `${path}?cascade=true`);
       }
-      alerts.replaceChildren(alertBox(`Permission ${p.name} deleted.`, 'success'));
-      await load();
+      await reloadThenSay(alerts, load, `Permission ${p.name} deleted.`, 'success');
     } catch (error) {
       fail(error);
     }

@@ -12,7 +12,7 @@ import { h, replace, field, fieldError, alertBox, statusBadge, menuButton, uid }
 import { api, describe } from '../api.js';
 import { can, session } from '../session.js';
 import { setQuery } from '../router.js';
-import { pageHeader } from '../layout.js';
+import { pageHeader, reloadThenSay } from '../layout.js';
 import { timeElement, date, exactTime } from '../format.js';
 import { confirmDialog, formDialog, oneTimeDialog } from '../dialog.js';
 
@@ -81,10 +81,6 @@ export async function renderUsers(main, _params, query) {
 
   function fail(error) {
     if (error.status !== 401) alerts.replaceChildren(alertBox(describe(error)));
-  }
-
-  function say(message, kind = 'success') {
-    alerts.replaceChildren(alertBox(message, kind));
   }
 
   async function load() {
@@ -194,9 +190,8 @@ export async function renderUsers(main, _params, query) {
       warning: `Copy the password now and give it to ${created.user.name} over a safe channel: it is shown only once.`,
       values,
     });
-    say(`User ${created.user.email} created with the roles ${created.user.roles.join(', ')}.`);
     state.cursors = [null];
-    await load().catch(fail);
+    await reloadThenSay(alerts, load, `User ${created.user.email} created with the roles ${created.user.roles.join(', ')}.`);
   }
 
   async function changeRoles(user) {
@@ -225,8 +220,7 @@ export async function renderUsers(main, _params, query) {
       },
     });
     if (!updated) return;
-    say(`${updated.name} now holds ${updated.roles.join(', ')}.`);
-    await load().catch(fail);
+    await reloadThenSay(alerts, load, `${updated.name} now holds ${updated.roles.join(', ')}.`);
   }
 
   async function disable(user) {
@@ -240,8 +234,7 @@ export async function renderUsers(main, _params, query) {
     if (!ok) return;
     try {
       await api('PATCH', `/users/${user.user_id}`, { body: { status: 'disabled' } });
-      say(`${user.email} is disabled.`);
-      await load();
+      await reloadThenSay(alerts, load, `${user.email} is disabled.`);
     } catch (error) {
       fail(error);
     }
@@ -250,8 +243,7 @@ export async function renderUsers(main, _params, query) {
   async function enable(user) {
     try {
       await api('PATCH', `/users/${user.user_id}`, { body: { status: 'enabled' } });
-      say(`${user.email} is enabled.`);
-      await load();
+      await reloadThenSay(alerts, load, `${user.email} is enabled.`);
     } catch (error) {
       fail(error);
     }
@@ -267,11 +259,10 @@ export async function renderUsers(main, _params, query) {
     if (!ok) return;
     try {
       await api('DELETE', `/users/${user.user_id}/token`);
-      say(`The personal access token of ${user.email} is revoked.`);
+      await reloadThenSay(alerts, load, `The personal access token of ${user.email} is revoked.`);
     } catch (error) {
       if (error.status === 404) {
-        say(`${user.email} has no personal access token: nothing to revoke.`, 'info');
-        await load().catch(fail);
+        await reloadThenSay(alerts, load, `${user.email} has no personal access token: nothing to revoke.`, 'info');
       } else {
         fail(error);
       }
@@ -288,8 +279,7 @@ export async function renderUsers(main, _params, query) {
     if (!ok) return;
     try {
       await api('DELETE', `/users/${user.user_id}`);
-      say(`${user.email} is deleted.`);
-      await load();
+      await reloadThenSay(alerts, load, `${user.email} is deleted.`);
     } catch (error) {
       fail(error);
     }
@@ -398,8 +388,7 @@ export async function renderAccount(main) {
         : 'Copy it now: it is shown only once. If it is lost, revoke it and generate another.',
       values,
     });
-    alerts.replaceChildren(alertBox(replacing ? 'A new token replaces the old one.' : 'Your token is ready.', 'success'));
-    await load().catch(fail);
+    await reloadThenSay(alerts, load, replacing ? 'A new token replaces the old one.' : 'Your token is ready.', 'success');
   }
 
   async function revoke() {
@@ -412,14 +401,12 @@ export async function renderAccount(main) {
     if (!ok) return;
     try {
       await api('DELETE', '/me/token');
-      alerts.replaceChildren(alertBox('Your personal access token is revoked.', 'success'));
     } catch (error) {
-      if (error.status !== 404) {
-        fail(error);
-        return;
-      }
+      if (error.status !== 404) fail(error);
+      else await load().catch(fail);
+      return;
     }
-    await load().catch(fail);
+    await reloadThenSay(alerts, load, 'Your personal access token is revoked.', 'success');
   }
 
   await load();

@@ -55,9 +55,20 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
 
     /// The issuer identifier (RFC 8414 §2): an http(s) URL without query or
-    /// fragment. Default: `http://` + the listen address.
+    /// fragment. Default: `http://` + the listen address (`https://` with
+    /// `--tls-cert`).
     #[arg(long, env = "PORTCULLIS_ISSUER")]
     pub issuer: Option<String>,
+
+    /// Serve https (TLS 1.3 and 1.2, rustls) with this certificate chain,
+    /// PEM: the server's certificate first, then its intermediates. Needs
+    /// `--tls-key`. Both files are read again on SIGHUP.
+    #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of `--tls-cert`, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "PORTCULLIS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// The default `aud` of access tokens (RFC 9068 §3). Default: the issuer.
     #[arg(long, env = "PORTCULLIS_AUDIENCE")]

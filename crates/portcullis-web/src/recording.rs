@@ -144,6 +144,10 @@ pub fn source_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]
     Some(forwarded.iter().rev().find(|ip| !is_trusted(ip)).copied().unwrap_or(peer))
 }
 
+/// Events keep this many bytes of a request's path (a path may be as long
+/// as the request head allows), then mark it truncated.
+pub const MAX_RECORDED_PATH: usize = 2048;
+
 /// The `User-Agent`, as events keep it: at most 512 characters.
 pub fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(512).collect())
@@ -217,7 +221,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         user_id: subject.user_id,
         actor: None,
         method: Some(method),
-        path: Some(path),
+        path: Some(redact::cap_at(path, MAX_RECORDED_PATH)),
         status: Some(parts.status.as_u16()),
         latency_micros: Some(i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX)),
         source_ip,

@@ -21,7 +21,7 @@ use axum::{
 };
 
 use super::{
-    MAX_COMPLEXITY, MAX_DEPTH, Sidecar,
+    BODY_COST, DESCRIPTION_COST, MAX_COMPLEXITY, MAX_DEPTH, Sidecar,
     limits::{MAX_DIRECTIVES, MAX_NESTING, Refusal},
 };
 use crate::api::Problem;
@@ -142,8 +142,10 @@ impl From<Refusal> for ServerError {
             ),
             Refusal::TooComplex => {
                 let why = format!(
-                    "the query costs more than {MAX_COMPLEXITY}: each field costs 1, and a connection costs `first` \
-                     (default 50) times its selection; ask for fewer fields, aliases or items"
+                    "the query costs more than {MAX_COMPLEXITY}, the budget for the work and the size of one answer \
+                     (a unit is about a kilobyte): each field costs 1, a description {DESCRIPTION_COST}, an event's \
+                     body or details {BODY_COST}, and a connection `first` (default 50) times its selection; ask for \
+                     fewer fields, aliases or items"
                 );
                 ("QUERY_TOO_COMPLEX", Some(MAX_COMPLEXITY), ServerError::new(why, None))
             }

@@ -36,7 +36,25 @@ pub const MAX_DEPTH: usize = 15;
 /// What a query may cost: each field 1, a connection `first` times its
 /// selection. A page of 200 clients with a dozen fields fits; 200 clients
 /// with 200 events each does not.
+///
+/// The cost is also the answer's size budget: a unit is about a kilobyte of
+/// answer at most, and a field that can answer more costs what it can
+/// answer ([`DESCRIPTION_COST`], [`PATH_COST`], [`USER_AGENT_COST`],
+/// [`BODY_COST`]), so no answer that fits the cost passes some 5 MB. A page
+/// of 200 events with their bodies does not fit (12,800); 75 do.
 pub const MAX_COMPLEXITY: usize = 5_000;
+
+/// A description: up to 2,000 characters, 8 KiB in UTF-8.
+pub const DESCRIPTION_COST: usize = 8;
+
+/// An event's path: events keep 2 KiB of it.
+pub const PATH_COST: usize = 2;
+
+/// An event's user agent: events keep 512 characters of it.
+pub const USER_AGENT_COST: usize = 2;
+
+/// An event's request or response body (16 KiB kept), or a change's details.
+pub const BODY_COST: usize = 16;
 
 /// The schema; built once per server (it holds no data: the caller and the
 /// service travel with each request).

@@ -464,6 +464,63 @@ async fn hostile_queries_get_a_clear_error_quickly() {
     assert_eq!(ready.status(), 200);
 }
 
+/// Event bodies cost what they can answer, so the size of an answer is
+/// bounded by the cost: a full page of events with their bodies (the 34 MB
+/// answer of issue 13, aliased) is refused before it runs, and the largest
+/// page that fits stays within the budget of about a kilobyte a unit.
+#[tokio::test]
+async fn event_bodies_count_toward_the_cost_and_answers_stay_within_the_budget() {
+    let app = spawn_app().await;
+    let admin = app.bearer("admin", None).await;
+    // 80 admin calls, each recorded with a request body of nearly 16 KiB.
+    let padding = "p".repeat(16 * 1024);
+    for _ in 0..80 {
+        let response = app
+            .http
+            .post(app.url("/api/v1/clients"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "padded", "role": "viewer", "padding": padding}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    // A path is kept up to 2 KiB.
+    let long = format!("/api/v1/clients/{}", "a".repeat(6000));
+    let response = app.http.get(app.url(&long)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    app.service.flush_events().await.unwrap();
+    let latest = gql(&app, &admin, "{ events(first: 1) { edges { node { path } } } }", json!({})).await;
+    let path = latest["data"]["events"]["edges"][0]["node"]["path"].as_str().unwrap();
+    assert!(path.starts_with("/api/v1/clients/aaa") && path.len() < 2100, "{} bytes", path.len());
+
+    let page = |first: usize| {
+        format!(
+            "events(first: {first}) {{ edges {{ node {{ id kind occurredAt path userAgent requestBody responseBody details }} }} }}"
+        )
+    };
+    for refused in [
+        "{ events(first: 200) { edges { node { requestBody responseBody } } } }".to_owned(),
+        format!("{{ a: {} b: {} }}", page(75), page(75)),
+        format!("{{ {} }}", page(100)),
+    ] {
+        let body = gql(&app, &admin, &refused, json!({})).await;
+        assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{refused}");
+        assert!(body.get("data").is_none_or(Value::is_null));
+    }
+    let (status, _, body) = post(&app, Some(&admin), json!({"query": format!("{{ {} }}", page(75))})).await;
+    assert_eq!(status, 200);
+    assert!(body.get("errors").is_none(), "{}", &body.to_string()[..300]);
+    let edges = body["data"]["events"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 75);
+    let padded =
+        edges.iter().filter(|e| e["node"]["requestBody"].as_str().is_some_and(|b| b.len() > 15_000)).count();
+    assert!(padded >= 70, "only {padded} events hold their padded body");
+    let size = body.to_string().len();
+    assert!(size > 70 * 15_000, "{size} bytes: the bodies are not in the answer");
+    assert!(size <= portcullis_web::graphql::MAX_COMPLEXITY * 1024, "{size} bytes is past the budget");
+}
+
 #[tokio::test]
 async fn graphiql_page_and_committed_schema() {
     let app = spawn_app().await;

@@ -5,8 +5,8 @@ master key, a fixed issuer so that tokens outlive the port), check everything th
 round was told, then let worker threads make changes over HTTP with an admin client's token
 until the server is killed with SIGKILL after a random delay. The workers write into a ledger
 only what got a success answer; an operation that got no answer is *in flight* (it may or may
-not have happened), one whose connection was refused was *never sent* (it must not have
-happened). Nothing else is allowed for either.
+not have happened: the check accepts either outcome for it, and nothing else), one whose
+connection was refused was *never sent* (it must not have happened).
 
 Each worker owns its clients (no two workers touch one client), so every client has a single
 history: its operations are made one after the other, and at most one of them, the last, is
@@ -40,7 +40,9 @@ The check after each restart (`CrashLoop.check`):
   for anything else, each by the admin client.
 
 Any unexpected answer during the round (a 500, a 412 on a version the ledger holds, a 401 for
-the current secret) is a failure too.
+the current secret) is a failure too. On PostgreSQL the check waits for the killed server's
+sessions to end first. `scripted_round` runs chosen operations instead of the workers (the
+test that proves the check fails on a database that lost them).
 """
 
 from __future__ import annotations

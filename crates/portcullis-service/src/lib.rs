@@ -25,6 +25,7 @@ pub mod keys;
 mod paging;
 pub mod passwords;
 mod personal_tokens;
+pub mod quota;
 mod revocation;
 mod role_book;
 mod roles;
@@ -50,7 +51,7 @@ pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};
 pub use sessions::{
     ActiveUser, Origin, SESSION_ABSOLUTE, SESSION_IDLE, SessionTimeouts, SignInError, SignedIn,
 };
-pub use token::{GrantError, IssuedToken};
+pub use token::{GrantError, IssuedToken, TOKEN_QUOTA_EXCEEDED};
 pub use users::{ListUsers, NewUser, UserPage, UserUpdate, UserView};
 
 use crate::{
@@ -87,6 +88,9 @@ pub struct ServiceConfig {
     pub sessions: SessionTimeouts,
     /// How much argon2 work runs and waits at once.
     pub passwords: passwords::PasswordLimits,
+    /// Tokens a client may get from the token endpoint per hour
+    /// (`PORTCULLIS_TOKENS_PER_CLIENT_PER_HOUR`); 0: no quota.
+    pub tokens_per_client_per_hour: u32,
 }
 
 impl ServiceConfig {
@@ -97,6 +101,7 @@ impl ServiceConfig {
             audience: audience.into(),
             sessions: SessionTimeouts::default(),
             passwords: passwords::PasswordLimits::default(),
+            tokens_per_client_per_hour: 0,
         }
     }
 }
@@ -119,6 +124,8 @@ struct Inner {
     master: MasterKey,
     last_used: LastUsed,
     events: events::EventQueue,
+    /// The token endpoint's quota per client, if one is set.
+    token_quota: Option<quota::TokenQuota>,
 }
 
 impl Service {
@@ -134,6 +141,7 @@ impl Service {
         let inner = Inner {
             stores,
             passwords: passwords::PasswordWork::new(config.passwords),
+            token_quota: quota::TokenQuota::new(config.tokens_per_client_per_hour),
             config,
             cache,
             hasher,

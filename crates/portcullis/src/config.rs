@@ -142,6 +142,14 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_AUTH_FAILURES_PER_ACCOUNT", default_value_t = 10)]
     pub auth_failures_per_account: u32,
 
+    /// Tokens each client may get from the token endpoint per hour (also
+    /// the burst: then one more every hour / N); past it 429 with
+    /// `Retry-After` and, once an hour per client, a
+    /// `client.token_quota_exceeded` event. For clients that ask for a new
+    /// token per call instead of caching one. 0: no quota. Per instance.
+    #[arg(long, env = "PORTCULLIS_TOKENS_PER_CLIENT_PER_HOUR", default_value_t = 0)]
+    pub tokens_per_client_per_hour: u32,
+
     /// Password hashes (argon2id, 19 MiB and ~15 ms of a core each) computed
     /// at once, for sign-ins and password changes. Default: the cores.
     #[arg(long, env = "PORTCULLIS_PASSWORD_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=256))]

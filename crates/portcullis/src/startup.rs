@@ -73,6 +73,7 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
     let config = ServiceConfig {
         sessions: session_timeouts(serve)?,
         passwords: serve.password_limits(),
+        tokens_per_client_per_hour: serve.tokens_per_client_per_hour,
         ..ServiceConfig::new(issuer.clone(), audience)
     };
     let service = open_service(global, config).await?;

@@ -216,3 +216,58 @@ def test_a_stalled_handshake_is_closed_by_the_header_read_timeout(portcullis, pk
             assert time.monotonic() - started < 5
     # And the server still answers.
     assert requests.get(server.url("/healthz"), verify=str(ca.path), timeout=10).status_code == 200
+
+
+def _byte_list(text: bytes) -> str:
+    """How a Debug-printed byte vector would show `text`."""
+    return ", ".join(str(b) for b in text)
+
+
+def test_a_key_that_lost_its_newlines_is_refused_without_its_bytes(portcullis, pki, tmp_path):
+    """(attack review) A key whose newlines were collapsed into spaces (`echo $KEY > key.pem`) made the PEM
+    parser's error quote the whole key, at start and in the log of a SIGHUP reload."""
+    ca, cert, key = pki
+    flat = tmp_path / "flat.key"
+    flat.write_bytes(key.read_bytes().replace(b"\n", b" "))
+    body = b"".join(key.read_bytes().splitlines()[1:-1])
+    chunks = [body[i:i + 24].decode() for i in range(0, len(body) - 24, 24)]
+    out = _serve_fails(portcullis, "--tls-cert", str(cert), "--tls-key", str(flat))
+    assert "could not read the TLS private key" in out and "newlines" in out, out
+    assert not [c for c in chunks if c in out], out
+    assert _byte_list(body[:16]) not in out and _byte_list(b"-----END") not in out, out
+
+    server = portcullis.start("--tls-cert", str(cert), "--tls-key", str(key))
+    key.write_bytes(flat.read_bytes())
+    server.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "kept the current TLS certificate" not in server.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the failed reload was not logged"
+        time.sleep(0.05)
+    log = server.log_path.read_text(errors="replace")
+    assert not [c for c in chunks if c in log]
+    assert _byte_list(body[:16]) not in log and _byte_list(b"-----END") not in log
+    assert requests.get(server.url("/healthz"), verify=str(ca.path), timeout=10).status_code == 200
+
+
+def test_a_reload_from_a_fifo_or_a_device_neither_blocks_the_server_nor_is_used(portcullis, pki, tmp_path):
+    """(attack review) SIGHUP with the key path a FIFO nobody writes to stopped the whole server; /dev/zero
+    grew its memory until it aborted."""
+    import os
+    ca, cert, key = pki
+    link = tmp_path / "server-link.key"
+    link.symlink_to(key)
+    server = portcullis.start("--tls-cert", str(cert), "--tls-key", str(link))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for target in (fifo, "/dev/zero"):
+        link.unlink()
+        link.symlink_to(target)
+        before = server.log_path.read_text(errors="replace").count("kept the current TLS certificate")
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while server.log_path.read_text(errors="replace").count("kept the current TLS certificate") == before:
+            assert time.monotonic() < deadline, f"the reload from {target} was not refused"
+            assert requests.get(server.url("/healthz"), verify=str(ca.path), timeout=5).status_code == 200
+            time.sleep(0.05)
+        assert "not a regular file" in server.log_path.read_text(errors="replace")
+        assert requests.get(server.url("/healthz"), verify=str(ca.path), timeout=5).status_code == 200

@@ -120,14 +120,19 @@ async fn reload_on_hangup(tls: portcullis_web::tls::Tls) {
             return;
         };
         while hangups.recv().await.is_some() {
-            let files = tls.files();
-            match tls.reload() {
-                Ok(()) => tracing::info!(
+            let files = tls.files().clone();
+            let reloading = tls.clone();
+            // Reading files may block (a slow disk, a FIFO): off the runtime's threads.
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(())) => tracing::info!(
                     cert = %files.cert.display(),
                     key = %files.key.display(),
                     "SIGHUP: reloaded the TLS certificate and key; new connections use them"
                 ),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: kept the current TLS certificate"),
+                Ok(Err(e)) => tracing::error!(error = %e, "SIGHUP: kept the current TLS certificate"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: the reload failed; kept the current TLS certificate")
+                }
             }
         }
     }

@@ -22,7 +22,7 @@ use axum::{
 
 use super::{
     BODY_COST, DESCRIPTION_COST, MAX_COMPLEXITY, MAX_DEPTH, Sidecar,
-    limits::{MAX_DIRECTIVES, MAX_NESTING, Refusal},
+    limits::{MAX_ALIAS_BYTES, MAX_ANSWER_BYTES, MAX_DIRECTIVES, MAX_NESTING, MAX_VARIABLE_ECHO, Refusal},
 };
 use crate::api::Problem;
 
@@ -149,6 +149,33 @@ impl From<Refusal> for ServerError {
                 );
                 ("QUERY_TOO_COMPLEX", Some(MAX_COMPLEXITY), ServerError::new(why, None))
             }
+            Refusal::LongAlias { at } => (
+                "ALIAS_TOO_LONG",
+                Some(MAX_ALIAS_BYTES),
+                ServerError::new(format!("an alias is longer than {MAX_ALIAS_BYTES} bytes"), Some(at)),
+            ),
+            Refusal::VariablesEchoed => (
+                "QUERY_TOO_COMPLEX",
+                Some(MAX_VARIABLE_ECHO),
+                ServerError::new(
+                    format!(
+                        "the query's variables, as long as they are and as often as they are used, could fill more \
+                         than {MAX_VARIABLE_ECHO} bytes of errors; use each variable once or send shorter values"
+                    ),
+                    None,
+                ),
+            ),
+            Refusal::AnswerTooLarge => (
+                "ANSWER_TOO_LARGE",
+                Some(MAX_ANSWER_BYTES),
+                ServerError::new(
+                    format!(
+                        "the answer passed {MAX_ANSWER_BYTES} bytes and was not finished; ask for fewer fields, \
+                         aliases or items"
+                    ),
+                    None,
+                ),
+            ),
             Refusal::Invalid(error) => ("GRAPHQL_VALIDATION_FAILED", None, error),
         };
         let mut error = error;

@@ -115,7 +115,7 @@ impl ClientFields {
         Ok(Some(groups.into_iter().map(PermissionCategory).collect()))
     }
     /// Its request and change events, newest first (`events:read`).
-    #[graphql(complexity = "page_size(first) * child_complexity")]
+    #[graphql(complexity = "super::STORE_READ_COST + page_size(first) * child_complexity")]
     async fn events(
         &self,
         ctx: &Context<'_>,

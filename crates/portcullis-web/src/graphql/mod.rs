@@ -5,7 +5,7 @@
 //! ([`limits`]).
 
 pub(crate) mod errors;
-mod limits;
+pub(crate) mod limits;
 mod mutation;
 mod query;
 pub(crate) mod text;

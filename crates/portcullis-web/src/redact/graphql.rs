@@ -55,7 +55,7 @@ fn literal(out: &mut String, literal: &str, credential: bool, default: bool) {
 /// included) become their markers; other strings are kept as they are.
 /// Also returns the variables given to a credential field (`password: $pw`
 /// → `pw`), whose values are credentials whatever their names.
-pub(super) fn scrub(doc: &str) -> (String, Vec<String>) {
+pub(crate) fn scrub(doc: &str) -> (String, Vec<String>) {
     let mut out = String::with_capacity(doc.len());
     let mut bound = Vec::new();
     // The last name read, while only `:` and blanks followed it.

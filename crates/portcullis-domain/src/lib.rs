@@ -15,6 +15,19 @@ mod secret;
 mod time;
 mod user;
 
+/// Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Secret, SecretKind};
+
+    /// The secret of kind `K` whose 256-bit body is `bytes`, as
+    /// [`Secret::generate`] renders it: lets a target build valid secrets
+    /// from its input, reproducibly.
+    pub fn secret_from_bytes<K: SecretKind>(bytes: &[u8; 32]) -> Secret<K> {
+        Secret::from_random_bytes(bytes)
+    }
+}
+
 pub use builtin::{
     ADMIN_ROLE_ID, BuiltinPermission, RESOURCE_SERVER_ROLE_ID, VIEWER_ROLE_ID, builtin_permissions,
     builtin_roles,

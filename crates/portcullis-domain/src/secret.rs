@@ -61,9 +61,15 @@ impl<K: SecretKind> Secret<K> {
     pub fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(bytes.as_mut());
+        Self::from_random_bytes(&bytes)
+    }
+
+    /// The secret whose body is `bytes`; only [`Self::generate`] (with the
+    /// CSPRNG's bytes) and the fuzz targets (with chosen ones) call it.
+    pub(crate) fn from_random_bytes(bytes: &[u8; 32]) -> Self {
         let mut s = Zeroizing::new(String::with_capacity(SECRET_LEN));
         s.push_str(K::PREFIX);
-        s.push_str(&base62_fixed(bytes.as_ref(), BODY_LEN));
+        s.push_str(&base62_fixed(bytes, BODY_LEN));
         let sum = checksum(&s);
         s.push('_');
         s.push_str(&sum);

@@ -34,6 +34,29 @@ mod token;
 mod usage;
 mod users;
 
+/// Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md); not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use ed25519_dalek::SigningKey;
+
+    use crate::keys::{KeySet, thumbprint};
+
+    /// The key set a server with these keys verifies tokens against:
+    /// `current` signs, and it and every key in `others` are published,
+    /// each under its thumbprint as `kid`.
+    pub fn key_set(current: &[u8; 32], others: &[[u8; 32]]) -> KeySet {
+        let signing = SigningKey::from_bytes(current);
+        let published = std::iter::once(current)
+            .chain(others)
+            .map(|seed| {
+                let public = SigningKey::from_bytes(seed).verifying_key();
+                (thumbprint(&public), public)
+            })
+            .collect();
+        KeySet::new(thumbprint(&signing.verifying_key()), signing, published)
+    }
+}
+
 pub use access::{ActiveToken, Introspected, TokenRejected};
 pub use audit::{Actor, ChangeKind, SessionKind};
 pub use authz::{Caller, Operation};

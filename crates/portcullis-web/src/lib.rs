@@ -19,6 +19,56 @@ pub mod shown;
 pub mod throttle;
 pub mod tls;
 
+/// Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): the
+/// parsers and redactors as the endpoints call them; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use async_graphql::parser::types::ExecutableDocument;
+    use axum::http::{HeaderMap, Uri};
+
+    use crate::OAuthError;
+
+    pub use crate::graphql::limits::MAX_NESTING;
+    pub use crate::graphql::text::{nesting, string_literal_len};
+    pub use crate::public::form::{FormError, decode_component, parse as parse_form};
+    pub use crate::redact::{body as redact_body, form_body as redact_form_body};
+
+    /// `client_secret_basic`: the id and secret of an `Authorization: Basic` header.
+    pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+        crate::public::basic_credentials(headers)
+    }
+
+    /// What `POST /oauth2/token` reads of a request whose body has arrived:
+    /// its parameters, then the client's credentials.
+    #[allow(clippy::type_complexity)]
+    pub fn token_request(
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: &[u8],
+    ) -> Result<(crate::public::request::Params, Option<(String, String)>), OAuthError> {
+        let params = crate::public::request::check_form(headers, uri, body, &crate::public::token::KNOWN)?;
+        let credentials = crate::public::request::client_credentials(headers, &params)?;
+        Ok((params, credentials))
+    }
+
+    /// A GraphQL document as it is stored, and the variables bound to
+    /// credential arguments.
+    pub fn redact_graphql(document: &str) -> (String, Vec<String>) {
+        crate::redact::graphql::scrub(document)
+    }
+
+    /// Whether a field or argument of this name holds a credential.
+    pub fn is_sensitive(name: &str) -> bool {
+        crate::redact::is_sensitive(name)
+    }
+
+    /// The checks a GraphQL document passes before it runs: its syntax
+    /// tree, or why it is refused.
+    pub fn graphql_limits(document: &str) -> Result<ExecutableDocument, String> {
+        crate::graphql::limits::check(document).map(|(parsed, _, _)| parsed).map_err(|r| format!("{r:?}"))
+    }
+}
+
 use axum::{
     Router,
     http::{HeaderName, HeaderValue, Request, StatusCode, header},

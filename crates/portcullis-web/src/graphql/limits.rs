@@ -458,6 +458,14 @@ mod tests {
     }
 
     #[test]
+    fn values_nested_after_an_unclosed_block_string_are_refused_before_parsing() {
+        // The parser reads `""""` as two empty strings and recurses into
+        // the lists after them (docs/fuzzing.md).
+        let deep = format!(r#"{{ a(x: ["""", {}{}]) }}"#, "[".repeat(5_000), "]".repeat(5_000));
+        assert!(matches!(check(&deep), Err(Refusal::Brackets)));
+    }
+
+    #[test]
     fn the_first_field_with_too_many_directives_is_named() {
         let skip = |n: usize| "@skip(if: false) ".repeat(n);
         let document = format!("{{ me {} {{ kind }} clients {} {{ nodes {{ id }} }} }}", skip(8), skip(9));

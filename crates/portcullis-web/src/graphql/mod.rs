@@ -5,7 +5,7 @@
 //! ([`limits`]).
 
 pub(crate) mod errors;
-mod limits;
+pub(crate) mod limits;
 
 pub use limits::{MAX_ALIAS_BYTES, MAX_ANSWER_BYTES, MAX_ERRORS, MAX_VARIABLE_ECHO};
 mod mutation;

@@ -5,7 +5,8 @@
 
 /// The length of the string literal `text` starts with: `"…"` with
 /// escapes, or a `"""…"""` block; to the end of the line or text when it
-/// is not closed.
+/// is not closed. A `"""` that is never closed is not a block string: the
+/// parser reads the empty string `""` there and goes on, and so does this.
 pub fn string_literal_len(text: &str) -> usize {
     if let Some(body) = text.strip_prefix("\"\"\"") {
         let mut at = 0;
@@ -16,7 +17,7 @@ pub fn string_literal_len(text: &str) -> usize {
             }
             at = end + 3;
         }
-        return text.len();
+        return 2;
     }
     let mut escaped = false;
     for (i, c) in text.char_indices().skip(1) {
@@ -87,6 +88,20 @@ mod tests {
         assert_eq!(string_literal_len(r#""a\"b" c"#), 6);
         assert_eq!(string_literal_len("\"abc\ndef\""), 4, "a line ends an unclosed string");
         assert_eq!(string_literal_len(r#""""a \""" b""" c"#), 14);
-        assert_eq!(string_literal_len("\"\"\"never closed"), 15);
+        // Not a block string: async-graphql reads `""` and goes on.
+        assert_eq!(string_literal_len("\"\"\"never closed"), 2);
+    }
+
+    #[test]
+    fn brackets_after_an_unclosed_block_string_count() {
+        // Found by fuzzing (docs/fuzzing.md): `"""` with no closing `"""`
+        // was read as a string to the end of the text, while the parser
+        // reads `""` and parses what follows, so the brackets after it
+        // were not counted and nested values deep enough to overflow a
+        // worker's stack got past the limit.
+        let deep = format!(r#"{{ a(x: ["""", {}{}]) }}"#, "[".repeat(100), "]".repeat(100));
+        assert_eq!(nesting(&deep, 40), 41);
+        assert_eq!(nesting(r#"{ a(x: """") b { c } }"#, 40), 2);
+        assert_eq!(nesting(r#"{ a(x: """ [[[ """) }"#, 40), 2, "a closed block string hides its brackets");
     }
 }

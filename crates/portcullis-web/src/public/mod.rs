@@ -6,9 +6,9 @@ mod discovery;
 pub(crate) mod form;
 mod introspect;
 mod jwks;
-mod request;
+pub(crate) mod request;
 mod revoke;
-mod token;
+pub(crate) mod token;
 
 use axum::{
     Router,

@@ -26,11 +26,21 @@ pub async fn read_form(
     body: Body,
     known: &[&'static str],
 ) -> Result<Params, OAuthError> {
+    let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| OAuthError::TooLarge)?;
+    check_form(headers, uri, &body, known)
+}
+
+/// [`read_form`] once the body has been read: everything but the size.
+pub(crate) fn check_form(
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+    known: &[&'static str],
+) -> Result<Params, OAuthError> {
     refuse_query_credentials(uri)?;
     refuse_repeated_authorization(headers)?;
     check_content_type(headers)?;
-    let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| OAuthError::TooLarge)?;
-    parameters(&body, known)
+    parameters(body, known)
 }
 
 /// RFC 6749 §2.3.1: credentials never travel in the URI.

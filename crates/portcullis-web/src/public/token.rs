@@ -16,7 +16,7 @@ use portcullis_domain::credential::redact_credential;
 use crate::recording::{RecordedResponse, SubjectSlot};
 use crate::{AppState, error::OAuthError};
 
-const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
+pub(crate) const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
 
 /// RFC 6749 §5.1.
 #[derive(Serialize)]

@@ -13,6 +13,16 @@ fn decoded(literal: &str) -> Option<String> {
         // Block strings have one escape (`\"""`), which hides nothing.
         return None;
     }
+    // GraphQL's escapes are JSON's, but a GraphQL string may hold raw
+    // control characters (a tab) that JSON refuses: escape them first, or
+    // the string would not be decoded at all.
+    if literal.contains(|c: char| c < ' ') {
+        let json: String = literal
+            .chars()
+            .map(|c| if c < ' ' { format!("\\u{:04x}", u32::from(c)) } else { c.to_string() })
+            .collect();
+        return serde_json::from_str::<String>(&json).ok();
+    }
     serde_json::from_str::<String>(literal).ok()
 }
 
@@ -48,14 +58,16 @@ fn literal(out: &mut String, literal: &str, credential: bool, default: bool) {
 }
 
 /// In a GraphQL document: a string literal given to an argument or input
-/// field named like a credential (`password: "…"`) becomes its stored
-/// form; every string literal outside the selection sets (variables'
-/// default values: `mutation($p: String = "…")`) becomes `[redacted]`;
+/// field named like a credential (`password: "…"`), or anywhere in a list
+/// or object given to one (`password: ["…"]`), becomes its stored form;
+/// every string literal outside the selection sets (variables' default
+/// values: `mutation($p: String = "…")`) becomes `[redacted]`;
 /// credential-looking words anywhere (comments and escaped strings
 /// included) become their markers; other strings are kept as they are.
 /// Also returns the variables given to a credential field (`password: $pw`
-/// → `pw`), whose values are credentials whatever their names.
-pub(super) fn scrub(doc: &str) -> (String, Vec<String>) {
+/// → `pw`, `password: [$pw]` too), whose values are credentials whatever
+/// their names.
+pub(crate) fn scrub(doc: &str) -> (String, Vec<String>) {
     let mut out = String::with_capacity(doc.len());
     let mut bound = Vec::new();
     // The last name read, while only `:` and blanks followed it.
@@ -66,6 +78,9 @@ pub(super) fn scrub(doc: &str) -> (String, Vec<String>) {
     // Outside selection sets: open `(` (variable definitions, directive
     // arguments), and open `{` of object values within them.
     let (mut outer_parens, mut value_braces) = (0usize, 0usize);
+    // Brackets open in a list or object given to a credential argument:
+    // everything in it is a credential too.
+    let mut credential_value = 0usize;
     let mut i = 0;
     while let Some(c) = doc[i..].chars().next() {
         let rest = &doc[i..];
@@ -73,7 +88,7 @@ pub(super) fn scrub(doc: &str) -> (String, Vec<String>) {
             rest.find(['\n', '\r']).unwrap_or(rest.len())
         } else if c == '"' {
             let len = string_literal_len(rest);
-            let credential = colon && name.is_some_and(is_sensitive);
+            let credential = credential_value > 0 || (colon && name.is_some_and(is_sensitive));
             literal(&mut out, &rest[..len], credential, depth == 0);
             (name, colon) = (None, false);
             i += len;
@@ -86,12 +101,18 @@ pub(super) fn scrub(doc: &str) -> (String, Vec<String>) {
             let len = 1 + rest[1..]
                 .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
                 .unwrap_or(rest.len() - 1);
-            if colon && name.is_some_and(is_sensitive) && len > 1 {
+            if (credential_value > 0 || (colon && name.is_some_and(is_sensitive))) && len > 1 {
                 bound.push(rest[1..len].to_owned());
             }
             (name, colon) = (None, false);
             len
         } else {
+            match c {
+                '[' | '{' | '(' if credential_value > 0 => credential_value += 1,
+                '[' | '{' if colon && name.is_some_and(is_sensitive) => credential_value = 1,
+                ']' | '}' | ')' => credential_value = credential_value.saturating_sub(1),
+                _ => {}
+            }
             match c {
                 ':' => colon = name.is_some() && !colon,
                 '(' if depth == 0 => {
@@ -172,6 +193,38 @@ mod tests {
         let (out, _) = scrub(&doc);
         assert!(!out.contains(&s.expose()[1..]), "{out}");
         assert_eq!(out, format!(r#"{{ a(clientSecret: "{0}", note: "{0}") }}"#, s.hint()));
+    }
+
+    #[test]
+    fn escaped_credentials_beside_raw_control_characters_are_decoded_too() {
+        // Found by fuzzing (docs/fuzzing.md): GraphQL lets a string hold a
+        // raw tab, JSON does not, so the JSON decoder gave up on the string
+        // and its escaped secret was stored as it came.
+        let s = ClientSecret::generate();
+        let escaped = format!("\\u0070{}", &s.expose()[1..]);
+        for control in ['\t', '\0', '\u{1f}'] {
+            let doc = format!(r#"{{ a(note: "{escaped}{control}ok", clientSecret: "{escaped}{control}") }}"#);
+            let (out, _) = scrub(&doc);
+            assert!(!out.contains(&s.expose()[1..]), "{out}");
+            let note = serde_json::Value::String(format!("{}{control}ok", s.hint())).to_string();
+            assert!(out.contains(&format!("note: {note}")), "{out}");
+        }
+    }
+
+    #[test]
+    fn lists_and_objects_given_to_credential_arguments_lose_every_string() {
+        // Caught by the redact_graphql fuzz target (docs/fuzzing.md): a
+        // password sent in a list or an object (a validation error, but
+        // recorded all the same) was stored as sent, and so was the value
+        // of a variable in one.
+        let doc = r#"{ a(password: ["hunter2hunter2", {x: "lantern orbit"}], token: [$t], name: ["kept"]) {
+            b(input: {newPassword: {value: "meadow river"}, note: "kept too"}) { id } } }"#;
+        let (out, bound) = scrub(doc);
+        for gone in ["hunter2hunter2", "lantern orbit", "meadow river"] {
+            assert!(!out.contains(gone), "{gone} in {out}");
+        }
+        assert!(out.contains(r#"name: ["kept"]"#) && out.contains(r#"note: "kept too""#), "{out}");
+        assert_eq!(bound, ["t"]);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! already redacted by this module.
 
 mod form;
-mod graphql;
+pub(crate) mod graphql;
 
 use portcullis_domain::credential::{REDACTED, redact_credential, scrub_text};
 use serde_json::Value;

@@ -65,7 +65,7 @@ pub mod fuzzing {
     /// The checks a GraphQL document passes before it runs: its syntax
     /// tree, or why it is refused.
     pub fn graphql_limits(document: &str) -> Result<ExecutableDocument, String> {
-        crate::graphql::limits::check(document).map(|(parsed, _, _)| parsed).map_err(|r| format!("{r:?}"))
+        crate::graphql::limits::check(document).map(|checked| checked.document).map_err(|r| format!("{r:?}"))
     }
 }
 

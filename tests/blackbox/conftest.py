@@ -24,19 +24,21 @@ import secrets as pysecrets
 import signal
 import subprocess
 import time
+import warnings
 import zlib
 from pathlib import Path
 
 import jwt
 import pytest
 import requests
+import urllib3
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("PORTCULLIS_BIN", "target/debug/portcullis"))
 if not BIN.is_absolute():
     BIN = REPO_ROOT / BIN
 
-LISTENING = re.compile(r"listening on http://(127\.0\.0\.1|\[::\]):(\d+)")
+LISTENING = re.compile(r"listening on (https?)://(127\.0\.0\.1|\[::\]):(\d+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 START_TIMEOUT = 30.0
 CLI_TIMEOUT = 30.0
@@ -114,11 +116,12 @@ def _psql(admin_url: str, sql: str) -> None:
 
 
 class Server:
-    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path):
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path, scheme: str = "http"):
         self.proc = proc
         self.port = port
         self.log_path = log_path
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.scheme = scheme
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
         self.token_url = f"{self.base_url}/oauth2/token"
 
     def url(self, path: str) -> str:
@@ -207,7 +210,7 @@ class Portcullis:
         while port is None:
             m = LISTENING.search(ANSI.sub("", log_path.read_text(errors="replace")))
             if m:
-                port = int(m.group(2))
+                scheme, port = m.group(1), int(m.group(3))
                 break
             if proc.poll() is not None:
                 raise AssertionError(f"portcullis serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
@@ -215,11 +218,15 @@ class Portcullis:
                 proc.kill()
                 raise AssertionError(f"no `listening on` line within {START_TIMEOUT}s:\n{log_path.read_text(errors='replace')}")
             time.sleep(0.02)
-        server = Server(proc, port, log_path)
+        server = Server(proc, port, log_path, scheme)
         self.servers.append(server)
         while True:
             try:
-                if requests.get(server.url("/healthz"), timeout=2).status_code == 200:
+                # Readiness only: the TLS tests check the certificate themselves.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                    ready = requests.get(server.url("/healthz"), timeout=2, verify=scheme == "http").status_code == 200
+                if ready:
                     break
             except requests.ConnectionError:
                 pass

@@ -400,7 +400,7 @@ def recorded_graphql_events(session, want: dict[str, int], within: float = 10.0)
     at least its value."""
     document = """
     query($after: String) {
-      events(first: 200, after: $after) {
+      events(first: 50, after: $after) {
         pageInfo { hasNextPage endCursor }
         nodes { id kind path status clientId userId actor requestBody responseBody details }
       }

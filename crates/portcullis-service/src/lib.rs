@@ -25,6 +25,7 @@ pub mod keys;
 mod paging;
 pub mod passwords;
 mod personal_tokens;
+pub mod quota;
 mod revocation;
 mod role_book;
 mod roles;
@@ -73,7 +74,7 @@ pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};
 pub use sessions::{
     ActiveUser, Origin, SESSION_ABSOLUTE, SESSION_IDLE, SessionTimeouts, SignInError, SignedIn,
 };
-pub use token::{GrantError, IssuedToken};
+pub use token::{GrantError, IssuedToken, TOKEN_QUOTA_EXCEEDED};
 pub use users::{ListUsers, NewUser, UserPage, UserUpdate, UserView};
 
 use crate::{
@@ -110,6 +111,9 @@ pub struct ServiceConfig {
     pub sessions: SessionTimeouts,
     /// How much argon2 work runs and waits at once.
     pub passwords: passwords::PasswordLimits,
+    /// Tokens a client may get from the token endpoint per hour
+    /// (`PORTCULLIS_TOKENS_PER_CLIENT_PER_HOUR`); 0: no quota.
+    pub tokens_per_client_per_hour: u32,
 }
 
 impl ServiceConfig {
@@ -120,6 +124,7 @@ impl ServiceConfig {
             audience: audience.into(),
             sessions: SessionTimeouts::default(),
             passwords: passwords::PasswordLimits::default(),
+            tokens_per_client_per_hour: 0,
         }
     }
 }
@@ -142,6 +147,8 @@ struct Inner {
     master: MasterKey,
     last_used: LastUsed,
     events: events::EventQueue,
+    /// The token endpoint's quota per client, if one is set.
+    token_quota: Option<quota::TokenQuota>,
 }
 
 impl Service {
@@ -157,6 +164,7 @@ impl Service {
         let inner = Inner {
             stores,
             passwords: passwords::PasswordWork::new(config.passwords),
+            token_quota: quota::TokenQuota::new(config.tokens_per_client_per_hour),
             config,
             cache,
             hasher,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use portcullis_domain::{ApiClient, ClientId, ClientSecret, Scope};
+use portcullis_domain::{ApiClient, ClientId, ClientSecret, Event, Scope};
 use uuid::Uuid;
 
 use crate::{Service, ServiceError, cache::Generation, jwt, jwt::AccessTokenClaims};
@@ -18,9 +18,18 @@ pub enum GrantError {
     InvalidClient,
     #[error("the requested scope is invalid, unknown, or exceeds what the client may have")]
     InvalidScope,
+    /// The client has had its tokens for now
+    /// (`PORTCULLIS_TOKENS_PER_CLIENT_PER_HOUR`): the next one in this
+    /// many seconds.
+    #[error("the client has had its quota of tokens; the next in {retry_after_seconds} s")]
+    OverQuota { retry_after_seconds: u32 },
     #[error(transparent)]
     Internal(#[from] ServiceError),
 }
+
+/// The kind of the event recorded when a client first runs out of its
+/// token quota in an hour (not at every refusal).
+pub const TOKEN_QUOTA_EXCEEDED: &str = "client.token_quota_exceeded";
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone)]
@@ -161,6 +170,8 @@ impl Service {
                 ServiceError::Invalid { field: "scope", source: portcullis_domain::DomainError::InvalidScope }
             }
             GrantError::InvalidClient => ServiceError::ClientDisabled,
+            // The quota is the token endpoint's; tokens issued here do not count.
+            GrantError::OverQuota { .. } => ServiceError::Busy,
             GrantError::Internal(e) => e,
         })?;
         tracing::info!(client_id = %id, jti = %token.claims.jti, "access token issued through the admin API");
@@ -176,6 +187,25 @@ impl Service {
     ) -> Result<IssuedToken, GrantError> {
         let generation = self.inner.cache.generation()?;
         let client = self.authenticate_at(generation, client_id, secret).await?;
+        if let Some(quota) = &self.inner.token_quota
+            && let Err(over) = quota.take(client.id)
+        {
+            let retry_after_seconds =
+                u32::try_from(over.retry_after.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
+            if over.report {
+                tracing::warn!(client_id = %client.id, per_hour = quota.per_hour(), "token quota used up: refusing tokens");
+                self.record(Event {
+                    client_id: Some(client.id),
+                    status: Some(429),
+                    details: Some(
+                        serde_json::json!({ "per_hour": quota.per_hour(), "retry_after_seconds": retry_after_seconds })
+                            .to_string(),
+                    ),
+                    ..Event::new(TOKEN_QUOTA_EXCEEDED, portcullis_domain::now())
+                });
+            }
+            return Err(GrantError::OverQuota { retry_after_seconds });
+        }
         let token = self.issue_token_at(generation, &client, scope).await?;
         tracing::info!(client_id = %client.id, jti = %token.claims.jti, "access token issued");
         Ok(token)

@@ -14,10 +14,11 @@
 //!   kernel's backlog until one closes, instead of the process running out
 //!   of file descriptors.
 //!
-//! It speaks HTTP/1.1 only: HTTP/2 in clear text (prior knowledge) would
-//! need limits of its own (streams per connection, each buffering a body;
-//! the connection preface read without a deadline), and callers that want
-//! HTTP/2 get it from the TLS terminator in front.
+//! It speaks HTTP/1.1 only, in clear text or over native TLS
+//! ([`crate::tls`]): HTTP/2 would need limits of its own (streams per
+//! connection, each buffering a body; the connection preface read without a
+//! deadline), and callers that want HTTP/2 get it from a proxy in front.
+//! A TLS handshake must finish within the header-read timeout.
 //!
 //! Bodies get their own deadline and size limit per route ([`crate::guard`]).
 
@@ -27,14 +28,18 @@ use axum::{Router, extract::ConnectInfo, http::Request};
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
+    server::graceful::{GracefulShutdown, Watcher},
     service::TowerToHyperService,
 };
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
+    sync::Semaphore,
+};
 use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 
-use crate::{AppState, router};
+use crate::{AppState, router, tls::Tls};
 
 /// How long connections may take, and how many may be open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,13 +72,19 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     limits: ConnectionLimits,
+    tls: Option<Tls>,
 }
 
 impl Application {
     /// Takes a listener already bound, so that the caller can learn the port
     /// (and build the issuer from it) before the service starts.
     pub fn new(listener: TcpListener, state: AppState) -> Self {
-        Self { listener, state, limits: ConnectionLimits::default() }
+        Self { listener, state, limits: ConnectionLimits::default(), tls: None }
+    }
+
+    /// Serves https with this certificate (and no http).
+    pub fn with_tls(self, tls: Tls) -> Self {
+        Self { tls: Some(tls), ..self }
     }
 
     pub fn with_limits(self, limits: ConnectionLimits) -> Self {
@@ -92,7 +103,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let Self { listener, state, limits } = self;
+        let Self { listener, state, limits, tls } = self;
         let app: Router = router(state);
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
@@ -129,12 +140,19 @@ impl Application {
             });
             let mut io = TimeoutStream::new(tcp);
             io.set_write_timeout(Some(limits.write_timeout));
-            let connection =
-                builder.serve_connection(TokioIo::new(Box::pin(io)), TowerToHyperService::new(app));
-            let connection = graceful.watch(connection);
+            let io = Box::pin(io);
+            let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
+                match tls {
+                    None => serve(&builder, watcher, io, app).await,
+                    Some(tls) => {
+                        let handshake = tls.acceptor().accept(io);
+                        match tokio::time::timeout(limits.header_read_timeout, handshake).await {
+                            Ok(Ok(stream)) => serve(&builder, watcher, stream, app).await,
+                            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
+                        }
+                    }
                 }
                 drop(permit);
             });
@@ -144,5 +162,25 @@ impl Application {
             tracing::warn!("shutdown: requests still in flight after the grace period were dropped");
         }
         Ok(())
+    }
+}
+
+/// One connection, served until it ends or shutdown has let its last
+/// request finish.
+async fn serve<IO, S>(builder: &http1::Builder, watcher: Watcher, io: IO, app: S)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<
+            Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }

@@ -47,6 +47,10 @@ pub enum OAuthError {
     /// client: 429, with `Retry-After`, before any secret is checked.
     #[error("temporarily_unavailable")]
     Throttled,
+    /// The client has had its tokens for now
+    /// (`PORTCULLIS_TOKENS_PER_CLIENT_PER_HOUR`): 429 with `Retry-After`.
+    #[error("temporarily_unavailable")]
+    OverQuota { retry_after_seconds: u32 },
     /// The token endpoint takes POST only (RFC 6749 §3.2): 405.
     #[error("invalid_request")]
     MethodNotAllowed,
@@ -60,7 +64,7 @@ impl OAuthError {
             Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
-            Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Self::Throttled | Self::OverQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -83,6 +87,10 @@ impl OAuthError {
             Self::TooLarge => "the request body is too large",
             Self::TimedOut => "the request body did not arrive in time",
             Self::Throttled => "too many failed authentications; retry after the time Retry-After gives",
+            Self::OverQuota { .. } => {
+                "this client has had its tokens for the hour: keep each token until it expires; retry after \
+                 the time Retry-After gives"
+            }
             Self::MethodNotAllowed => "this endpoint takes POST only",
             Self::Internal(_) => "the server could not complete the request",
         }
@@ -94,6 +102,7 @@ impl From<GrantError> for OAuthError {
         match e {
             GrantError::InvalidClient => Self::InvalidClient,
             GrantError::InvalidScope => Self::InvalidScope,
+            GrantError::OverQuota { retry_after_seconds } => Self::OverQuota { retry_after_seconds },
             GrantError::Internal(e) => Self::Internal(e),
         }
     }
@@ -118,6 +127,9 @@ impl IntoResponse for OAuthError {
         if matches!(self, Self::InvalidToken) {
             headers.insert(header::WWW_AUTHENTICATE, INVALID_TOKEN_CHALLENGE);
         }
+        if let Self::OverQuota { retry_after_seconds } = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
         response
     }
 }
@@ -140,6 +152,7 @@ mod tests {
             OAuthError::TooLarge,
             OAuthError::TimedOut,
             OAuthError::Throttled,
+            OAuthError::OverQuota { retry_after_seconds: 1 },
             OAuthError::MethodNotAllowed,
         ] {
             let code = e.to_string();

@@ -17,6 +17,7 @@ pub mod recording;
 pub mod redact;
 pub mod shown;
 pub mod throttle;
+pub mod tls;
 
 /// Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md): the
 /// parsers and redactors as the endpoints call them; not an API.
@@ -64,18 +65,19 @@ pub mod fuzzing {
     /// The checks a GraphQL document passes before it runs: its syntax
     /// tree, or why it is refused.
     pub fn graphql_limits(document: &str) -> Result<ExecutableDocument, String> {
-        crate::graphql::limits::check(document).map(|(parsed, _, _)| parsed).map_err(|r| format!("{r:?}"))
+        crate::graphql::limits::check(document).map(|checked| checked.document).map_err(|r| format!("{r:?}"))
     }
 }
 
 use axum::{
     Router,
-    http::{HeaderName, Request, StatusCode, header},
+    http::{HeaderName, HeaderValue, Request, StatusCode, header},
     response::IntoResponse,
 };
 use portcullis_service::Service;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
@@ -116,7 +118,13 @@ impl AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// `Strict-Transport-Security` on every answer of a server reached over
+/// https: a year, this host only (the operator's other hosts are theirs to
+/// decide). Browsers ignore it over http (RFC 6797 §8.1).
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+
 pub fn router(state: AppState) -> Router {
+    let over_https = api::session_cookie::secure(&state);
     // One event per request made as a client or a user; inside the body
     // guard, so that nothing is read or recorded before the guard's limits.
     let record = |routes: Router<AppState>| {
@@ -159,7 +167,7 @@ pub fn router(state: AppState) -> Router {
         api::json::MAX_JSON_BYTES,
         guard::Shape::Graphql,
     );
-    Router::new()
+    let app = Router::new()
         .merge(oauth2)
         .merge(admin)
         .merge(graphql)
@@ -188,7 +196,12 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         // Outermost: a client's id that is not short and plain is dropped
         // before the layer above keeps it, so a fresh one replaces it.
-        .layer(axum::middleware::map_request(drop_unplain_request_id))
+        .layer(axum::middleware::map_request(drop_unplain_request_id));
+    if over_https {
+        app.layer(SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, HSTS))
+    } else {
+        app
+    }
 }
 
 /// A client-supplied `X-Request-Id` is kept only when it is 1 to 64 of

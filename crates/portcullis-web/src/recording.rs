@@ -133,16 +133,39 @@ pub fn source_addr(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let forwarded: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
-        .map(|ip| ip.to_canonical())
-        .collect();
-    Some(forwarded.iter().rev().find(|ip| !is_trusted(ip)).copied().unwrap_or(peer))
+    let values: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("")).collect();
+    // From the right: past our own proxies, the first entry is the client.
+    // An entry that is not an address ends the walk at the last hop we
+    // trust: skipping it would let what the caller wrote to its left
+    // choose the address (and so its own throttling key).
+    let mut last_trusted = peer;
+    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        let Some(ip) = forwarded_address(entry.trim()) else { return Some(last_trusted) };
+        if !is_trusted(&ip) {
+            return Some(ip);
+        }
+        last_trusted = ip;
+    }
+    Some(last_trusted)
 }
+
+/// An `X-Forwarded-For` entry as an address: `a.b.c.d`, an IPv6 address,
+/// and as some proxies write them, `a.b.c.d:port`, `[v6]` and `[v6]:port`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(socket) = entry.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip().to_canonical());
+    }
+    let inner = entry.strip_prefix('[')?.strip_suffix(']')?;
+    inner.parse::<std::net::Ipv6Addr>().ok().map(|ip| IpAddr::V6(ip).to_canonical())
+}
+
+/// Events keep this many bytes of a request's path (a path may be as long
+/// as the request head allows), then mark it truncated.
+pub const MAX_RECORDED_PATH: usize = 2048;
 
 /// The `User-Agent`, as events keep it: at most 512 characters.
 pub fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -217,7 +240,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         user_id: subject.user_id,
         actor: None,
         method: Some(method),
-        path: Some(path),
+        path: Some(redact::cap_at(path, MAX_RECORDED_PATH)),
         status: Some(parts.status.as_u16()),
         latency_micros: Some(i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX)),
         source_ip,
@@ -247,5 +270,23 @@ mod tests {
         assert_eq!(source_ip(Some(proxy), &headers, &[proxy, inner_proxy]).as_deref(), Some("203.0.113.9"));
         assert_eq!(source_ip(Some(proxy), &headers, &[proxy]).as_deref(), Some("10.0.0.2"));
         assert_eq!(source_ip(None, &headers, &[proxy]), None);
+    }
+
+    /// (attack review) Behind a proxy that appends `ip:port`, its entry was
+    /// skipped as unparseable, and the caller's own left-hand entry became
+    /// its address (and its throttling key).
+    #[test]
+    fn an_entry_that_is_not_an_address_ends_the_walk_at_the_last_trusted_hop() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+            source_ip(Some(proxy), &headers, &[proxy])
+        };
+        assert_eq!(with("198.51.100.7, 203.0.113.9:51234").as_deref(), Some("203.0.113.9"));
+        assert_eq!(with("198.51.100.7, [2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
+        assert_eq!(with("198.51.100.7, [2001:db8::1]").as_deref(), Some("2001:db8::1"));
+        assert_eq!(with("198.51.100.7, unknown").as_deref(), Some("10.0.0.1"));
+        assert_eq!(with("198.51.100.7, 10.0.0.1, _hidden").as_deref(), Some("10.0.0.1"));
     }
 }

@@ -55,9 +55,20 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
 
     /// The issuer identifier (RFC 8414 §2): an http(s) URL without query or
-    /// fragment. Default: `http://` + the listen address.
+    /// fragment. Default: `http://` + the listen address (`https://` with
+    /// `--tls-cert`).
     #[arg(long, env = "PORTCULLIS_ISSUER")]
     pub issuer: Option<String>,
+
+    /// Serve https (TLS 1.3 and 1.2, rustls) with this certificate chain,
+    /// PEM: the server's certificate first, then its intermediates. Needs
+    /// `--tls-key`. Both files are read again on SIGHUP.
+    #[arg(long, env = "PORTCULLIS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of `--tls-cert`, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "PORTCULLIS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 
     /// The default `aud` of access tokens (RFC 9068 §3). Default: the issuer.
     #[arg(long, env = "PORTCULLIS_AUDIENCE")]
@@ -130,6 +141,14 @@ pub struct ServeConfig {
     /// that account (clean addresses keep working). 0: no limit.
     #[arg(long, env = "PORTCULLIS_AUTH_FAILURES_PER_ACCOUNT", default_value_t = 10)]
     pub auth_failures_per_account: u32,
+
+    /// Tokens each client may get from the token endpoint per hour (also
+    /// the burst: then one more every hour / N); past it 429 with
+    /// `Retry-After` and, once an hour per client, a
+    /// `client.token_quota_exceeded` event. For clients that ask for a new
+    /// token per call instead of caching one. 0: no quota. Per instance.
+    #[arg(long, env = "PORTCULLIS_TOKENS_PER_CLIENT_PER_HOUR", default_value_t = 0)]
+    pub tokens_per_client_per_hour: u32,
 
     /// Password hashes (argon2id, 19 MiB and ~15 ms of a core each) computed
     /// at once, for sign-ins and password changes. Default: the cores.

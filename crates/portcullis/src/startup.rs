@@ -51,26 +51,41 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
         .await
         .with_context(|| format!("could not listen on {} (PORTCULLIS_LISTEN)", serve.listen))?;
     let bound = listener.local_addr()?;
+    let tls = match (&serve.tls_cert, &serve.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            portcullis_web::tls::Tls::load(portcullis_web::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+            .context("could not use --tls-cert / --tls-key (PORTCULLIS_TLS_CERT / PORTCULLIS_TLS_KEY)")?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let issuer = match &serve.issuer {
         Some(issuer) => validate_issuer(issuer)?,
-        None => format!("http://{bound}"),
+        None => format!("{scheme}://{bound}"),
     };
+    if tls.is_some() && !issuer.starts_with("https://") {
+        bail!("PORTCULLIS_ISSUER / --issuer `{issuer}` must be https:// when serving TLS (--tls-cert)");
+    }
     let audience = serve.audience.clone().unwrap_or_else(|| issuer.clone());
     let config = ServiceConfig {
         sessions: session_timeouts(serve)?,
         passwords: serve.password_limits(),
+        tokens_per_client_per_hour: serve.tokens_per_client_per_hour,
         ..ServiceConfig::new(issuer.clone(), audience)
     };
     let service = open_service(global, config).await?;
     first_admin(&service, serve).await?;
-    tracing::info!(address = %bound, %issuer, "listening on http://{bound}");
+    tracing::info!(address = %bound, %issuer, "listening on {scheme}://{bound}");
     let limits = portcullis_web::ConnectionLimits {
         header_read_timeout: serve.header_read_timeout,
         write_timeout: serve.write_timeout,
         max_connections: usize::try_from(serve.max_connections).unwrap_or(usize::MAX),
         ..portcullis_web::ConnectionLimits::default()
     };
-    Ok(Application::new(
+    let app = Application::new(
         listener,
         AppState {
             trusted_proxies: serve.trusted_proxies.clone(),
@@ -85,7 +100,44 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
             ..AppState::new(service)
         },
     )
-    .with_limits(limits))
+    .with_limits(limits);
+    Ok(match tls {
+        Some(tls) => {
+            tokio::spawn(reload_on_hangup(tls.clone()));
+            app.with_tls(tls)
+        }
+        None => app,
+    })
+}
+
+/// Reads the TLS certificate and key again on each SIGHUP; a pair that
+/// cannot be used is logged and the current one kept.
+async fn reload_on_hangup(tls: portcullis_web::tls::Tls) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the TLS certificate is read only at start");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let files = tls.files().clone();
+            let reloading = tls.clone();
+            // Reading files may block (a slow disk, a FIFO): off the runtime's threads.
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(())) => tracing::info!(
+                    cert = %files.cert.display(),
+                    key = %files.key.display(),
+                    "SIGHUP: reloaded the TLS certificate and key; new connections use them"
+                ),
+                Ok(Err(e)) => tracing::error!(error = %e, "SIGHUP: kept the current TLS certificate"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: the reload failed; kept the current TLS certificate")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 /// The console's session timeouts, already checked by their parsers.

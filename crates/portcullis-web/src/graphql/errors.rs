@@ -21,8 +21,8 @@ use axum::{
 };
 
 use super::{
-    MAX_COMPLEXITY, MAX_DEPTH, Sidecar,
-    limits::{MAX_DIRECTIVES, MAX_NESTING, Refusal},
+    BODY_COST, DESCRIPTION_COST, MAX_COMPLEXITY, MAX_DEPTH, Sidecar,
+    limits::{MAX_ALIAS_BYTES, MAX_ANSWER_BYTES, MAX_DIRECTIVES, MAX_NESTING, MAX_VARIABLE_ECHO, Refusal},
 };
 use crate::api::Problem;
 
@@ -142,11 +142,40 @@ impl From<Refusal> for ServerError {
             ),
             Refusal::TooComplex => {
                 let why = format!(
-                    "the query costs more than {MAX_COMPLEXITY}: each field costs 1, and a connection costs `first` \
-                     (default 50) times its selection; ask for fewer fields, aliases or items"
+                    "the query costs more than {MAX_COMPLEXITY}, the budget for the work and the size of one answer \
+                     (a unit is about a kilobyte): each field costs 1, a description {DESCRIPTION_COST}, an event's \
+                     body or details {BODY_COST}, and a connection `first` (default 50) times its selection; ask for \
+                     fewer fields, aliases or items"
                 );
                 ("QUERY_TOO_COMPLEX", Some(MAX_COMPLEXITY), ServerError::new(why, None))
             }
+            Refusal::LongAlias { at } => (
+                "ALIAS_TOO_LONG",
+                Some(MAX_ALIAS_BYTES),
+                ServerError::new(format!("an alias is longer than {MAX_ALIAS_BYTES} bytes"), Some(at)),
+            ),
+            Refusal::VariablesEchoed => (
+                "QUERY_TOO_COMPLEX",
+                Some(MAX_VARIABLE_ECHO),
+                ServerError::new(
+                    format!(
+                        "the query's variables, as long as they are and as often as they are used, could fill more \
+                         than {MAX_VARIABLE_ECHO} bytes of errors; use each variable once or send shorter values"
+                    ),
+                    None,
+                ),
+            ),
+            Refusal::AnswerTooLarge => (
+                "ANSWER_TOO_LARGE",
+                Some(MAX_ANSWER_BYTES),
+                ServerError::new(
+                    format!(
+                        "the answer passed {MAX_ANSWER_BYTES} bytes and was not finished; ask for fewer fields, \
+                         aliases or items"
+                    ),
+                    None,
+                ),
+            ),
             Refusal::Invalid(error) => ("GRAPHQL_VALIDATION_FAILED", None, error),
         };
         let mut error = error;

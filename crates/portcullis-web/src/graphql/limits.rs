@@ -23,7 +23,10 @@ use std::{
 
 use async_graphql::{
     Name, Pos, Positioned, Request, ServerError, ServerResult, ValidationResult,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation},
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextResolve,
+        NextValidation, ResolveInfo,
+    },
     parser::{
         self,
         types::{ExecutableDocument, Selection, SelectionSet},
@@ -60,6 +63,28 @@ pub const MAX_FIELDS: u64 = 3 * MAX_COMPLEXITY as u64;
 /// four fit in one document now; GraphiQL and code generators send one.
 pub const INTROSPECTION_COST: usize = 1_000;
 
+/// An alias's length, at most: an alias is written into the answer at
+/// every place its field is answered, so a long one spread through
+/// fragments and aliases multiplied the answer past its budget (72 MB from
+/// a 64 KiB request). Our own field names are a few dozen bytes.
+pub const MAX_ALIAS_BYTES: usize = 64;
+
+/// What a document's variables may add to an answer by being quoted in
+/// errors: a variable of the wrong type is quoted whole in the error of
+/// every place it is used (1,150 uses of a 32 KB string answered 74 MB of
+/// validation errors). Uses × the longest value, at most.
+pub const MAX_VARIABLE_ECHO: usize = 256 * 1024;
+
+/// The answer's size, at most, counted as it is built (keys and values,
+/// JSON-escaped): past it, nothing more is resolved and the whole answer
+/// is one `ANSWER_TOO_LARGE` error. The cost ([`super::MAX_COMPLEXITY`])
+/// bounds most answers well under it; this bounds the rest (lists, which
+/// cost 1 however long they are).
+pub const MAX_ANSWER_BYTES: usize = 5 * 1024 * 1024;
+
+/// Errors in one answer, at most; the rest are dropped.
+pub const MAX_ERRORS: usize = 100;
+
 /// Why a document is refused before it runs.
 #[derive(Debug)]
 pub(crate) enum Refusal {
@@ -73,6 +98,12 @@ pub(crate) enum Refusal {
     TooDeep { at: Option<Pos> },
     /// A field with more than [`MAX_DIRECTIVES`] directives.
     TooManyDirectives { field: Name, at: Pos },
+    /// An alias longer than [`MAX_ALIAS_BYTES`].
+    LongAlias { at: Pos },
+    /// Variables that, quoted at every use, would pass [`MAX_VARIABLE_ECHO`].
+    VariablesEchoed,
+    /// The answer passed [`MAX_ANSWER_BYTES`] while it was built.
+    AnswerTooLarge,
     /// It costs more than [`MAX_COMPLEXITY`] (or inlines to more than
     /// [`MAX_FIELDS`] fields, which is more).
     TooComplex,
@@ -92,6 +123,19 @@ struct Shape {
     fields: u64,
     /// Introspection fields (`__schema`, `__type`) in it.
     introspections: u64,
+    /// Uses of variables in its arguments.
+    variables: u64,
+}
+
+/// The variables `value` uses (in lists and objects too).
+fn variable_uses(value: &async_graphql_value::Value) -> u64 {
+    use async_graphql_value::Value;
+    match value {
+        Value::Variable(_) => 1,
+        Value::List(items) => items.iter().map(variable_uses).sum(),
+        Value::Object(fields) => fields.values().map(variable_uses).sum(),
+        _ => 0,
+    }
 }
 
 /// One walk of a parsed document: each fragment's shape is found once, so
@@ -101,6 +145,8 @@ struct Walk<'a> {
     fragments: HashMap<&'a Name, Shape>,
     /// The first field with too many directives, in document order.
     directives: Option<(&'a Name, Pos)>,
+    /// The first alias that is too long.
+    long_alias: Option<Pos>,
 }
 
 impl<'a> Walk<'a> {
@@ -118,6 +164,19 @@ impl<'a> Walk<'a> {
                     if field.node.directives.len() > MAX_DIRECTIVES && self.directives.is_none() {
                         self.directives = Some((&field.node.name.node, field.pos));
                     }
+                    if let Some(alias) = &field.node.alias
+                        && alias.node.len() > MAX_ALIAS_BYTES
+                        && self.long_alias.is_none()
+                    {
+                        self.long_alias = Some(alias.pos);
+                    }
+                    let arguments = field.node.arguments.iter().map(|(_, v)| variable_uses(&v.node));
+                    let in_directives = field
+                        .node
+                        .directives
+                        .iter()
+                        .flat_map(|d| d.node.arguments.iter().map(|(_, v)| variable_uses(&v.node)));
+                    let variables: u64 = arguments.chain(in_directives).sum();
                     let below = &field.node.selection_set;
                     // A leaf's (empty) selection set is no level.
                     let (nesting, inner) = if below.node.items.is_empty() {
@@ -133,6 +192,7 @@ impl<'a> Walk<'a> {
                         depth: 1 + inner.depth,
                         fields: 1 + inner.fields,
                         introspections: introspection.saturating_add(inner.introspections),
+                        variables: variables.saturating_add(inner.variables),
                     }
                 }
                 Selection::FragmentSpread(spread) => {
@@ -151,6 +211,7 @@ impl<'a> Walk<'a> {
             shape.depth = shape.depth.max(inner.depth);
             shape.fields = shape.fields.saturating_add(inner.fields);
             shape.introspections = shape.introspections.saturating_add(inner.introspections);
+            shape.variables = shape.variables.saturating_add(inner.variables);
         }
         Ok(shape)
     }
@@ -170,29 +231,69 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// What [`check`] found of a document within the limits.
+pub(crate) struct Checked {
+    pub document: ExecutableDocument,
+    /// How deep its fields nest (which decides a document that does not
+    /// fit the schema: see [`Limits::validation`]).
+    pub depth: usize,
+    pub introspections: u64,
+    /// Uses of variables, fragments inlined.
+    pub variable_uses: u64,
+}
+
 /// The document's syntax tree, if its text and its shape are within the
-/// limits; with the depth of its fields (which decides a document that
-/// does not fit the schema: see [`Limits::validation`]).
-pub(crate) fn check(document: &str) -> Result<(ExecutableDocument, usize, u64), Refusal> {
+/// limits.
+pub(crate) fn check(document: &str) -> Result<Checked, Refusal> {
     if super::text::nesting(document, MAX_NESTING) > MAX_NESTING {
         return Err(Refusal::Brackets);
     }
     let parsed = parser::parse_query(document).map_err(Refusal::Parse)?;
-    let mut walk = Walk { document: &parsed, fragments: HashMap::new(), directives: None };
-    let (mut depth, mut fields, mut introspections) = (0, 0u64, 0u64);
+    let mut walk = Walk { document: &parsed, fragments: HashMap::new(), directives: None, long_alias: None };
+    let (mut depth, mut fields, mut introspections, mut variable_uses) = (0, 0u64, 0u64, 0u64);
     for (_, operation) in parsed.operations.iter() {
         let shape = walk.set(&operation.node.selection_set, 0)?;
         depth = depth.max(shape.depth);
         fields = fields.saturating_add(shape.fields);
         introspections = introspections.saturating_add(shape.introspections);
+        variable_uses = variable_uses.saturating_add(shape.variables);
     }
     if let Some((field, at)) = walk.directives {
         return Err(Refusal::TooManyDirectives { field: field.clone(), at });
     }
+    if let Some(at) = walk.long_alias {
+        return Err(Refusal::LongAlias { at });
+    }
     if fields > MAX_FIELDS {
         return Err(Refusal::TooComplex);
     }
-    Ok((parsed, depth, introspections))
+    Ok(Checked { document: parsed, depth, introspections, variable_uses })
+}
+
+/// The JSON size of what `value` adds to an answer: strings escaped;
+/// objects' fields and lists' items are resolved, and counted, on their own.
+fn leaf_bytes(value: &async_graphql::Value) -> usize {
+    use async_graphql::Value;
+    match value {
+        Value::String(s) => {
+            2 + s
+                .chars()
+                .map(|c| match c {
+                    '"' | '\\' | '\n' | '\r' | '\t' => 2,
+                    c if (c as u32) < 0x20 => 6,
+                    c => c.len_utf8(),
+                })
+                .sum::<usize>()
+        }
+        Value::Enum(name) => 2 + name.len(),
+        // Its items are counted as they are resolved.
+        Value::List(_) => 2,
+        Value::Object(_) => 2,
+        Value::Null => 4,
+        Value::Boolean(_) => 5,
+        Value::Number(_) => 20,
+        Value::Binary(bytes) => 2 + 4 * bytes.len().div_ceil(3),
+    }
 }
 
 /// The schema's extension: [`check`] before validation, the cost after.
@@ -211,6 +312,8 @@ struct LimitsOfOneRequest {
     depth: AtomicUsize,
     /// What its introspection fields add to its cost.
     introspection_cost: AtomicUsize,
+    /// The answer's size so far.
+    answer_bytes: AtomicUsize,
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -221,13 +324,57 @@ impl Extension for LimitsOfOneRequest {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let (document, depth, introspections) = check(&request.query)?;
-        self.depth.store(depth, Ordering::Relaxed);
-        let cost = usize::try_from(introspections).unwrap_or(usize::MAX).saturating_mul(INTROSPECTION_COST);
+        let checked = check(&request.query)?;
+        self.depth.store(checked.depth, Ordering::Relaxed);
+        let cost =
+            usize::try_from(checked.introspections).unwrap_or(usize::MAX).saturating_mul(INTROSPECTION_COST);
         self.introspection_cost.store(cost, Ordering::Relaxed);
+        let longest = request
+            .variables
+            .values()
+            .map(|v| serde_json::to_string(v).map_or(0, |t| t.len()))
+            .max()
+            .unwrap_or(0);
+        if usize::try_from(checked.variable_uses).unwrap_or(usize::MAX).saturating_mul(longest)
+            > MAX_VARIABLE_ECHO
+        {
+            return Err(Refusal::VariablesEchoed.into());
+        }
         // async-graphql takes the tree as it is and does not parse again.
-        request.set_parsed_query(document);
+        request.set_parsed_query(checked.document);
         next.run(ctx, request).await
+    }
+
+    /// Counts the answer as its fields are resolved; once past
+    /// [`MAX_ANSWER_BYTES`], resolves nothing more (no further store
+    /// calls) and the request answers one `ANSWER_TOO_LARGE` error.
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        if self.answer_bytes.load(Ordering::Relaxed) > MAX_ANSWER_BYTES {
+            // A null, not nothing: a list's items must have a value.
+            return Ok(Some(async_graphql::Value::Null));
+        }
+        // A list's items are resolved (and counted) one by one, without a key.
+        let key = match info.path_node.segment {
+            async_graphql::QueryPathSegment::Index(_) => 1,
+            async_graphql::QueryPathSegment::Name(_) => info.alias.unwrap_or(info.name).len() + 4,
+        };
+        let value = next.run(ctx, info).await?;
+        let bytes = key + value.as_ref().map_or(4, leaf_bytes);
+        self.answer_bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(value)
+    }
+
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> async_graphql::Response {
+        let response = next.run(ctx).await;
+        if self.answer_bytes.load(Ordering::Relaxed) > MAX_ANSWER_BYTES {
+            return async_graphql::Response::from_errors(vec![Refusal::AnswerTooLarge.into()]);
+        }
+        response
     }
 
     /// async-graphql measures the cost and the depth while it validates.
@@ -253,7 +400,9 @@ impl Extension for LimitsOfOneRequest {
             Err(_) if self.depth.load(Ordering::Relaxed) > MAX_DEPTH => {
                 Err(vec![Refusal::TooDeep { at: None }.into()])
             }
-            Err(errors) => Err(errors.into_iter().map(|e| Refusal::Invalid(e).into()).collect()),
+            Err(errors) => {
+                Err(errors.into_iter().take(MAX_ERRORS).map(|e| Refusal::Invalid(e).into()).collect())
+            }
         }
     }
 }
@@ -263,7 +412,7 @@ mod tests {
     use super::*;
 
     fn shape(document: &str) -> Result<usize, Refusal> {
-        check(document).map(|(_, depth, _)| depth)
+        check(document).map(|checked| checked.depth)
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 pub(crate) mod errors;
 pub(crate) mod limits;
+
+pub use limits::{MAX_ALIAS_BYTES, MAX_ANSWER_BYTES, MAX_ERRORS, MAX_VARIABLE_ECHO};
 mod mutation;
 mod query;
 pub(crate) mod text;
@@ -36,7 +38,31 @@ pub const MAX_DEPTH: usize = 15;
 /// What a query may cost: each field 1, a connection `first` times its
 /// selection. A page of 200 clients with a dozen fields fits; 200 clients
 /// with 200 events each does not.
+///
+/// The cost is also the answer's size budget: a unit is about a kilobyte of
+/// answer at most, and a field that can answer more costs what it can
+/// answer ([`DESCRIPTION_COST`], [`PATH_COST`], [`USER_AGENT_COST`],
+/// [`BODY_COST`]), so no answer that fits the cost passes some 5 MB. A page
+/// of 200 events with their bodies does not fit (12,800); 75 do.
 pub const MAX_COMPLEXITY: usize = 5_000;
+
+/// What a root field that reads the store costs beside its selection: each
+/// aliased one is its own query, and a few thousand of them in one request
+/// (cheap by their fields) queued every request behind them for the
+/// store's connections. At most 100 fit in one document.
+pub const STORE_READ_COST: usize = 50;
+
+/// A description: up to 2,000 characters, 8 KiB in UTF-8.
+pub const DESCRIPTION_COST: usize = 8;
+
+/// An event's path: events keep 2 KiB of it.
+pub const PATH_COST: usize = 2;
+
+/// An event's user agent: events keep 512 characters of it.
+pub const USER_AGENT_COST: usize = 2;
+
+/// An event's request or response body (16 KiB kept), or a change's details.
+pub const BODY_COST: usize = 16;
 
 /// The schema; built once per server (it holds no data: the caller and the
 /// service travel with each request).
@@ -189,6 +215,7 @@ pub async fn execute(
 /// what the request issued, under whichever alias it was asked for).
 fn answer(state: &AppState, mut response: async_graphql::Response, sidecar: &Sidecar) -> Response {
     response.errors.append(&mut sidecar.field_errors.lock().unwrap_or_else(|e| e.into_inner()));
+    response.errors.truncate(limits::MAX_ERRORS);
     let response = errors::with_codes(response);
     let body = serde_json::to_string(&response).unwrap_or_else(|_| String::from(r#"{"errors":[]}"#));
     let recorded = state.record_events.then(|| {

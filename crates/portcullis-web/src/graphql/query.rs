@@ -48,7 +48,7 @@ pub struct UserFilter {
 impl Query {
     /// API clients, newest first (`clients:read`). `first` is 1–200
     /// (default 50); pass a page's `pageInfo.endCursor` as `after`.
-    #[graphql(complexity = "page_size(first) * child_complexity")]
+    #[graphql(complexity = "super::STORE_READ_COST + page_size(first) * child_complexity")]
     async fn clients(
         &self,
         ctx: &Context<'_>,
@@ -69,12 +69,14 @@ impl Query {
     }
 
     /// One client (`clients:read`).
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn client(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Client>> {
         let caller = require(ctx, Operation::ReadClients)?;
         Ok(Some(Client::from(service(ctx)?.get_client(&caller.service(), parse_id("id", &id)?).await.gql()?)))
     }
 
     /// The signing keys, newest first (`keys:write`).
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn signing_keys(&self, ctx: &Context<'_>) -> Result<Option<Vec<SigningKey>>> {
         let caller = require(ctx, Operation::ReadSigningKeys)?;
         let keys = service(ctx)?.signing_keys(&caller.service()).await.gql()?;
@@ -93,18 +95,21 @@ impl Query {
     }
 
     /// Every role, by name (`roles:read`).
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>> {
         let caller = require(ctx, Operation::ReadRoles)?;
         Ok(Some(service(ctx)?.roles(&caller.service()).await.gql()?.into_iter().map(Role).collect()))
     }
 
     /// One role (`roles:read`).
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn role(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Role>> {
         let caller = require(ctx, Operation::ReadRoles)?;
         Ok(Some(Role(service(ctx)?.get_role(&caller.service(), parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Every permission, grouped by category (`roles:read`).
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn permissions(&self, ctx: &Context<'_>) -> Result<Option<Vec<PermissionCategory>>> {
         let caller = require(ctx, Operation::ReadRoles)?;
         Ok(Some(
@@ -119,7 +124,7 @@ impl Query {
     }
 
     /// Console users, newest first (`users:read`).
-    #[graphql(complexity = "page_size(first) * child_complexity")]
+    #[graphql(complexity = "super::STORE_READ_COST + page_size(first) * child_complexity")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -140,13 +145,14 @@ impl Query {
     }
 
     /// One console user (`users:read`).
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         let caller = require(ctx, Operation::ReadUsers)?;
         Ok(Some(User(service(ctx)?.get_user(&caller.service(), parse_id("id", &id)?).await.gql()?)))
     }
 
     /// Request and change events, newest first (`events:read`).
-    #[graphql(complexity = "page_size(first) * child_complexity")]
+    #[graphql(complexity = "super::STORE_READ_COST + page_size(first) * child_complexity")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -158,6 +164,7 @@ impl Query {
     }
 
     /// One event with its redacted bodies (`events:read`).
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Event>> {
         let caller = require(ctx, Operation::ReadEvents)?;
         let id = parse_id("id", &id)?;

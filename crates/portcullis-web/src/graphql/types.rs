@@ -84,6 +84,7 @@ impl ClientFields {
     async fn name(&self) -> &str {
         self.0.client.name.as_str()
     }
+    #[graphql(complexity = "super::DESCRIPTION_COST")]
     async fn description(&self) -> Option<&str> {
         self.0.client.description.as_ref().map(|d| d.as_str())
     }
@@ -114,7 +115,7 @@ impl ClientFields {
         Ok(Some(groups.into_iter().map(PermissionCategory).collect()))
     }
     /// Its request and change events, newest first (`events:read`).
-    #[graphql(complexity = "page_size(first) * child_complexity")]
+    #[graphql(complexity = "super::STORE_READ_COST + page_size(first) * child_complexity")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -194,6 +195,7 @@ impl Event {
     async fn method(&self) -> Option<&str> {
         self.0.method.as_deref()
     }
+    #[graphql(complexity = "super::PATH_COST")]
     async fn path(&self) -> Option<&str> {
         self.0.path.as_deref()
     }
@@ -206,16 +208,19 @@ impl Event {
     async fn source_ip(&self) -> Option<&str> {
         self.0.source_ip.as_deref()
     }
+    #[graphql(complexity = "super::USER_AGENT_COST")]
     async fn user_agent(&self) -> Option<&str> {
         self.0.user_agent.as_deref()
     }
     /// The request body, redacted and capped at 16 KiB; null when hidden
     /// (see `bodiesHidden`).
+    #[graphql(complexity = "super::BODY_COST")]
     async fn request_body(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         Ok(if self.bodies_hidden(ctx).await?.is_none() { self.0.request_body.as_deref() } else { None })
     }
     /// The response body, redacted and capped at 16 KiB; null when hidden
     /// (see `bodiesHidden`).
+    #[graphql(complexity = "super::BODY_COST")]
     async fn response_body(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         Ok(if self.bodies_hidden(ctx).await?.is_none() { self.0.response_body.as_deref() } else { None })
     }
@@ -236,6 +241,7 @@ impl Event {
         Ok(crate::api::events::bodies_hidden(&self.0, &super::caller(ctx)?.scope))
     }
     /// For changes: what changed; null when hidden (see `bodiesHidden`).
+    #[graphql(complexity = "super::BODY_COST")]
     async fn details(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
         Ok(crate::api::events::shown_details(&self.0, &super::caller(ctx)?.scope).map(Json))
     }
@@ -249,6 +255,7 @@ impl Permission {
     async fn name(&self) -> String {
         self.0.name.to_string()
     }
+    #[graphql(complexity = "super::DESCRIPTION_COST")]
     async fn description(&self) -> &str {
         &self.0.description
     }
@@ -282,6 +289,7 @@ impl Role {
     async fn name(&self) -> &str {
         self.0.name.as_str()
     }
+    #[graphql(complexity = "super::DESCRIPTION_COST")]
     async fn description(&self) -> &str {
         &self.0.description
     }

@@ -464,6 +464,149 @@ async fn hostile_queries_get_a_clear_error_quickly() {
     assert_eq!(ready.status(), 200);
 }
 
+/// Event bodies cost what they can answer, so the size of an answer is
+/// bounded by the cost: a full page of events with their bodies (the 34 MB
+/// answer of issue 13, aliased) is refused before it runs, and the largest
+/// page that fits stays within the budget of about a kilobyte a unit.
+#[tokio::test]
+async fn event_bodies_count_toward_the_cost_and_answers_stay_within_the_budget() {
+    let app = spawn_app().await;
+    let admin = app.bearer("admin", None).await;
+    // 80 admin calls, each recorded with a request body of nearly 16 KiB.
+    let padding = "p".repeat(16 * 1024);
+    for _ in 0..80 {
+        let response = app
+            .http
+            .post(app.url("/api/v1/clients"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "padded", "role": "viewer", "padding": padding}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
+    // A path is kept up to 2 KiB.
+    let long = format!("/api/v1/clients/{}", "a".repeat(6000));
+    let response = app.http.get(app.url(&long)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    app.service.flush_events().await.unwrap();
+    let latest = gql(&app, &admin, "{ events(first: 1) { edges { node { path } } } }", json!({})).await;
+    let path = latest["data"]["events"]["edges"][0]["node"]["path"].as_str().unwrap();
+    assert!(path.starts_with("/api/v1/clients/aaa") && path.len() < 2100, "{} bytes", path.len());
+
+    let page = |first: usize| {
+        format!(
+            "events(first: {first}) {{ edges {{ node {{ id kind occurredAt path userAgent requestBody responseBody details }} }} }}"
+        )
+    };
+    for refused in [
+        "{ events(first: 200) { edges { node { requestBody responseBody } } } }".to_owned(),
+        format!("{{ a: {} b: {} }}", page(75), page(75)),
+        format!("{{ {} }}", page(100)),
+    ] {
+        let body = gql(&app, &admin, &refused, json!({})).await;
+        assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{refused}");
+        assert!(body.get("data").is_none_or(Value::is_null));
+    }
+    let (status, _, body) = post(&app, Some(&admin), json!({"query": format!("{{ {} }}", page(75))})).await;
+    assert_eq!(status, 200);
+    assert!(body.get("errors").is_none(), "{}", &body.to_string()[..300]);
+    let edges = body["data"]["events"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 75);
+    let padded =
+        edges.iter().filter(|e| e["node"]["requestBody"].as_str().is_some_and(|b| b.len() > 15_000)).count();
+    assert!(padded >= 70, "only {padded} events hold their padded body");
+    let size = body.to_string().len();
+    assert!(size > 70 * 15_000, "{size} bytes: the bodies are not in the answer");
+    assert!(size <= portcullis_web::graphql::MAX_COMPLEXITY * 1024, "{size} bytes is past the budget");
+}
+
+/// The attack review's answers past the budget, each bounded now: a long
+/// alias spread through fragments and aliases (72 MB), a variable of the
+/// wrong type quoted in an error at each of 1,150 uses (74 MB), lists that
+/// cost 1 however long (124 MB), and thousands of aliased root fields, each
+/// its own store query.
+#[tokio::test]
+async fn answers_past_the_budget_are_refused_whatever_the_trick() {
+    let app = spawn_app().await;
+    let admin = app.bearer("admin", None).await;
+
+    let long = "A".repeat(65);
+    let body = gql(&app, &admin, &format!("{{ {long}: __typename }}"), json!({})).await;
+    assert_eq!(code(&body), "ALIAS_TOO_LONG");
+    let fine = "A".repeat(64);
+    let body = gql(&app, &admin, &format!("{{ {fine}: __typename }}"), json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let spread = format!(
+        "{{ {} }} fragment F on Me {{ {long}: kind }}",
+        (0..2400).map(|i| format!("a{i}: me {{ ...F }} ")).collect::<String>()
+    );
+    assert_eq!(code(&gql(&app, &admin, &spread, json!({})).await), "ALIAS_TOO_LONG");
+
+    let uses = (0..1150).map(|i| format!("e{i}:events(first:$x){{__typename}} ")).collect::<String>();
+    let echo = format!("query($x: Int) {{ {uses} }}");
+    let started = Instant::now();
+    let (status, _, body) =
+        post(&app, Some(&admin), json!({"query": echo, "variables": {"x": "y".repeat(20_000)}})).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "{}", &body.to_string()[..300.min(body.to_string().len())]);
+    assert!(body.to_string().len() < 10_000);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // Used once, a long value of the wrong type is quoted once.
+    let (_, _, body) =
+        post(&app, Some(&admin), json!({"query": "query($x: Int) { events(first: $x) { __typename } }", "variables": {"x": "y".repeat(30_000)}})).await;
+    assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED");
+
+    // Each aliased root field that reads the store costs 50: at most 100 fit.
+    let roots =
+        |n: usize| format!("{{ {} }}", (0..n).map(|i| format!("r{i}: roles {{ id }} ")).collect::<String>());
+    assert_eq!(code(&gql(&app, &admin, &roots(2500), json!({})).await), "QUERY_TOO_COMPLEX");
+    assert!(gql(&app, &admin, &roots(90), json!({})).await.get("errors").is_none());
+
+    // Lists cost 1 however long: 20 roles of 300 permissions, 90 times over, would answer some 12 MB.
+    let mut names = Vec::new();
+    for i in 0..300 {
+        let name = format!("reports{i:03}:read-everything-there-is-to-read");
+        let response = app
+            .http
+            .post(app.url("/api/v1/permissions"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": name, "description": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        names.push(name);
+    }
+    for i in 0..20 {
+        let response = app
+            .http
+            .post(app.url("/api/v1/roles"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": format!("wide-{i}"), "permissions": names}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let lists =
+        format!("{{ {} }}", (0..90).map(|i| format!("r{i}: roles {{ permissions }} ")).collect::<String>());
+    let (status, _, body) = post(&app, Some(&admin), json!({"query": lists})).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body), "ANSWER_TOO_LARGE");
+    assert_eq!(
+        body["errors"][0]["extensions"]["limit"].as_i64(),
+        Some(i64::try_from(portcullis_web::graphql::MAX_ANSWER_BYTES).unwrap())
+    );
+    assert!(body.get("data").is_none_or(Value::is_null));
+    assert!(body.to_string().len() < 10_000, "{} bytes", body.to_string().len());
+    // A few of them are answered.
+    let few =
+        format!("{{ {} }}", (0..3).map(|i| format!("r{i}: roles {{ permissions }} ")).collect::<String>());
+    let body = gql(&app, &admin, &few, json!({})).await;
+    assert!(body.get("errors").is_none());
+}
+
 #[tokio::test]
 async fn graphiql_page_and_committed_schema() {
     let app = spawn_app().await;

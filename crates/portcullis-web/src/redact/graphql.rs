@@ -228,6 +228,18 @@ mod tests {
     }
 
     #[test]
+    fn an_unclosed_block_string_hides_nothing_after_it() {
+        // Found by the redact_graphql fuzz target (docs/fuzzing.md): the
+        // text reader took everything after a `"""` that is never closed for
+        // one string, so `password: $p` after it went unseen and the value
+        // of `$p` was stored; the parser reads `""` and goes on.
+        let doc = r#"mutation($q: [String] = ["x", """y""{"], $p: String) { a(password: $p, token: "hunter2hunter2") }"#;
+        let (out, bound) = scrub(doc);
+        assert_eq!(bound, ["p"]);
+        assert!(!out.contains("hunter2hunter2"), "{out}");
+    }
+
+    #[test]
     fn variable_default_values_are_never_kept() {
         let doc = r#"mutation M($p: String = "lantern orbit meadow", $q: [String] = ["x", """y"""], $n: Int = 3) @d(r: "z") {
             createUser(input: {email: "a@b.c", password: $p, name: "N"}) { id } }"#;

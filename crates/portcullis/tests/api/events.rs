@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use portcullis_domain::{Event, EventId, now};
+use portcullis_domain::{Event, now};
 use portcullis_testkit::{Backend, TestApp, spawn_app, spawn_app_on};
 use serde_json::{Value, json};
 
@@ -94,23 +94,7 @@ async fn requests_are_recorded_redacted_and_readable(backend: Backend) {
 }
 
 fn event_at(age: chrono::TimeDelta) -> Event {
-    Event {
-        id: EventId::generate(),
-        occurred_at: now() - age,
-        kind: "admin.request".into(),
-        client_id: None,
-        user_id: None,
-        actor: Some("system".into()),
-        method: None,
-        path: None,
-        status: Some(200),
-        latency_micros: None,
-        source_ip: None,
-        user_agent: None,
-        request_body: None,
-        response_body: None,
-        details: None,
-    }
+    Event { actor: Some("system".into()), status: Some(200), ..Event::new("admin.request", now() - age) }
 }
 
 async fn old_events_are_purged_in_batches(backend: Backend) {

@@ -325,6 +325,13 @@ impl Service {
     pub async fn ping(&self) -> Result<()> {
         Ok(self.inner.stores.health.ping().await?)
     }
+
+    /// How far behind this instance's caches may be on changes made
+    /// elsewhere (`None`: not known, so the caches are bypassed). Zero on
+    /// SQLite, which is asked on every read.
+    pub fn change_feed_staleness(&self) -> Option<std::time::Duration> {
+        self.inner.stores.changes.staleness()
+    }
 }
 
 /// True when the database already holds secrets sealed under some master

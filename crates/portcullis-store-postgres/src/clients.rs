@@ -161,8 +161,8 @@ impl ClientStore for PgStore {
         .await
         .map_err(db_error_fk(ROLE_MISSING))?;
         events::insert_in(&mut tx, events).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(())
     }
 
@@ -228,8 +228,8 @@ impl ClientStore for PgStore {
         };
         write_fields(&mut tx, &after, &fields).await?;
         events::insert_in(&mut tx, &events(&before, &after)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Update::Changed { before, after })
     }
 
@@ -251,8 +251,8 @@ impl ClientStore for PgStore {
             .await
             .map_err(db_error)?;
         events::insert_in(&mut tx, &events(&client)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Deletion::Deleted(client))
     }
 
@@ -284,7 +284,7 @@ impl ClientStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx).await?;
         // Not `self.changed()`: no cache holds last-used times for
         // authentication, and the trigger does not notify either (0002).
         Ok(())
@@ -319,9 +319,9 @@ impl ClientStore for PgStore {
             .map_err(db_error)?;
         }
         events::insert_in(&mut tx, &bulk::status_events(&plan, status, at, events)).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx).await?;
         if !changed.is_empty() {
-            self.changed();
+            self.changed().await;
         }
         Ok(plan)
     }
@@ -348,9 +348,9 @@ impl ClientStore for PgStore {
                 .map_err(db_error)?;
         }
         events::insert_in(&mut tx, &bulk::delete_events(&plan, events)).await?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx).await?;
         if !deleted.is_empty() {
-            self.changed();
+            self.changed().await;
         }
         Ok(plan)
     }

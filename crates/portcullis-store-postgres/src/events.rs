@@ -1,3 +1,4 @@
+use crate::ExecuteCommitted;
 use async_trait::async_trait;
 use portcullis_domain::{ClientId, Event, EventId, Timestamp, UserId};
 use portcullis_store::{
@@ -134,7 +135,7 @@ impl EventStore for PgStore {
         }
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         insert_in(&mut tx, events).await?;
-        tx.commit().await.map_err(db_error)
+        self.commit(tx).await
     }
 
     async fn get_event(&self, id: EventId) -> Result<Option<Event>> {
@@ -171,7 +172,7 @@ impl EventStore for PgStore {
         )
         .bind(before)
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute_committed(self)
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected())

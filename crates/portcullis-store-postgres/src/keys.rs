@@ -1,3 +1,4 @@
+use crate::ExecuteCommitted;
 use async_trait::async_trait;
 use portcullis_domain::Timestamp;
 use portcullis_store::{
@@ -71,8 +72,8 @@ impl KeyStore for PgStore {
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         insert(&mut tx, key).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(())
     }
 
@@ -90,12 +91,12 @@ impl KeyStore for PgStore {
     async fn delete_signing_key(&self, kid: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(&self.pool)
+            .execute_committed(self)
             .await
             .map_err(db_error)?;
         let deleted = done.rows_affected() > 0;
         if deleted {
-            self.changed();
+            self.changed().await;
         }
         Ok(deleted)
     }
@@ -124,8 +125,8 @@ impl KeyStore for PgStore {
         let Some(promoted) = promote_next(&mut tx, at).await? else { return Ok(None) };
         insert(&mut tx, new_next).await?;
         events::insert_in(&mut tx, &events(&promoted)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Some(promoted))
     }
 
@@ -153,8 +154,8 @@ impl KeyStore for PgStore {
             insert(&mut tx, new_next).await?;
         }
         events::insert_in(&mut tx, &events(state)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Some(state))
     }
 }
@@ -178,11 +179,11 @@ impl ServerSecretStore for PgStore {
         )
         .bind(name)
         .bind(value)
-        .execute(&self.pool)
+        .execute_committed(self)
         .await
         .map_err(db_error)?;
         if inserted.rows_affected() > 0 {
-            self.changed();
+            self.changed().await;
         }
         decode::server_secret_read_back(name, self.get_server_secret(name).await?)
     }

@@ -39,17 +39,80 @@ mod watch;
 
 use error::db_error;
 
+/// A statement that is committed when it returns, also behind a
+/// transaction pooler (where [`pooler_safe`] keeps every pool connection
+/// inside a transaction until it goes back to the pool).
+pub(crate) trait ExecuteCommitted {
+    async fn execute_committed(
+        self,
+        store: &PgStore,
+    ) -> std::result::Result<sqlx::postgres::PgQueryResult, sqlx::Error>;
+}
+
+impl<'q> ExecuteCommitted for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    async fn execute_committed(
+        self,
+        store: &PgStore,
+    ) -> std::result::Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+        if store.direct.is_none() {
+            return self.execute(&store.pool).await;
+        }
+        let mut tx = store.pool.begin().await?;
+        let done = self.execute(&mut *tx).await?;
+        sqlx::Executor::execute(&mut *tx, "DEALLOCATE ALL").await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
 /// Generous for a handful of instances; PostgreSQL's default limit is 100.
 const POOL_SIZE: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How a [`PgStore`] connects.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// Where queries go: the database, or a transaction-pooling PgBouncer in
+    /// front of it (then give `listen_url`).
+    pub url: String,
+    /// A direct connection to the database (not through a pooler), for
+    /// `LISTEN` and the migrations' advisory lock, which a transaction
+    /// pooler cannot carry. When given, `url` is taken to be such a pooler
+    /// and queries are made safe for it (see [`pooler_safe`]).
+    pub listen_url: Option<String>,
+    /// The oldest change the caches may miss: past it without word from the
+    /// change feed, they are bypassed (see `watch`).
+    pub max_staleness: Duration,
+    /// Connections in the query pool.
+    pub pool_size: u32,
+}
+
+/// The default bound on how stale a cache may be.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(2);
+
+impl PgSettings {
+    /// A direct connection to `url`, with the default bound and pool.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            listen_url: None,
+            max_staleness: DEFAULT_MAX_STALENESS,
+            pool_size: POOL_SIZE,
+        }
+    }
+}
+
 /// Every Portcullis store on one PostgreSQL database.
 pub struct PgStore {
     pool: PgPool,
+    /// A direct connection's options, for the migrations (`None`: `pool`'s own).
+    direct: Option<PgConnectOptions>,
     /// Bumped by this store's own writes and by the listener task.
     generation: Arc<watch::Generation>,
+    /// The change feed's heartbeat connection (see `watch`).
+    heartbeats: PgPool,
     /// Dropped with the store, which tells the listener task to stop.
     _stop_watching: oneshot::Sender<()>,
 }
@@ -60,34 +123,91 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+fn connect_options(url: &str, setting: &str) -> Result<PgConnectOptions> {
+    // The URL may hold a password: the error must not repeat it.
+    PgConnectOptions::from_str(url).map_err(|_| {
+        StoreError::database(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{setting}: a PostgreSQL database URL looks like postgres://user:password@host:5432/database"
+            ),
+        ))
+    })
+}
+
+/// Makes a pool safe behind a transaction-pooling PgBouncer (1.18 and
+/// later; 1.21's prepared-statement support is not needed).
+///
+/// sqlx prepares each statement in one round trip and runs it in another,
+/// and keeps named prepared statements on its connection; PgBouncer in
+/// transaction mode may hand each round trip to a different server
+/// connection, where the statement does not exist (or another client's of
+/// the same name does). So a connection, while a store call holds it, keeps
+/// one server connection by being inside a transaction (`BEGIN` when taken
+/// from the pool, `COMMIT` when given back; a store call's own transaction
+/// nests inside, and its commit ends both); statements are not cached, and
+/// the named ones are deallocated in the transaction, before the server
+/// connection goes back to the pooler ([`PgStore::commit`], and at release).
+/// PostgreSQL's warnings about the nesting are notices, which the server's
+/// log filter leaves out.
+fn pooler_safe(options: PgConnectOptions, pool: PgPoolOptions) -> (PgConnectOptions, PgPoolOptions) {
+    use sqlx::Executor;
+    let options = options.statement_cache_capacity(0);
+    let pool = pool
+        .after_connect(|conn, _| Box::pin(async move { conn.execute("BEGIN").await.map(drop) }))
+        .before_acquire(|conn, _| Box::pin(async move { conn.execute("BEGIN").await.map(|_| true) }))
+        .after_release(|conn, _| {
+            // One message, so one server connection for both statements. An
+            // aborted transaction's COMMIT is a rollback.
+            Box::pin(async move { conn.execute("COMMIT; DEALLOCATE ALL").await.map(|_| true) })
+        });
+    (options, pool)
+}
+
 impl PgStore {
-    /// Connects to the database at `url` (`postgres://user:password@host:port/db`)
+    /// Connects directly to the database at `url`
+    /// (`postgres://user:password@host:port/db`) with the default settings,
     /// and starts listening for changes. Run [`migrate`](Self::migrate) before use.
     pub async fn connect(url: &str) -> Result<Arc<PgStore>> {
-        // The URL may hold a password: the error must not repeat it.
-        let options = PgConnectOptions::from_str(url).map_err(|_| {
-            StoreError::database(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a PostgreSQL database URL looks like postgres://user:password@host:5432/database",
-            ))
-        })?;
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone().application_name("portcullis"))
-            .await
-            .map_err(db_error)?;
-        let generation = Arc::new(watch::Generation::default());
+        Self::connect_with(&PgSettings::new(url)).await
+    }
+
+    /// Connects as `settings` say and starts listening for changes.
+    pub async fn connect_with(settings: &PgSettings) -> Result<Arc<PgStore>> {
+        let options = connect_options(&settings.url, "PORTCULLIS_DATABASE_URL")?;
+        let direct = settings
+            .listen_url
+            .as_deref()
+            .map(|url| connect_options(url, "PORTCULLIS_DATABASE_LISTEN_URL"))
+            .transpose()?;
+        let pool =
+            PgPoolOptions::new().max_connections(settings.pool_size.max(1)).acquire_timeout(ACQUIRE_TIMEOUT);
+        let (options, pool) = if direct.is_some() { pooler_safe(options, pool) } else { (options, pool) };
+        let pool =
+            pool.connect_with(options.clone().application_name("portcullis")).await.map_err(db_error)?;
+        let generation =
+            Arc::new(watch::Generation::new(settings.max_staleness.max(Duration::from_millis(40))));
         let (stop, stopped) = oneshot::channel();
-        watch::spawn(options.application_name("portcullis-watch"), generation.clone(), stopped);
-        Ok(Arc::new(PgStore { pool, generation, _stop_watching: stop }))
+        let heartbeats = watch::spawn(direct.clone().unwrap_or(options), generation.clone(), stopped);
+        Ok(Arc::new(PgStore { pool, direct, generation, heartbeats, _stop_watching: stop }))
     }
 
     /// Applies the pending numbered migrations from `migrations/`. Safe when
     /// several instances start at once: sqlx serializes them with an
-    /// advisory lock.
+    /// advisory lock (held on the direct connection when there is one).
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await.map_err(StoreError::database)
+        match &self.direct {
+            None => MIGRATOR.run(&self.pool).await.map_err(StoreError::database),
+            Some(direct) => {
+                let mut conn =
+                    sqlx::ConnectOptions::connect(&direct.clone().application_name("portcullis-migrate"))
+                        .await
+                        .map_err(db_error)?;
+                let migrated = MIGRATOR.run(&mut conn).await.map_err(StoreError::database);
+                let _ = sqlx::Connection::close(conn).await;
+                migrated
+            }
+        }
     }
 
     /// This store as the service layer receives it.
@@ -95,17 +215,34 @@ impl PgStore {
         Stores::from_backend(self.clone())
     }
 
-    /// After each committed write of our own: the notification from the
-    /// trigger arrives a little later, but this instance's cache must see
-    /// its own writes at once.
-    fn changed(&self) {
+    /// Commits `tx`. Behind a transaction pooler, the server connection goes
+    /// back to the pooler with the commit: the statements prepared on it
+    /// go first (see [`pooler_safe`]).
+    async fn commit(&self, mut tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
+        if self.direct.is_some() {
+            sqlx::Executor::execute(&mut *tx, "DEALLOCATE ALL").await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// After each committed write of our own: this instance's caches must
+    /// see it at once (the trigger's notification arrives a little later),
+    /// and the write is answered only once the change feed has delivered
+    /// its notification (to every instance listening), at most the
+    /// staleness bound later.
+    async fn changed(&self) {
         self.generation.bump();
+        watch::settle(&self.heartbeats, &self.generation).await;
     }
 }
 
 impl ChangeWatch for PgStore {
     fn generation(&self) -> Result<u64> {
         Ok(self.generation.current())
+    }
+
+    fn staleness(&self) -> Option<Duration> {
+        self.generation.staleness()
     }
 }
 

@@ -219,8 +219,8 @@ impl RoleStore for PgStore {
     async fn sync_builtins(&self, permissions: &[Permission], roles: &[Role]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         sync_in(&mut tx, permissions, roles).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(())
     }
 
@@ -252,8 +252,8 @@ impl RoleStore for PgStore {
         .await
         .map_err(db_error)?;
         events::insert_in(&mut tx, events).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(())
     }
 
@@ -283,8 +283,8 @@ impl RoleStore for PgStore {
             .await
             .map_err(db_error)?;
         events::insert_in(&mut tx, &events(&before, &after)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Update::Changed { before, after })
     }
 
@@ -353,8 +353,8 @@ impl RoleStore for PgStore {
             return Ok(false);
         }
         events::insert_in(&mut tx, &events(&holders)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(true)
     }
 
@@ -374,8 +374,8 @@ impl RoleStore for PgStore {
         .map_err(db_error)?;
         insert_permissions(&mut tx, r.id.as_uuid(), &r.permissions).await?;
         events::insert_in(&mut tx, events).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(())
     }
 
@@ -425,8 +425,8 @@ impl RoleStore for PgStore {
             .await
             .map_err(db_error)?;
         events::insert_in(&mut tx, &events(&before, &after)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Update::Changed { before, after })
     }
 
@@ -472,8 +472,8 @@ impl RoleStore for PgStore {
             .await
             .map_err(db_error_fk(ROLE_IN_USE))?;
         events::insert_in(&mut tx, &events(&role)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Deletion::Deleted(role))
     }
 }

@@ -1,3 +1,4 @@
+use crate::ExecuteCommitted;
 use async_trait::async_trait;
 use portcullis_domain::{ClientId, Timestamp, now};
 use portcullis_store::{Result, TokenStore};
@@ -18,11 +19,11 @@ impl TokenStore for PgStore {
         .bind(client_id.as_uuid())
         .bind(expires_at)
         .bind(now())
-        .execute(&self.pool)
+        .execute_committed(self)
         .await
         .map_err(db_error)?;
         if done.rows_affected() > 0 {
-            self.changed();
+            self.changed().await;
         }
         Ok(())
     }
@@ -45,7 +46,7 @@ impl TokenStore for PgStore {
         )
         .bind(now)
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute_committed(self)
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected())

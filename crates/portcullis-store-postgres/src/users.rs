@@ -1,3 +1,4 @@
+use crate::ExecuteCommitted;
 use async_trait::async_trait;
 use portcullis_domain::{
     Email, Event, PersonalAccessToken, RoleId, SecretHash, Session, Timestamp, User, UserId,
@@ -144,8 +145,8 @@ impl UserStore for PgStore {
         .map_err(db_error)?;
         insert_roles(&mut tx, u.id.as_uuid(), &u.roles).await?;
         events::insert_in(&mut tx, events).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(())
     }
 
@@ -239,8 +240,8 @@ impl UserStore for PgStore {
         sql.push(" WHERE id = ").push_bind(id.as_uuid());
         sql.build().execute(&mut *tx).await.map_err(db_error)?;
         events::insert_in(&mut tx, &events(&before, &after)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Update::Changed { before, after })
     }
 
@@ -263,8 +264,8 @@ impl UserStore for PgStore {
             .await
             .map_err(db_error)?;
         events::insert_in(&mut tx, &events(&user)).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(Deletion::Deleted(user))
     }
 
@@ -284,7 +285,7 @@ impl UserStore for PgStore {
             .bind(s.created_at)
             .bind(s.last_seen_at)
             .bind(s.expires_at)
-            .execute(&self.pool)
+            .execute_committed(self)
             .await
             .map_err(db_error_fk(SESSION_USER_MISSING))?;
         Ok(())
@@ -304,7 +305,7 @@ impl UserStore for PgStore {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND last_seen_at < $1")
             .bind(last_seen_at)
             .bind(id_hash.as_bytes().as_slice())
-            .execute(&self.pool)
+            .execute_committed(self)
             .await
             .map_err(db_error)?;
         Ok(())
@@ -313,7 +314,7 @@ impl UserStore for PgStore {
     async fn delete_session(&self, id_hash: &SecretHash) -> Result<bool> {
         let done = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash.as_bytes().as_slice())
-            .execute(&self.pool)
+            .execute_committed(self)
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
@@ -322,7 +323,7 @@ impl UserStore for PgStore {
     async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id.as_uuid())
-            .execute(&self.pool)
+            .execute_committed(self)
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected())
@@ -339,7 +340,7 @@ impl UserStore for PgStore {
         .bind(now)
         .bind(idle_before)
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute_committed(self)
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected())
@@ -363,8 +364,8 @@ impl UserStore for PgStore {
         .await
         .map_err(db_error_fk(TOKEN_USER_MISSING))?;
         events::insert_in(&mut tx, events).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(())
     }
 
@@ -399,8 +400,8 @@ impl UserStore for PgStore {
             return Ok(false);
         }
         events::insert_in(&mut tx, events).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.changed();
+        self.commit(tx).await?;
+        self.changed().await;
         Ok(true)
     }
 
@@ -432,7 +433,7 @@ impl UserStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        self.commit(tx).await?;
         // Not `self.changed()`, and the trigger does not notify either (0003).
         Ok(())
     }

@@ -1,42 +1,105 @@
-//! Listening for `pg_notify('portcullis_changes', …)` from the triggers, so
-//! that this instance's caches see commits made by any other one.
+//! The change feed: listening for `pg_notify('portcullis_changes', …)` from
+//! the triggers, so that this instance's caches see commits made by any
+//! other one, and knowing how far behind the feed may be.
+//!
+//! A notification says only that something changed; every one bumps the
+//! store's generation, and caches drop what they hold when it moves.
+//!
+//! **How stale can a cache be?** Notifications can be lost (the listening
+//! connection is killed, the server fails over) or held up (a network
+//! pause: TCP reports nothing for minutes). So each instance sends itself
+//! a heartbeat on the same channel every quarter of the staleness bound,
+//! on a connection of its own: `hb <instance> <sent-at>`. PostgreSQL delivers a
+//! channel's notifications in commit order, so when the listener receives
+//! its own heartbeat sent at `t`, it has received every change committed
+//! before `t`. The feed is *fresh* while the newest heartbeat received was
+//! sent within the bound (default 2 s); otherwise every read of the
+//! generation answers a new number, so no cache trusts itself, until
+//! heartbeats arrive again. A listener that receives no heartbeat for the
+//! bound is taken for stalled, dropped and reconnected.
+//!
+//! Other instances' heartbeats are not changes: they are ignored.
 
 use std::{
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use sqlx::{
     PgPool,
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
+use uuid::Uuid;
 
 /// The channel the migrations' triggers notify.
 pub(crate) const CHANNEL: &str = "portcullis_changes";
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+const HEARTBEAT_PREFIX: &str = "hb ";
 
-/// The store's change counter.
-#[derive(Debug, Default)]
+/// The store's change counter, and how fresh the feed behind it is.
+#[derive(Debug)]
 pub(crate) struct Generation {
     counter: AtomicU64,
-    /// While the listener is not connected, notifications are being missed:
-    /// every read then answers a new number, so that no cache trusts itself.
+    /// While the listener is not connected, notifications are being missed.
     listening: AtomicBool,
+    /// This instance's name in its heartbeats.
+    instance: Uuid,
+    /// The clock heartbeats are stamped with: milliseconds since `epoch`.
+    epoch: Instant,
+    /// When the newest heartbeat received was sent (ms since `epoch`); 0: none yet.
+    confirmed_ms: AtomicU64,
+    /// Signalled whenever `confirmed_ms` moves.
+    confirmed: Notify,
+    /// Asks the heartbeat task for a heartbeat now (the listener connected).
+    beat_now: Notify,
+    max_staleness: Duration,
 }
 
 impl Generation {
+    pub(crate) fn new(max_staleness: Duration) -> Self {
+        Self {
+            counter: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            instance: Uuid::new_v4(),
+            epoch: Instant::now(),
+            confirmed_ms: AtomicU64::new(0),
+            confirmed: Notify::new(),
+            beat_now: Notify::new(),
+            max_staleness,
+        }
+    }
+
     pub(crate) fn bump(&self) {
         self.counter.fetch_add(1, Ordering::AcqRel);
     }
 
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// How long ago the newest heartbeat received was sent: everything
+    /// committed before then has been seen. `None` while the listener is
+    /// not connected or no heartbeat has come back yet.
+    pub(crate) fn staleness(&self) -> Option<Duration> {
+        if !self.listening.load(Ordering::Acquire) {
+            return None;
+        }
+        let confirmed = self.confirmed_ms.load(Ordering::Acquire);
+        (confirmed > 0).then(|| Duration::from_millis(self.now_ms().saturating_sub(confirmed)))
+    }
+
+    fn fresh(&self) -> bool {
+        self.staleness().is_some_and(|s| s <= self.max_staleness)
+    }
+
     pub(crate) fn current(&self) -> u64 {
-        if self.listening.load(Ordering::Acquire) {
+        if self.fresh() {
             self.counter.load(Ordering::Acquire)
         } else {
             self.counter.fetch_add(1, Ordering::AcqRel) + 1
@@ -49,20 +112,130 @@ impl Generation {
         // down) may have been missed.
         self.bump();
     }
+
+    fn heartbeat_payload(&self, sent_ms: u64) -> String {
+        format!("{HEARTBEAT_PREFIX}{} {sent_ms}", self.instance.simple())
+    }
+
+    /// A notification arrived: a change, or a heartbeat (ours or a peer's).
+    fn received(&self, payload: &str) {
+        let Some(heartbeat) = payload.strip_prefix(HEARTBEAT_PREFIX) else {
+            self.bump();
+            return;
+        };
+        let mut parts = heartbeat.split(' ');
+        let (Some(instance), Some(sent)) = (parts.next(), parts.next()) else { return };
+        if instance != self.instance.simple().to_string() {
+            return;
+        }
+        if let Ok(sent_ms) = sent.parse::<u64>() {
+            self.confirmed_ms.fetch_max(sent_ms, Ordering::AcqRel);
+            self.confirmed.notify_waiters();
+        }
+    }
+
+    /// How long until the listener, silent since the newest heartbeat (or
+    /// since it connected, at `connected_ms`), counts as stalled; zero once it does.
+    fn silent_for(&self, connected_ms: u64) -> Duration {
+        let newest = self.confirmed_ms.load(Ordering::Acquire).max(connected_ms);
+        let deadline =
+            newest.saturating_add(u64::try_from(self.max_staleness.as_millis()).unwrap_or(u64::MAX));
+        Duration::from_millis(deadline.saturating_sub(self.now_ms()))
+    }
+
+    fn heard_since(&self, sent_ms: u64) -> bool {
+        self.confirmed_ms.load(Ordering::Acquire) >= sent_ms
+    }
 }
 
-/// Starts the listener task; it stops when `stop`'s sender is dropped.
-pub(crate) fn spawn(options: PgConnectOptions, generation: Arc<Generation>, stop: oneshot::Receiver<()>) {
-    // A pool of its own, so that the listening connection never takes a
-    // slot from queries; the listener reconnects through it.
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .min_connections(0)
-        .max_lifetime(None)
-        .idle_timeout(None)
-        .acquire_timeout(MAX_BACKOFF)
-        .connect_lazy_with(options);
-    tokio::spawn(run(pool, generation, stop));
+/// Sends one heartbeat through `pool`; returns when it was stamped.
+async fn heartbeat(pool: &PgPool, generation: &Generation) -> Result<u64, sqlx::Error> {
+    let sent_ms = generation.now_ms();
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(generation.heartbeat_payload(sent_ms))
+        .execute(pool)
+        .await?;
+    Ok(sent_ms)
+}
+
+/// Waits until the listener has received everything committed before this
+/// call, at most the staleness bound: a write's answer then reaches its
+/// caller after every instance was sent the write's notification. Errors
+/// and timeouts end the wait (the write is committed either way; the bound
+/// still holds for every other instance).
+pub(crate) async fn settle(pool: &PgPool, generation: &Generation) {
+    if !generation.listening.load(Ordering::Acquire) {
+        return;
+    }
+    let wait = async {
+        let sent_ms = heartbeat(pool, generation).await?;
+        loop {
+            let heard = generation.confirmed.notified();
+            if generation.heard_since(sent_ms) {
+                return Ok::<_, sqlx::Error>(());
+            }
+            heard.await;
+        }
+    };
+    match tokio::time::timeout(generation.max_staleness, wait).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not confirm a write on the change feed"),
+        Err(_) => tracing::debug!("the change feed did not confirm a write within the staleness bound"),
+    }
+}
+
+/// Starts the listener task and the heartbeat task, each on a connection of
+/// its own to `direct` (never through a pooler, never waiting behind
+/// queries for a pool slot); both stop when `stop`'s sender is dropped.
+/// Returns the heartbeats' pool, for [`settle`].
+pub(crate) fn spawn(
+    direct: PgConnectOptions,
+    generation: Arc<Generation>,
+    stop: oneshot::Receiver<()>,
+) -> PgPool {
+    let one = |name: &str| {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(MAX_BACKOFF)
+            .connect_lazy_with(direct.clone().application_name(name))
+    };
+    // The listener reconnects through its pool.
+    let listener = one("portcullis-watch");
+    let heartbeats = one("portcullis-heartbeat");
+    let (stop_heartbeats, heartbeats_stopped) = oneshot::channel::<()>();
+    tokio::spawn(beat(heartbeats.clone(), generation.clone(), heartbeats_stopped));
+    tokio::spawn(async move {
+        run(listener, generation, stop).await;
+        drop(stop_heartbeats);
+    });
+    heartbeats
+}
+
+async fn beat(pool: PgPool, generation: Arc<Generation>, mut stop: oneshot::Receiver<()>) {
+    let mut tick = tokio::time::interval(generation.max_staleness / 4);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+            () = generation.beat_now.notified() => {}
+        }
+        // A heartbeat that hangs (a paused network) must not hold up the
+        // next one: each has the bound to arrive.
+        let sent = tokio::select! {
+            _ = &mut stop => return,
+            sent = tokio::time::timeout(generation.max_staleness, heartbeat(&pool, &generation)) => sent,
+        };
+        match sent {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not send a change-feed heartbeat"),
+            Err(_) => tracing::debug!("a change-feed heartbeat took longer than the staleness bound"),
+        }
+    }
 }
 
 async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
@@ -76,33 +249,60 @@ async fn run(pool: PgPool, generation: Arc<Generation>, mut stop: oneshot::Recei
     loop {
         let listened = tokio::select! {
             _ = &mut stop => return,
-            listened = listen(&pool) => listened,
+            listened = tokio::time::timeout(MAX_BACKOFF, listen(&pool)) => listened,
         };
         match listened {
-            Ok(mut listener) => {
+            Ok(Ok(mut listener)) => {
                 generation.set_listening(true);
                 backoff = MIN_BACKOFF;
+                generation.beat_now.notify_one();
+                let connected_ms = generation.now_ms();
                 loop {
+                    // No heartbeat of ours for the bound since we connected
+                    // or since the newest one: the connection is stalled or
+                    // delivers nothing. Drop it and connect again.
+                    let stalled_in = generation.silent_for(connected_ms);
                     let received = tokio::select! {
                         _ = &mut stop => return,
-                        received = listener.try_recv() => received,
+                        received = listener.try_recv() => Some(received),
+                        () = tokio::time::sleep(stalled_in) => None,
                     };
                     match received {
-                        Ok(Some(_)) => generation.bump(),
+                        Some(Ok(Some(notification))) => generation.received(notification.payload()),
                         // The connection was lost and has been re-established:
                         // notifications sent in between are lost.
-                        Ok(None) => generation.bump(),
-                        Err(e) => {
+                        Some(Ok(None)) => {
+                            generation.bump();
+                            tracing::warn!(
+                                "lost the PostgreSQL change listener's connection and made a new one; \
+                                 caches start over"
+                            );
+                        }
+                        Some(Err(e)) => {
                             generation.set_listening(false);
                             tracing::warn!(error = %e, "lost the PostgreSQL change listener; reconnecting");
                             break;
                         }
+                        None if generation.silent_for(connected_ms).is_zero() => {
+                            generation.set_listening(false);
+                            tracing::warn!(
+                                bound_ms = generation.max_staleness.as_millis(),
+                                "the PostgreSQL change listener received no heartbeat within the staleness \
+                                 bound; caches are bypassed until it has reconnected"
+                            );
+                            break;
+                        }
+                        None => {}
                     }
                 }
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 generation.set_listening(false);
                 tracing::warn!(error = %e, "cannot listen for PostgreSQL changes; retrying");
+            }
+            Err(_) => {
+                generation.set_listening(false);
+                tracing::warn!("connecting the PostgreSQL change listener timed out; retrying");
             }
         }
         tokio::select! {
@@ -110,5 +310,53 @@ async fn run(pool: PgPool, generation: Arc<Generation>, mut stop: oneshot::Recei
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_confirm_only_our_own_and_are_not_changes() {
+        let generation = Generation::new(Duration::from_secs(2));
+        generation.set_listening(true);
+        let before = generation.counter.load(Ordering::Acquire);
+        assert!(!generation.fresh(), "no heartbeat yet: not fresh");
+
+        let peer = Generation::new(Duration::from_secs(2));
+        generation.received(&peer.heartbeat_payload(5));
+        assert_eq!(generation.counter.load(Ordering::Acquire), before, "a peer's heartbeat is not a change");
+        assert!(!generation.fresh(), "a peer's heartbeat confirms nothing of ours");
+
+        let sent = generation.now_ms();
+        generation.received(&generation.heartbeat_payload(sent));
+        assert!(generation.fresh());
+        assert_eq!(generation.current(), before, "fresh: the generation holds");
+        assert_eq!(generation.current(), before);
+
+        generation.received("api_clients");
+        assert_eq!(generation.current(), before + 1, "a table's notification is a change");
+
+        // Malformed heartbeats are ignored.
+        for odd in ["hb ", "hb x", "hb x y z", &format!("hb {} nope", generation.instance.simple())] {
+            generation.received(odd);
+        }
+        assert_eq!(generation.current(), before + 1);
+    }
+
+    #[test]
+    fn past_the_bound_every_read_is_a_new_generation() {
+        let generation = Generation::new(Duration::from_millis(1));
+        generation.set_listening(true);
+        generation.received(&generation.heartbeat_payload(generation.now_ms()));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!generation.fresh());
+        let a = generation.current();
+        assert_ne!(generation.current(), a, "stale: no cache may trust itself");
+        assert!(generation.staleness().is_some_and(|s| s >= Duration::from_millis(4)));
+
+        generation.set_listening(false);
+        assert_eq!(generation.staleness(), None);
     }
 }

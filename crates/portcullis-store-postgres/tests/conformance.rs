@@ -490,3 +490,73 @@ async fn a_page_of_events_uses_an_index() {
         assert!(plan.contains(index), "{sql}:\n{plan}");
     }
 }
+
+#[tokio::test]
+async fn concurrent_purges_of_revocations_and_sessions_remove_each_once() {
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    let past = now() - chrono::TimeDelta::hours(1);
+    for _ in 0..600 {
+        store.revoke_token(uuid::Uuid::new_v4(), ClientId::generate(), past).await.unwrap();
+    }
+    let alive = uuid::Uuid::new_v4();
+    store.revoke_token(alive, ClientId::generate(), now() + chrono::TimeDelta::hours(1)).await.unwrap();
+    let user = portcullis_store::conformance::sample_user("fleet@example.com");
+    store.insert_user(&user, &[]).await.unwrap();
+    for _ in 0..600 {
+        let mut session = sample_session(user.id);
+        session.expires_at = past;
+        store.insert_session(&session).await.unwrap();
+    }
+    let kept = sample_session(user.id);
+    store.insert_session(&kept).await.unwrap();
+
+    // What every instance's purger does at once: batches until one is short.
+    let purge = |s: Arc<PgStore>| async move {
+        let (mut revocations, mut sessions) = (0, 0);
+        loop {
+            let r = s.purge_revoked_tokens(now(), 37).await.unwrap();
+            let q = s.purge_sessions(now(), past - chrono::TimeDelta::days(1), 41).await.unwrap();
+            revocations += r;
+            sessions += q;
+            if r == 0 && q == 0 {
+                return (revocations, sessions);
+            }
+        }
+    };
+    let results =
+        tokio::join!(purge(store.clone()), purge(other.clone()), purge(store.clone()), purge(other.clone()));
+    let all = [results.0, results.1, results.2, results.3];
+    assert_eq!(all.iter().map(|r| r.0).sum::<u64>(), 600, "{all:?}");
+    assert_eq!(all.iter().map(|r| r.1).sum::<u64>(), 600, "{all:?}");
+    assert!(store.is_token_revoked(alive).await.unwrap(), "an unexpired revocation stays");
+    assert!(store.get_session(&kept.id_hash).await.unwrap().is_some(), "a live session stays");
+}
+
+#[tokio::test]
+async fn last_used_flushes_from_several_instances_never_move_a_time_back() {
+    let (store, url, _guard) = fresh_store().await;
+    let other = PgStore::connect(&url).await.unwrap();
+    let clients: Vec<_> = (0..20).map(|i| sample_client(&format!("busy {i}"))).collect();
+    for c in &clients {
+        store.insert_client(c, &[]).await.unwrap();
+    }
+    let base = now();
+    // Each round, the two instances flush overlapping batches at once, one
+    // with later instants than the other; whichever commits last, the
+    // latest instant stays.
+    for round in 0..15i64 {
+        let later = base + chrono::TimeDelta::seconds(round * 10 + 5);
+        let earlier = base + chrono::TimeDelta::seconds(round * 10);
+        let late: Vec<_> = clients.iter().map(|c| (c.id, later)).collect();
+        let early: Vec<_> = clients.iter().rev().map(|c| (c.id, earlier)).collect();
+        let (first, second) = if round % 2 == 0 { (&store, &other) } else { (&other, &store) };
+        let (a, b) = tokio::join!(first.record_last_used(&late), second.record_last_used(&early));
+        a.unwrap();
+        b.unwrap();
+        for c in &clients {
+            let stored = store.get_client(c.id).await.unwrap().unwrap().last_used_at;
+            assert_eq!(stored.map(|t| t.timestamp_millis()), Some(later.timestamp_millis()), "round {round}");
+        }
+    }
+}

@@ -529,6 +529,15 @@ pub trait ChangeWatch: Send + Sync {
     /// A number that differs from any earlier answer whenever a change may
     /// have been committed since. Cheap enough for every request.
     fn generation(&self) -> Result<u64>;
+
+    /// How far behind the generation may be: every change committed longer
+    /// ago than this is reflected in it. `None` while that is not known
+    /// (then every [`generation`](Self::generation) is new: no cache trusts
+    /// itself). A store that checks the database on every call is never
+    /// behind.
+    fn staleness(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::ZERO)
+    }
 }
 
 #[async_trait]

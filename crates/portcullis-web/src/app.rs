@@ -55,6 +55,11 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// After the shutdown signal, how long to go on serving while `/readyz`
+    /// answers 503 `draining` and every answer says `Connection: close`,
+    /// so that a load balancer takes this instance out of rotation before
+    /// its listener closes (`PORTCULLIS_SHUTDOWN_DELAY`).
+    pub shutdown_delay: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -64,6 +69,7 @@ impl Default for ConnectionLimits {
             write_timeout: Duration::from_secs(30),
             max_connections: 512,
             shutdown_grace: Duration::from_secs(30),
+            shutdown_delay: Duration::ZERO,
         }
     }
 }
@@ -104,11 +110,27 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let Self { listener, state, limits, tls } = self;
+        let draining = state.draining.clone();
         let app: Router = router(state);
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
         let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let graceful = GracefulShutdown::new();
+        let shutdown = {
+            let draining = draining.clone();
+            async move {
+                shutdown.await;
+                draining.store(true, std::sync::atomic::Ordering::Release);
+                if !limits.shutdown_delay.is_zero() {
+                    tracing::info!(
+                        delay_ms = limits.shutdown_delay.as_millis(),
+                        "draining: /readyz answers 503 and connections close after their answer; \
+                         the listener closes after the delay"
+                    );
+                    tokio::time::sleep(limits.shutdown_delay).await;
+                }
+            }
+        };
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -134,10 +156,22 @@ impl Application {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
-            let app = app.clone().map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(remote));
-                request
-            });
+            let draining = draining.clone();
+            let app = app
+                .clone()
+                .map_request(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(remote));
+                    request
+                })
+                .map_response(move |mut response: axum::response::Response| {
+                    if draining.load(std::sync::atomic::Ordering::Acquire) {
+                        response.headers_mut().insert(
+                            axum::http::header::CONNECTION,
+                            axum::http::HeaderValue::from_static("close"),
+                        );
+                    }
+                    response
+                });
             let mut io = TimeoutStream::new(tcp);
             io.set_write_timeout(Some(limits.write_timeout));
             let io = Box::pin(io);

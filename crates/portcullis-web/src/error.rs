@@ -66,6 +66,7 @@ impl OAuthError {
             Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::Throttled | Self::OverQuota { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal(ServiceError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -92,6 +93,7 @@ impl OAuthError {
                  the time Retry-After gives"
             }
             Self::MethodNotAllowed => "this endpoint takes POST only",
+            Self::Internal(ServiceError::Store(_)) => "the database is not reachable; try again",
             Self::Internal(_) => "the server could not complete the request",
         }
     }
@@ -114,12 +116,19 @@ impl IntoResponse for OAuthError {
             // Details go to the log, never to the caller.
             tracing::error!(error = %e, "token endpoint failed");
         }
-        let body = serde_json::json!({ "error": self.to_string(), "error_description": self.description() });
+        // The database is out of reach (a failover, a restart): not our
+        // fault nor the caller's, and worth a retry.
+        let unavailable = matches!(self, Self::Internal(ServiceError::Store(_)));
+        let code = if unavailable { "temporarily_unavailable".to_owned() } else { self.to_string() };
+        let body = serde_json::json!({ "error": code, "error_description": self.description() });
         let mut response = (self.status(), body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, JSON);
         headers.insert(header::CACHE_CONTROL, NO_STORE);
         headers.insert(header::PRAGMA, NO_CACHE);
+        if unavailable {
+            headers.insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
         if matches!(self, Self::InvalidClient) {
             // RFC 6749 §5.2 and RFC 9110 §15.5.2: every 401 names the scheme.
             headers.insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE);

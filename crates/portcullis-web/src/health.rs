@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process is up) and `GET /readyz` (the database answers).
+//! `GET /healthz` (the process is up) and `GET /readyz` (the database
+//! answers, and the instance is not shutting down).
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use serde_json::{Value, json};
@@ -14,8 +15,20 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        // Shutting down: the load balancer should send no more.
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "draining" })));
+    }
     match state.service.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        // Ready whatever the change feed's state: when it is behind, the
+        // caches are bypassed (slower, never stale beyond the bound).
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ready",
+                "change_feed_staleness_ms": state.service.change_feed_staleness().map(|s| s.as_millis()),
+            })),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (

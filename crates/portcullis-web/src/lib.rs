@@ -101,6 +101,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     /// Failed authentications, limited (`PORTCULLIS_AUTH_FAILURES_*`).
     pub throttle: std::sync::Arc<throttle::Throttle>,
+    /// Set when shutdown has begun: `/readyz` answers 503 `draining`.
+    pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -112,6 +114,7 @@ impl AppState {
             graphql: graphql::schema(),
             body_read_timeout: std::time::Duration::from_secs(10),
             throttle: std::sync::Arc::new(throttle::Throttle::new(throttle::FailureLimits::default())),
+            draining: std::sync::Arc::default(),
         }
     }
 }

@@ -17,6 +17,25 @@ pub struct GlobalConfig {
     #[arg(long, env = "PORTCULLIS_DATABASE_URL", default_value = "sqlite:data/portcullis.db", global = true)]
     pub database_url: String,
 
+    /// PostgreSQL only: a direct connection to the database (not through a
+    /// pooler), for LISTEN (the change feed), its heartbeats and migrations. Give it when
+    /// PORTCULLIS_DATABASE_URL points at a transaction-pooling PgBouncer:
+    /// queries are then made safe for such a pooler. See docs/deployment.md.
+    #[arg(long, env = "PORTCULLIS_DATABASE_LISTEN_URL", hide_env_values = true, global = true)]
+    pub database_listen_url: Option<String>,
+
+    /// PostgreSQL only: the oldest change another instance made that this
+    /// one's caches may still miss. Past it without word from the change
+    /// feed (LISTEN/NOTIFY), caches are bypassed until the feed is back.
+    /// Between 1s and 60s; `2s` (the default).
+    #[arg(long, env = "PORTCULLIS_MAX_STALENESS", default_value = "2s", global = true, value_parser = parse_max_staleness)]
+    pub max_staleness: std::time::Duration,
+
+    /// PostgreSQL only: connections in this instance's query pool (each
+    /// instance has its own, plus two for the change feed). `10` (the default).
+    #[arg(long, env = "PORTCULLIS_DATABASE_POOL_SIZE", default_value_t = 10, global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool_size: u32,
+
     /// The master key (base64 of 32 bytes) that seals signing keys and
     /// server secrets at rest. Overrides --master-key-file.
     #[arg(long, env = "PORTCULLIS_MASTER_KEY", hide_env_values = true, global = true, value_parser = secret)]
@@ -124,6 +143,19 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_io_timeout)]
     pub write_timeout: std::time::Duration,
 
+    /// On SIGTERM, go on serving this long while `/readyz` answers 503
+    /// `draining` and answers close their connections, so that a load
+    /// balancer stops sending before the listener closes: longer than its
+    /// health-check interval × failures to mark a target down. `0s` (the
+    /// default): close at once.
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_shutdown_delay)]
+    pub shutdown_delay: std::time::Duration,
+
+    /// After the listener closes, how long requests in flight may take to
+    /// finish before they are dropped. `30s` (the default).
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_shutdown_delay)]
+    pub shutdown_grace: std::time::Duration,
+
     /// Connections open at once; more wait in the kernel's backlog until one
     /// closes. Keep it under the process's file descriptor limit
     /// (`ulimit -n`) less what the database needs.
@@ -209,6 +241,24 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         rest = &rest[digits + 1..];
     }
     Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// `PORTCULLIS_SHUTDOWN_DELAY` and `PORTCULLIS_SHUTDOWN_GRACE`: at most ten minutes.
+pub fn parse_shutdown_delay(text: &str) -> Result<std::time::Duration, String> {
+    let delay = parse_duration(text)?;
+    if delay.as_secs() > 600 {
+        return Err(format!("`{text}`: at most 10m"));
+    }
+    Ok(delay)
+}
+
+/// `PORTCULLIS_MAX_STALENESS`: between one second and a minute.
+pub fn parse_max_staleness(text: &str) -> Result<std::time::Duration, String> {
+    let bound = parse_duration(text)?;
+    if !(1..=60).contains(&bound.as_secs()) {
+        return Err(format!("`{text}`: the staleness bound must be between 1s and 60s"));
+    }
+    Ok(bound)
 }
 
 /// How long events are kept: at least one minute.

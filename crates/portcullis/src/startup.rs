@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use portcullis_service::{Service, ServiceConfig, SessionTimeouts, has_sealed_secrets};
 use portcullis_store::Stores;
-use portcullis_store_postgres::PgStore;
+use portcullis_store_postgres::{PgSettings, PgStore};
 use portcullis_store_sqlite::SqliteStore;
 use portcullis_web::{AppState, Application};
 use tokio::net::TcpListener;
@@ -11,15 +11,25 @@ use tokio::net::TcpListener;
 use crate::config::{GlobalConfig, ServeConfig, validate_issuer};
 
 /// Connects to the configured database and applies pending migrations.
-pub async fn open_stores(database_url: &str) -> anyhow::Result<Stores> {
+pub async fn open_stores(global: &GlobalConfig) -> anyhow::Result<Stores> {
+    let database_url = global.database_url.as_str();
     if database_url.starts_with("sqlite:") {
+        if global.database_listen_url.is_some() {
+            bail!("PORTCULLIS_DATABASE_LISTEN_URL is for PostgreSQL; the database is SQLite");
+        }
         let store = SqliteStore::connect(database_url)
             .await
             .context("could not open the SQLite database (PORTCULLIS_DATABASE_URL)")?;
         store.migrate().await.context("could not apply the SQLite migrations")?;
         Ok(store.stores())
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        let store = PgStore::connect(database_url)
+        let settings = PgSettings {
+            url: database_url.to_owned(),
+            listen_url: global.database_listen_url.clone(),
+            max_staleness: global.max_staleness,
+            pool_size: global.database_pool_size,
+        };
+        let store = PgStore::connect_with(&settings)
             .await
             .context("could not connect to PostgreSQL (PORTCULLIS_DATABASE_URL)")?;
         store.migrate().await.context("could not apply the PostgreSQL migrations")?;
@@ -31,7 +41,7 @@ pub async fn open_stores(database_url: &str) -> anyhow::Result<Stores> {
 
 /// The service on the configured database, for the server and the CLI alike.
 pub async fn open_service(global: &GlobalConfig, config: ServiceConfig) -> anyhow::Result<Service> {
-    let stores = open_stores(&global.database_url).await?;
+    let stores = open_stores(global).await?;
     let fresh = !has_sealed_secrets(&stores).await?;
     let master = global.load_master_key(fresh)?;
     Service::start(stores, config, &master)
@@ -83,7 +93,8 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
         header_read_timeout: serve.header_read_timeout,
         write_timeout: serve.write_timeout,
         max_connections: usize::try_from(serve.max_connections).unwrap_or(usize::MAX),
-        ..portcullis_web::ConnectionLimits::default()
+        shutdown_delay: serve.shutdown_delay,
+        shutdown_grace: serve.shutdown_grace,
     };
     let app = Application::new(
         listener,

@@ -44,7 +44,15 @@ pub enum Command {
 }
 
 fn init_tracing(global: &GlobalConfig) {
-    let filter = EnvFilter::try_new(&global.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_new(&global.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices ("relation … already exists, skipping", and the
+    // nesting warnings behind a transaction pooler) are not for operators;
+    // `PORTCULLIS_LOG=sqlx::postgres::notice=warn,…` shows them.
+    if !global.log.contains("sqlx::postgres::notice")
+        && let Ok(quiet) = "sqlx::postgres::notice=error".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     // Logs go to stderr: stdout is for command output (e.g. `--json`).
     // Colours only for a person at a terminal, never into files or journals.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -60,7 +68,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     startup::install_panic_hook();
     let result = match cli.command {
         Command::Serve(serve) => serve_until_stopped(&cli.global, &serve).await,
-        Command::Migrate => startup::open_stores(&cli.global.database_url).await.map(|_| {
+        Command::Migrate => startup::open_stores(&cli.global).await.map(|_| {
             tracing::info!("migrations applied");
         }),
         Command::Clients(command) => clients::run(&cli.global, command).await,

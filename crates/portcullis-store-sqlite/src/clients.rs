@@ -161,6 +161,64 @@ fn version(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt("api_clients.version out of range".to_owned()))
 }
 
+/// How many of the newest clients a search reads in order before it asks
+/// the trigram index instead (a few milliseconds of `LIKE`).
+const SEARCH_WINDOW: i64 = 20_000;
+
+/// How a page of clients is narrowed before its filters.
+enum Narrowing {
+    /// Every row, newest first.
+    None,
+    /// Only the first this many rows in page order.
+    Newest(i64),
+    /// Only the rows whose folded name the trigram index matches (a GLOB).
+    Trigrams(String),
+}
+
+impl SqliteStore {
+    async fn clients_page(&self, query: &ClientQuery, narrowing: Narrowing) -> Result<Vec<ApiClient>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM "));
+        let filter_order = |sql: &mut QueryBuilder<'_, Sqlite>| {
+            if let Some(after) = &query.after {
+                // A row value comparison, so that the index on (created_at, id) is used.
+                sql.push(" AND (created_at, id) < (")
+                    .push_bind(micros(after.created_at))
+                    .push(", ")
+                    .push_bind(after.id.to_string())
+                    .push(")");
+            }
+            if let Some(status) = query.status {
+                sql.push(" AND status = ").push_bind(status.as_str());
+            }
+        };
+        match &narrowing {
+            Narrowing::Newest(window) => {
+                sql.push(format!("(SELECT {COLUMNS}, name_lower FROM api_clients WHERE 1 = 1"));
+                filter_order(&mut sql);
+                sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+                    .push_bind(*window)
+                    .push(") WHERE 1 = 1");
+            }
+            Narrowing::Trigrams(glob) => {
+                sql.push("api_clients WHERE rowid IN (SELECT rowid FROM api_clients_name_search WHERE name_lower GLOB ")
+                    .push_bind(glob.clone())
+                    .push(")");
+                filter_order(&mut sql);
+            }
+            Narrowing::None => {
+                sql.push("api_clients WHERE 1 = 1");
+                filter_order(&mut sql);
+            }
+        }
+        if let Some(needle) = &query.name_contains {
+            sql.push(" AND name_lower LIKE ").push_bind(search::like_contains(needle)).push(" ESCAPE '\\'");
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        let rows: Vec<ClientRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+}
+
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn insert_client(&self, c: &ApiClient, events: &[Event]) -> Result<()> {
@@ -209,24 +267,16 @@ impl ClientStore for SqliteStore {
     }
 
     async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM api_clients WHERE 1 = 1"));
-        if let Some(after) = &query.after {
-            // A row value comparison, so that the index on (created_at, id) is used.
-            sql.push(" AND (created_at, id) < (")
-                .push_bind(micros(after.created_at))
-                .push(", ")
-                .push_bind(after.id.to_string())
-                .push(")");
+        let glob = query.name_contains.as_deref().and_then(search::trigram_glob);
+        let Some(glob) = glob else { return self.clients_page(query, Narrowing::None).await };
+        // A common needle fills the page from the newest rows: walk them in
+        // order, a bounded number. A rare one does not: the trigram index
+        // names its few rows, sorted then (migration 0011).
+        let newest = self.clients_page(query, Narrowing::Newest(SEARCH_WINDOW)).await?;
+        if newest.len() >= query.limit as usize {
+            return Ok(newest);
         }
-        if let Some(status) = query.status {
-            sql.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(needle) = &query.name_contains {
-            sql.push(" AND name_lower LIKE ").push_bind(search::like_contains(needle)).push(" ESCAPE '\\'");
-        }
-        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
-        let rows: Vec<ClientRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
-        rows.into_iter().map(ClientRow::into_client).collect()
+        self.clients_page(query, Narrowing::Trigrams(glob)).await
     }
 
     async fn update_client(

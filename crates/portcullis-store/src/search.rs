@@ -26,6 +26,21 @@ pub fn like_contains(needle: &str) -> String {
     pattern
 }
 
+/// Needles shorter than this have no trigram: no index can name their rows.
+pub const MIN_INDEXED_CHARS: usize = 3;
+
+/// A case-sensitive `GLOB` pattern matching folded text that contains
+/// `needle`, for a trigram index of the folded names; `None` when no
+/// index can serve it (under [`MIN_INDEXED_CHARS`] characters, or holding
+/// a `GLOB` wildcard, which would need escaping `GLOB` does not have).
+pub fn trigram_glob(needle: &str) -> Option<String> {
+    let folded = fold(needle);
+    if folded.chars().count() < MIN_INDEXED_CHARS || folded.contains(['*', '?', '[', ']']) {
+        return None;
+    }
+    Some(format!("*{folded}*"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +49,15 @@ mod tests {
     fn wildcards_and_the_escape_character_are_escaped() {
         assert_eq!(like_contains("50%_off\\"), "%50\\%\\_off\\\\%");
         assert_eq!(like_contains(""), "%%");
+    }
+
+    #[test]
+    fn only_needles_of_three_plain_characters_go_to_the_index() {
+        assert_eq!(trigram_glob("CRM"), Some("*crm*".to_owned()));
+        assert_eq!(trigram_glob("Äö"), None);
+        assert_eq!(trigram_glob("a*b"), None);
+        assert_eq!(trigram_glob("[ab]"), None);
+        assert_eq!(trigram_glob("50%_off"), Some("*50%_off*".to_owned()));
     }
 
     #[test]

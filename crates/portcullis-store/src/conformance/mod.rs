@@ -168,6 +168,7 @@ macro_rules! conformance_suite {
             list_filters_by_status,
             list_filters_by_name_case_insensitively,
             name_filter_matches_wildcards_literally,
+            name_search_gives_the_same_clients_whichever_way_it_is_read,
             filters_combine_with_each_other_and_the_cursor,
             // roles and permissions
             empty_store_has_no_roles_or_permissions,

@@ -76,18 +76,28 @@ pub async fn method_not_allowed() -> Response {
 /// The answer, and, when requests are recorded, the form it is recorded
 /// in: the same JSON with the access token as a marker. This handler
 /// knows which field is the secret, so the recorder need not parse the
-/// body to find it (the hottest path there is).
+/// body to find it (the hottest path there is). The JSON is written once:
+/// the recorded form is the answer with the token's text replaced (a JWT
+/// is base64url and dots, written as it is).
 fn success(token: &IssuedToken, recorded: bool) -> Response {
     let scope = token.scope.to_string();
-    let answer = |access_token| TokenResponse {
-        access_token,
+    let answer = TokenResponse {
+        access_token: &token.access_token,
         token_type: "Bearer",
         expires_in: token.expires_in,
         scope: &scope,
     };
-    let mut response = axum::Json(answer(&token.access_token)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if recorded && let Ok(text) = serde_json::to_string(&answer(&redact_credential(&token.access_token))) {
+    let Ok(json) = serde_json::to_string(&answer) else {
+        return OAuthError::Internal(portcullis_service::ServiceError::Corrupt(
+            "the token answer did not serialise".into(),
+        ))
+        .into_response();
+    };
+    let recorded =
+        recorded.then(|| json.replacen(&token.access_token, &redact_credential(&token.access_token), 1));
+    let mut response =
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response();
+    if let Some(text) = recorded {
         response.extensions_mut().insert(RecordedResponse(text));
     }
     response

@@ -6,12 +6,20 @@ use std::sync::Arc;
 use portcullis_domain::{ApiClient, ClientId, Scope, now};
 use uuid::Uuid;
 
-use crate::{Service, ServiceError, jwt, jwt::AccessTokenClaims};
+use crate::{
+    Service, ServiceError,
+    cache::Generation,
+    jwt,
+    jwt::AccessTokenClaims,
+    keys::KeySet,
+    verified::{self, Verified, VerifiedTokenStats},
+};
 
 /// A token that is active right now.
 #[derive(Debug, Clone)]
 pub struct ActiveToken {
-    pub claims: AccessTokenClaims,
+    /// Shared with the memory of verified tokens (see `verified`).
+    pub claims: Arc<AccessTokenClaims>,
     pub client: Arc<ApiClient>,
     pub scope: Scope,
 }
@@ -37,21 +45,67 @@ pub enum TokenRejected {
 impl Service {
     /// Checks signature, issuer, time and the client's current state: a
     /// disabled or deleted client's tokens stop working on the next request.
+    ///
+    /// The signature is checked once per token: what it established is
+    /// remembered under the token's SHA-256 (`verified`), and a token
+    /// presented again skips the Ed25519 verification (and the JSON) while
+    /// everything that can change is checked each time, at this request's
+    /// generation: that its key is still published, its time, its client
+    /// and its revocation.
     pub async fn validate_access_token(&self, token: &str) -> Result<ActiveToken, TokenRejected> {
         let generation = self.inner.cache.generation()?;
-        let claims = jwt::verify(&*self.keys_at(generation).await?, token)?;
+        let keys = self.keys_at(generation).await?;
+        let digest = verified::digest(token);
+        let remembered = match self.inner.verified.get(&digest) {
+            Some(known) if keys.verifying_key(&known.kid).is_some() => Some(known),
+            Some(_) => {
+                // Its key was withdrawn: verifying again refuses it.
+                self.inner.verified.remove(&digest);
+                None
+            }
+            None => None,
+        };
+        let (known, fresh) = match remembered {
+            Some(known) => (known, false),
+            None => (Arc::new(self.verify(&keys, token)?), true),
+        };
+        let active = self.still_active(generation, &known).await?;
+        if fresh {
+            self.inner.verified.insert(digest, known, now().timestamp());
+        }
+        Ok(active)
+    }
+
+    /// What the token's signature establishes: signed by one of our
+    /// published keys, by this issuer, with well-formed claims.
+    fn verify(&self, keys: &KeySet, token: &str) -> Result<Verified, TokenRejected> {
+        let (claims, kid) = jwt::verify_with_kid(keys, token)?;
         if claims.iss != self.inner.config.issuer {
             return Err(TokenRejected::WrongIssuer);
         }
+        let client_id: ClientId = claims.client_id.parse().map_err(|_| jwt::InvalidToken::Claims)?;
+        let jti: Uuid = claims.jti.parse().map_err(|_| jwt::InvalidToken::Claims)?;
+        let scope =
+            Scope::parse(claims.scope.as_deref().unwrap_or("")).map_err(|_| jwt::InvalidToken::Claims)?;
+        Ok(Verified { claims: Arc::new(claims), kid, client_id, jti, scope })
+    }
+
+    /// What can change since the token was signed: its time, its client's
+    /// state and its revocation, at `generation`.
+    async fn still_active(
+        &self,
+        generation: Generation,
+        known: &Verified,
+    ) -> Result<ActiveToken, TokenRejected> {
+        let claims = &known.claims;
         let at = now().timestamp();
         if at >= claims.exp || at < claims.nbf {
             return Err(TokenRejected::Expired);
         }
-        let id: ClientId = claims.client_id.parse().map_err(|_| jwt::InvalidToken::Claims)?;
         let inner = &self.inner;
         let client = inner
             .cache
-            .client(generation, inner.stores.clients.as_ref(), id)
+            .client(generation, inner.stores.clients.as_ref(), known.client_id)
             .await?
             .filter(|c| c.is_enabled())
             .ok_or(TokenRejected::ClientInactive)?;
@@ -59,13 +113,15 @@ impl Service {
         if client.tokens_valid_after.is_some_and(|after| claims.iat <= after.timestamp()) {
             return Err(TokenRejected::Revoked);
         }
-        let jti: Uuid = claims.jti.parse().map_err(|_| jwt::InvalidToken::Claims)?;
-        if inner.cache.is_revoked(generation, inner.stores.tokens.as_ref(), jti).await? {
+        if inner.cache.is_revoked(generation, inner.stores.tokens.as_ref(), known.jti).await? {
             return Err(TokenRejected::Revoked);
         }
-        let scope =
-            Scope::parse(claims.scope.as_deref().unwrap_or("")).map_err(|_| jwt::InvalidToken::Claims)?;
-        Ok(ActiveToken { claims, client, scope })
+        Ok(ActiveToken { claims: claims.clone(), client, scope: known.scope.clone() })
+    }
+
+    /// What the memory of verified tokens holds and has done, since start.
+    pub fn verified_token_stats(&self) -> VerifiedTokenStats {
+        self.inner.verified.stats()
     }
 
     /// A bearer token presented to the admin API: validated, and counted as

@@ -72,6 +72,11 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Only `EdDSA` with a key of ours is accepted: never `none`, never an
 /// algorithm the header picks (RFC 8725 §3.1).
 pub fn verify(keys: &KeySet, token: &str) -> Result<AccessTokenClaims, InvalidToken> {
+    verify_with_kid(keys, token).map(|(claims, _)| claims)
+}
+
+/// [`verify`], and the `kid` of the key that verified the signature.
+pub fn verify_with_kid(keys: &KeySet, token: &str) -> Result<(AccessTokenClaims, String), InvalidToken> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(InvalidToken::Malformed);
     }
@@ -96,7 +101,8 @@ pub fn verify(keys: &KeySet, token: &str) -> Result<AccessTokenClaims, InvalidTo
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
     key.verify_strict(signing_input.as_bytes(), &signature).map_err(|_| InvalidToken::Signature)?;
     let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| InvalidToken::Malformed)?;
-    serde_json::from_slice(&payload).map_err(|_| InvalidToken::Claims)
+    let claims = serde_json::from_slice(&payload).map_err(|_| InvalidToken::Claims)?;
+    Ok((claims, header.kid.unwrap_or_default()))
 }
 
 #[cfg(test)]

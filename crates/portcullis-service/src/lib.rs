@@ -33,6 +33,7 @@ mod sessions;
 mod token;
 mod usage;
 mod users;
+mod verified;
 
 /// Entry points for the fuzz targets in `fuzz/` (docs/fuzzing.md); not an API.
 #[doc(hidden)]
@@ -76,6 +77,7 @@ pub use sessions::{
 };
 pub use token::{GrantError, IssuedToken, TOKEN_QUOTA_EXCEEDED};
 pub use users::{ListUsers, NewUser, UserPage, UserUpdate, UserView};
+pub use verified::{Limits as VerifiedTokenLimits, VerifiedTokenStats};
 
 use crate::{
     audit::change_event,
@@ -149,6 +151,8 @@ struct Inner {
     events: events::EventQueue,
     /// The token endpoint's quota per client, if one is set.
     token_quota: Option<quota::TokenQuota>,
+    /// Tokens whose signature verified (introspection, bearer tokens).
+    verified: verified::VerifiedTokens,
 }
 
 impl Service {
@@ -172,6 +176,7 @@ impl Service {
             master: master.clone(),
             last_used: LastUsed::default(),
             events: events::EventQueue::new(events::QUEUE_CAPACITY),
+            verified: verified::VerifiedTokens::new(verified::Limits::DEFAULT),
         };
         Ok(Self { inner: Arc::new(inner) })
     }

@@ -17,10 +17,6 @@ use crate::{PgStore, error::db_error};
 const EVENT_COLUMNS: &str = "id, occurred_at, kind, client_id, user_id, actor, method, path, status, \
                              latency_micros, source_ip, user_agent, request_body, response_body, details";
 
-/// Rows per INSERT: 15 bind parameters each, well under PostgreSQL's limit
-/// of 65535 per statement.
-const INSERT_CHUNK: usize = 1000;
-
 #[derive(sqlx::FromRow)]
 struct EventRow {
     id: Uuid,
@@ -65,7 +61,10 @@ impl EventRow {
 /// Inserts `events` inside the caller's transaction: a change and its
 /// events commit together.
 pub(crate) async fn insert_in(conn: &mut PgConnection, events: &[Event]) -> Result<()> {
-    for chunk in events.chunks(INSERT_CHUNK) {
+    let mut rest = events;
+    for size in events::insert_chunks(events.len()) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
         let mut sql = QueryBuilder::<Postgres>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
         sql.push_values(chunk, |mut row, e| {
             row.push_bind(e.id.as_uuid())

@@ -16,10 +16,6 @@ use crate::{
 const EVENT_COLUMNS: &str = "id, occurred_at, kind, client_id, user_id, actor, method, path, status, \
                              latency_micros, source_ip, user_agent, request_body, response_body, details";
 
-/// Rows per INSERT: 15 bind parameters each, well under SQLite's limit of
-/// 32766 per statement.
-const INSERT_CHUNK: usize = 500;
-
 #[derive(sqlx::FromRow)]
 struct EventRow {
     id: String,
@@ -73,7 +69,10 @@ impl EventRow {
 /// Inserts `events` inside the caller's transaction: a change and its
 /// events commit together.
 pub(crate) async fn insert_in(conn: &mut SqliteConnection, events: &[Event]) -> Result<()> {
-    for chunk in events.chunks(INSERT_CHUNK) {
+    let mut rest = events;
+    for size in events::insert_chunks(events.len()) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
         let mut sql = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
         sql.push_values(chunk, |mut row, e| {
             row.push_bind(e.id.to_string())

@@ -75,19 +75,19 @@ async fn answer(
     Ok(match found {
         None => Introspection::default(),
         Some(Introspected::Access(active)) => {
-            let c = active.claims;
+            let c = &*active.claims;
             Introspection {
                 active: true,
-                scope: c.scope,
-                client_id: Some(c.client_id),
+                scope: c.scope.clone(),
+                client_id: Some(c.client_id.clone()),
                 token_type: Some("Bearer"),
                 exp: Some(c.exp),
                 iat: Some(c.iat),
                 nbf: Some(c.nbf),
-                sub: Some(c.sub),
-                aud: Some(c.aud),
-                iss: Some(c.iss),
-                jti: Some(c.jti),
+                sub: Some(c.sub.clone()),
+                aud: Some(c.aud.clone()),
+                iss: Some(c.iss.clone()),
+                jti: Some(c.jti.clone()),
                 username: None,
             }
         }

@@ -15,27 +15,18 @@ use axum::{
     routing::{get, post},
 };
 
-use axum::http::header;
-use tower_http::set_header::SetResponseHeaderLayer;
-
-use crate::{
-    AppState,
-    error::{NO_CACHE, NO_STORE},
-};
+use crate::AppState;
 
 pub(crate) use client_auth::basic_credentials;
 pub use request::MAX_BODY_BYTES;
 
-/// The form-encoded OAuth2 endpoints (recorded as events).
+/// The form-encoded OAuth2 endpoints (recorded as events). Their
+/// `Cache-Control: no-store` is set where the router stacks their layers.
 pub fn oauth2_router() -> Router<AppState> {
-    // RFC 6749 §5.1: every answer carrying tokens or credentials is not to be
-    // cached; simplest to say so on every answer of these endpoints.
     Router::new()
         .route("/oauth2/token", post(token::token).fallback(token::method_not_allowed))
         .route("/oauth2/introspect", post(introspect::introspect).fallback(token::method_not_allowed))
         .route("/oauth2/revoke", post(revoke::revoke).fallback(token::method_not_allowed))
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, NO_STORE))
-        .layer(SetResponseHeaderLayer::overriding(header::PRAGMA, NO_CACHE))
 }
 
 /// JWKS and metadata.

@@ -19,7 +19,7 @@ use crate::{AppState, error::OAuthError};
 pub(crate) const KNOWN: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
 
 /// RFC 6749 §5.1.
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 struct TokenResponse<'a> {
     access_token: &'a str,
     token_type: &'static str,
@@ -66,6 +66,23 @@ async fn issue(
     Ok(state.service.client_credentials(&client_id, &secret, scope).await?)
 }
 
+/// The answer as recorded: `json` with the access token replaced by its
+/// marker. serde writes the struct's first field first, so the token is
+/// found where it must be (no search through the answer: a substring
+/// search for a 500-byte token cost more than the rest of recording it).
+fn recorded_answer(json: &str, answer: &TokenResponse<'_>) -> String {
+    const HEAD: &str = r#"{"access_token":""#;
+    let token = answer.access_token;
+    let marker = redact_credential(token);
+    match json.strip_prefix(HEAD).and_then(|rest| rest.strip_prefix(token)) {
+        Some(rest) => [HEAD, &marker, rest].concat(),
+        // Never taken while the struct's field order stands; correct anyway.
+        None => {
+            serde_json::to_string(&TokenResponse { access_token: &marker, ..*answer }).unwrap_or_default()
+        }
+    }
+}
+
 /// Any method but POST: 405 with `Allow`, as an OAuth error (RFC 6749 §3.2).
 pub async fn method_not_allowed() -> Response {
     let mut response = OAuthError::MethodNotAllowed.into_response();
@@ -76,19 +93,48 @@ pub async fn method_not_allowed() -> Response {
 /// The answer, and, when requests are recorded, the form it is recorded
 /// in: the same JSON with the access token as a marker. This handler
 /// knows which field is the secret, so the recorder need not parse the
-/// body to find it (the hottest path there is).
+/// body to find it (the hottest path there is). The JSON is written once:
+/// the recorded form is the answer with the token's text replaced (a JWT
+/// is base64url and dots, written as it is: see [`recorded_answer`]).
 fn success(token: &IssuedToken, recorded: bool) -> Response {
     let scope = token.scope.to_string();
-    let answer = |access_token| TokenResponse {
-        access_token,
+    let answer = TokenResponse {
+        access_token: &token.access_token,
         token_type: "Bearer",
         expires_in: token.expires_in,
         scope: &scope,
     };
-    let mut response = axum::Json(answer(&token.access_token)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if recorded && let Ok(text) = serde_json::to_string(&answer(&redact_credential(&token.access_token))) {
+    let Ok(json) = serde_json::to_string(&answer) else {
+        return OAuthError::Internal(portcullis_service::ServiceError::Corrupt(
+            "the token answer did not serialise".into(),
+        ))
+        .into_response();
+    };
+    let recorded = recorded.then(|| recorded_answer(&json, &answer));
+    let mut response =
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response();
+    if let Some(text) = recorded {
         response.extensions_mut().insert(RecordedResponse(text));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_answer_is_the_answer_with_the_token_as_its_marker() {
+        let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl";
+        for scope in ["", "clients:read users:read"] {
+            let answer = TokenResponse { access_token: token, token_type: "Bearer", expires_in: 3600, scope };
+            let json = serde_json::to_string(&answer).unwrap();
+            let marked = TokenResponse { access_token: &redact_credential(token), ..answer };
+            assert_eq!(recorded_answer(&json, &answer), serde_json::to_string(&marked).unwrap());
+            assert!(!recorded_answer(&json, &answer).contains(token));
+            // Whatever the JSON looks like, the token never stays in it.
+            let reordered = format!(r#"{{"token_type":"Bearer","access_token":"{token}"}}"#);
+            assert!(!recorded_answer(&reordered, &answer).contains(token));
+        }
+    }
 }

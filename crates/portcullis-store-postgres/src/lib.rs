@@ -19,9 +19,13 @@
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use portcullis_store::{ChangeWatch, Health, Result, StoreError, Stores};
+use portcullis_store::{
+    ChangeWatch, Health, Result, StoreError, Stores,
+    stats::{AcquireWaits, PoolStats},
+};
 use sqlx::{
-    PgPool,
+    PgPool, Postgres,
+    pool::PoolConnection,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use tokio::sync::oneshot;
@@ -48,6 +52,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Every Portcullis store on one PostgreSQL database.
 pub struct PgStore {
     pool: PgPool,
+    /// How long each acquisition of a pool connection waited: every query
+    /// takes its connection through [`PgStore::conn`].
+    waits: AcquireWaits,
     /// Bumped by this store's own writes and by the listener task.
     generation: Arc<watch::Generation>,
     /// Dropped with the store, which tells the listener task to stop.
@@ -80,7 +87,7 @@ impl PgStore {
         let generation = Arc::new(watch::Generation::default());
         let (stop, stopped) = oneshot::channel();
         watch::spawn(options.application_name("portcullis-watch"), generation.clone(), stopped);
-        Ok(Arc::new(PgStore { pool, generation, _stop_watching: stop }))
+        Ok(Arc::new(PgStore { pool, waits: AcquireWaits::default(), generation, _stop_watching: stop }))
     }
 
     /// Applies the pending numbered migrations from `migrations/`. Safe when
@@ -101,6 +108,13 @@ impl PgStore {
     fn changed(&self) {
         self.generation.bump();
     }
+
+    /// A connection of the pool, the wait for it counted (`/metrics`). A
+    /// connection that was idle is checked with a ping first (sqlx's
+    /// `test_before_acquire`), which the wait includes.
+    async fn conn(&self) -> Result<PoolConnection<Postgres>> {
+        self.waits.time(self.pool.acquire()).await.map_err(db_error)
+    }
 }
 
 impl ChangeWatch for PgStore {
@@ -112,7 +126,21 @@ impl ChangeWatch for PgStore {
 #[async_trait]
 impl Health for PgStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
+        sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await.map_err(db_error)?;
         Ok(())
+    }
+
+    /// The pool the queries use; the change listener's own connection
+    /// (see `watch`) is not in it.
+    fn pool(&self) -> PoolStats {
+        let open = self.pool.size();
+        PoolStats {
+            name: "postgres",
+            max: self.pool.options().get_max_connections(),
+            open,
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(open).min(open),
+            acquire_wait: self.waits.waits(),
+            acquire_failures: self.waits.failures(),
+        }
     }
 }

@@ -18,7 +18,7 @@ impl TokenStore for PgStore {
         .bind(client_id.as_uuid())
         .bind(expires_at)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         if done.rows_affected() > 0 {
@@ -30,7 +30,7 @@ impl TokenStore for PgStore {
     async fn is_token_revoked(&self, jti: Uuid) -> Result<bool> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)")
             .bind(jti)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await
             .map_err(db_error)
     }
@@ -45,7 +45,7 @@ impl TokenStore for PgStore {
         )
         .bind(now)
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use portcullis_domain::{ApiClient, ClientId, Scope, now};
 use uuid::Uuid;
 
-use crate::{Service, ServiceError, jwt, jwt::AccessTokenClaims};
+use crate::{AuthFailure, Service, ServiceError, jwt, jwt::AccessTokenClaims};
 
 /// A token that is active right now.
 #[derive(Debug, Clone)]
@@ -71,7 +71,16 @@ impl Service {
     /// A bearer token presented to the admin API: validated, and counted as
     /// a use of its client.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<ActiveToken, TokenRejected> {
-        let active = self.validate_access_token(token).await?;
+        let active = self.validate_access_token(token).await.inspect_err(|rejected| {
+            let reason = match rejected {
+                TokenRejected::Invalid(_) | TokenRejected::WrongIssuer => AuthFailure::InvalidToken,
+                TokenRejected::Expired => AuthFailure::ExpiredToken,
+                TokenRejected::ClientInactive => AuthFailure::InactiveClientToken,
+                TokenRejected::Revoked => AuthFailure::RevokedToken,
+                TokenRejected::Internal(_) => return,
+            };
+            self.count_auth_failure(reason);
+        })?;
         self.note_client_used(active.client.id);
         Ok(active)
     }

@@ -10,7 +10,7 @@ mod graphiql;
 pub mod graphql;
 mod guard;
 mod health;
-mod metrics;
+pub mod metrics;
 mod panic;
 mod public;
 pub mod recording;
@@ -101,6 +101,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     /// Failed authentications, limited (`PORTCULLIS_AUTH_FAILURES_*`).
     pub throttle: std::sync::Arc<throttle::Throttle>,
+    /// Requests and connections, counted for `/metrics`.
+    pub metrics: std::sync::Arc<metrics::WebMetrics>,
 }
 
 impl AppState {
@@ -112,6 +114,7 @@ impl AppState {
             graphql: graphql::schema(),
             body_read_timeout: std::time::Duration::from_secs(10),
             throttle: std::sync::Arc::new(throttle::Throttle::new(throttle::FailureLimits::default())),
+            metrics: std::sync::Arc::default(),
         }
     }
 }
@@ -125,6 +128,7 @@ const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
 pub fn router(state: AppState) -> Router {
     let over_https = api::session_cookie::secure(&state);
+    let count_requests = metrics::http::CountRequests(state.metrics.http.clone());
     // One event per request made as a client or a user; inside the body
     // guard, so that nothing is read or recorded before the guard's limits.
     let record = |routes: Router<AppState>| {
@@ -197,11 +201,14 @@ pub fn router(state: AppState) -> Router {
         // Outermost: a client's id that is not short and plain is dropped
         // before the layer above keeps it, so a fresh one replaces it.
         .layer(axum::middleware::map_request(drop_unplain_request_id));
-    if over_https {
+    let app = if over_https {
         app.layer(SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, HSTS))
     } else {
         app
-    }
+    };
+    // Outermost, so that the time counted is all of ours; `Router::layer`
+    // wraps each route after routing, where the matched route is known.
+    app.layer(count_requests)
 }
 
 /// A client-supplied `X-Request-Id` is kept only when it is 1 to 64 of

@@ -36,6 +36,7 @@ mod events;
 mod graphql;
 mod graphql_twins;
 mod introspection;
+mod metrics;
 mod odd_bytes;
 mod preconditions;
 mod queries;

@@ -7,7 +7,7 @@ use portcullis_domain::{ApiClient, ClientId, Scope, now};
 use uuid::Uuid;
 
 use crate::{
-    Service, ServiceError,
+    AuthFailure, Service, ServiceError,
     cache::Generation,
     jwt,
     jwt::AccessTokenClaims,
@@ -127,7 +127,16 @@ impl Service {
     /// A bearer token presented to the admin API: validated, and counted as
     /// a use of its client.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<ActiveToken, TokenRejected> {
-        let active = self.validate_access_token(token).await?;
+        let active = self.validate_access_token(token).await.inspect_err(|rejected| {
+            let reason = match rejected {
+                TokenRejected::Invalid(_) | TokenRejected::WrongIssuer => AuthFailure::InvalidToken,
+                TokenRejected::Expired => AuthFailure::ExpiredToken,
+                TokenRejected::ClientInactive => AuthFailure::InactiveClientToken,
+                TokenRejected::Revoked => AuthFailure::RevokedToken,
+                TokenRejected::Internal(_) => return,
+            };
+            self.count_auth_failure(reason);
+        })?;
         self.note_client_used(active.client.id);
         Ok(active)
     }

@@ -76,6 +76,8 @@ pub struct Cache {
     /// async lock, held while they are read: the resolvers of a GraphQL page
     /// asking at once wait for one read instead of each making its own.
     book: tokio::sync::Mutex<Option<(Generation, Arc<RoleBook>)>>,
+    /// Hits and misses of each lookup, for `/metrics`.
+    pub stats: CacheStats,
 }
 
 impl Cache {
@@ -87,6 +89,7 @@ impl Cache {
             roles: Map::new(),
             revoked: Map::new(),
             book: tokio::sync::Mutex::new(None),
+            stats: CacheStats::default(),
         }
     }
 
@@ -101,8 +104,10 @@ impl Cache {
         id: ClientId,
     ) -> Result<Option<Arc<ApiClient>>> {
         if let Some(hit) = self.clients.get(generation, &id) {
+            self.stats.clients.hit();
             return Ok(hit);
         }
+        self.stats.clients.miss();
         let found = store.get_client(id).await?.map(Arc::new);
         self.clients.put(generation, id, found.clone());
         Ok(found)
@@ -115,8 +120,10 @@ impl Cache {
         id: RoleId,
     ) -> Result<Option<Arc<Role>>> {
         if let Some(hit) = self.roles.get(generation, &id) {
+            self.stats.roles.hit();
             return Ok(hit);
         }
+        self.stats.roles.miss();
         let found = store.get_role(id).await?.map(Arc::new);
         self.roles.put(generation, id, found.clone());
         Ok(found)
@@ -125,8 +132,10 @@ impl Cache {
     pub async fn role_book(&self, generation: Generation, store: &dyn RoleStore) -> Result<Arc<RoleBook>> {
         let mut held = self.book.lock().await;
         if let Some((_, book)) = held.as_ref().filter(|(at, _)| *at == generation) {
+            self.stats.role_book.hit();
             return Ok(book.clone());
         }
+        self.stats.role_book.miss();
         let book = Arc::new(RoleBook::new(store.list_roles().await?, store.list_permissions().await?));
         *held = Some((generation, book.clone()));
         Ok(book)
@@ -139,8 +148,10 @@ impl Cache {
         jti: Uuid,
     ) -> Result<bool> {
         if let Some(hit) = self.revoked.get(generation, &jti) {
+            self.stats.revoked.hit();
             return Ok(hit.is_some());
         }
+        self.stats.revoked.miss();
         let revoked = store.is_token_revoked(jti).await?;
         self.revoked.put(generation, jti, revoked.then(|| Arc::new(())));
         Ok(revoked)
@@ -152,4 +163,36 @@ impl Cache {
     pub fn invalidate(&self) {
         self.local.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// Lookups answered from memory (hits) and those that read the store
+/// (misses: not cached yet, or dropped by a change).
+#[derive(Debug, Default)]
+pub struct Lookups {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Lookups {
+    fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hits and misses since start.
+    pub fn read(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+}
+
+/// The lookups of each of the [`Cache`]'s parts.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    pub clients: Lookups,
+    pub roles: Lookups,
+    pub revoked: Lookups,
+    pub role_book: Lookups,
 }

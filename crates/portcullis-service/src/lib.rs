@@ -22,6 +22,7 @@ mod error;
 pub mod events;
 pub mod jwt;
 pub mod keys;
+mod metrics;
 mod paging;
 pub mod passwords;
 mod personal_tokens;
@@ -66,9 +67,12 @@ pub use bulk::{BulkAction, BulkItem, BulkResult, BulkSummary};
 pub use clients::{ClientPage, ClientUpdate, ClientView, ListClients, NewClient};
 pub use crypto::MasterKey;
 pub use error::{Result, ServiceError};
+pub use metrics::{
+    AuthFailure, CacheCounts, DEFAULT_CLIENT_LABELS, DecisionCounts, PasswordWorkCounts, ServiceMetrics,
+};
 pub use paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageItem, page_size};
 pub use personal_tokens::PersonalTokenInfo;
-pub use portcullis_store::KeyState;
+pub use portcullis_store::{KeyState, stats};
 pub use revocation::RevokeError;
 pub use role_book::RoleBook;
 pub use roles::{NewRole, PermissionGroup, RoleUpdate, group_by_category};
@@ -116,6 +120,9 @@ pub struct ServiceConfig {
     /// Tokens a client may get from the token endpoint per hour
     /// (`PORTCULLIS_TOKENS_PER_CLIENT_PER_HOUR`); 0: no quota.
     pub tokens_per_client_per_hour: u32,
+    /// Clients whose issued tokens `/metrics` counts under their own id
+    /// (`PORTCULLIS_METRICS_CLIENT_LABELS`); the rest are counted together.
+    pub metrics_client_labels: usize,
 }
 
 impl ServiceConfig {
@@ -127,6 +134,7 @@ impl ServiceConfig {
             sessions: SessionTimeouts::default(),
             passwords: passwords::PasswordLimits::default(),
             tokens_per_client_per_hour: 0,
+            metrics_client_labels: usize::from(DEFAULT_CLIENT_LABELS),
         }
     }
 }
@@ -153,6 +161,8 @@ struct Inner {
     token_quota: Option<quota::TokenQuota>,
     /// Tokens whose signature verified (introspection, bearer tokens).
     verified: verified::VerifiedTokens,
+    /// What `/metrics` reads of the service.
+    counters: metrics::Counters,
 }
 
 impl Service {
@@ -169,6 +179,7 @@ impl Service {
             stores,
             passwords: passwords::PasswordWork::new(config.passwords),
             token_quota: quota::TokenQuota::new(config.tokens_per_client_per_hour),
+            counters: metrics::Counters::new(config.metrics_client_labels),
             config,
             cache,
             hasher,

@@ -90,9 +90,13 @@ impl Default for PasswordLimits {
 /// over the pool's many threads would leave 19 MiB on each of them.
 pub struct PasswordWork {
     running: Arc<Semaphore>,
+    /// Hashes that may run at once (the semaphore's permits).
+    threads: usize,
     waiting: AtomicUsize,
     queue: usize,
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Work taken and refused as busy, for `/metrics`.
+    decisions: crate::metrics::Decisions,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -130,9 +134,20 @@ impl PasswordWork {
         }
         Self {
             running: Arc::new(Semaphore::new(threads)),
+            threads,
             waiting: AtomicUsize::new(0),
             queue: limits.queue,
             jobs,
+            decisions: crate::metrics::Decisions::default(),
+        }
+    }
+
+    /// Hashes running and waiting now, and what was taken and refused.
+    pub(crate) fn counts(&self) -> crate::metrics::PasswordWorkCounts {
+        crate::metrics::PasswordWorkCounts {
+            running: self.threads.saturating_sub(self.running.available_permits()),
+            waiting: self.waiting.load(Ordering::SeqCst),
+            decisions: self.decisions.read(),
         }
     }
 
@@ -144,6 +159,7 @@ impl PasswordWork {
             Err(_) => {
                 if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    self.decisions.refused();
                     tracing::debug!("password work refused: every slot and the queue are taken");
                     return Err(ServiceError::Busy);
                 }
@@ -155,6 +171,7 @@ impl PasswordWork {
                     .map_err(|_| ServiceError::Corrupt("the password work is closed".into()))?
             }
         };
+        self.decisions.allowed();
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _permit = permit;

@@ -79,7 +79,10 @@ impl Service {
     /// active one and the user is enabled. A malformed token never reaches
     /// the database.
     pub async fn authenticate_personal_token(&self, token: &str) -> Result<Option<ActiveUser>> {
-        let Some((active, _)) = self.personal_token_state(token).await? else { return Ok(None) };
+        let Some((active, _)) = self.personal_token_state(token).await? else {
+            self.count_auth_failure(crate::AuthFailure::InvalidPersonalToken);
+            return Ok(None);
+        };
         self.inner.last_used.personal_tokens.note(active.user.id, now());
         Ok(Some(active))
     }

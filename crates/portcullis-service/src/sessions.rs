@@ -127,6 +127,7 @@ impl Service {
         let known = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|u| ok && u.status == UserStatus::Enabled) else {
             tracing::info!("console sign-in failed");
+            self.count_auth_failure(crate::AuthFailure::FailedSignIn);
             self.record(session_event(SessionKind::SignInFailed, known, origin, Some(tried)));
             return Err(SignInError::InvalidCredentials);
         };
@@ -169,6 +170,14 @@ impl Service {
     /// The session's user, if the session is still valid and the user
     /// enabled; moves the idle timeout forward.
     pub async fn authenticate_session(&self, session_id: &str) -> Result<Option<ActiveUser>, ServiceError> {
+        let active = self.session_user(session_id).await?;
+        if active.is_none() {
+            self.count_auth_failure(crate::AuthFailure::EndedSession);
+        }
+        Ok(active)
+    }
+
+    async fn session_user(&self, session_id: &str) -> Result<Option<ActiveUser>, ServiceError> {
         let hash = self.inner.hasher.hash_bytes(session_id.as_bytes());
         let Some(session) = self.inner.stores.users.get_session(&hash).await? else { return Ok(None) };
         let at = now();

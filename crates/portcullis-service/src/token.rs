@@ -7,7 +7,7 @@ use std::sync::Arc;
 use portcullis_domain::{ApiClient, ClientId, ClientSecret, Event, Scope};
 use uuid::Uuid;
 
-use crate::{Service, ServiceError, cache::Generation, jwt, jwt::AccessTokenClaims};
+use crate::{AuthFailure, Service, ServiceError, cache::Generation, jwt, jwt::AccessTokenClaims};
 
 /// Why a token request was refused, in RFC 6749 §5.2 terms.
 #[derive(Debug, thiserror::Error)]
@@ -59,21 +59,25 @@ impl Service {
         client_id: &str,
         secret: &str,
     ) -> Result<Arc<ApiClient>, GrantError> {
-        let id: ClientId = client_id.parse().map_err(|_| GrantError::InvalidClient)?;
-        let secret = ClientSecret::parse(secret).map_err(|_| GrantError::InvalidClient)?;
+        let refused = |reason| {
+            self.count_auth_failure(reason);
+            GrantError::InvalidClient
+        };
+        let id: ClientId = client_id.parse().map_err(|_| refused(AuthFailure::MalformedCredentials))?;
+        let secret = ClientSecret::parse(secret).map_err(|_| refused(AuthFailure::MalformedCredentials))?;
         let inner = &self.inner;
         let client = inner
             .cache
             .client(generation, inner.stores.clients.as_ref(), id)
             .await?
-            .ok_or(GrantError::InvalidClient)?;
+            .ok_or_else(|| refused(AuthFailure::UnknownClient))?;
         if inner.hasher.hash(&secret) != client.secret_hash {
             tracing::info!(client_id = %id, "client authentication failed: wrong secret");
-            return Err(GrantError::InvalidClient);
+            return Err(refused(AuthFailure::WrongSecret));
         }
         if !client.is_enabled() {
             tracing::info!(client_id = %id, "client authentication failed: client disabled");
-            return Err(GrantError::InvalidClient);
+            return Err(refused(AuthFailure::DisabledClient));
         }
         inner.last_used.clients.note(client.id, portcullis_domain::now());
         Ok(client)
@@ -174,6 +178,7 @@ impl Service {
             GrantError::OverQuota { .. } => ServiceError::Busy,
             GrantError::Internal(e) => e,
         })?;
+        self.inner.counters.tokens_issued.count(id);
         tracing::info!(client_id = %id, jti = %token.claims.jti, "access token issued through the admin API");
         Ok(token)
     }
@@ -188,8 +193,9 @@ impl Service {
         let generation = self.inner.cache.generation()?;
         let client = self.authenticate_at(generation, client_id, secret).await?;
         if let Some(quota) = &self.inner.token_quota
-            && let Err(over) = quota.take(client.id)
+            && let Err(over) = quota.take(client.id).inspect(|_| self.inner.counters.token_quota.allowed())
         {
+            self.inner.counters.token_quota.refused();
             let retry_after_seconds =
                 u32::try_from(over.retry_after.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
             if over.report {
@@ -207,6 +213,7 @@ impl Service {
             return Err(GrantError::OverQuota { retry_after_seconds });
         }
         let token = self.issue_token_at(generation, &client, scope).await?;
+        self.inner.counters.tokens_issued.count(client.id);
         tracing::info!(client_id = %client.id, jti = %token.claims.jti, "access token issued");
         Ok(token)
     }

@@ -10,7 +10,7 @@ use portcullis_store::{
     decode::{self, ClientColumns},
     search,
 };
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{
@@ -138,7 +138,8 @@ fn version(v: u64) -> Result<i64> {
 #[async_trait]
 impl ClientStore for PgStore {
     async fn insert_client(&self, c: &ApiClient, events: &[Event]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
              secret_hash, created_at, updated_at, last_used_at, tokens_valid_after, version) \
@@ -170,7 +171,7 @@ impl ClientStore for PgStore {
         let row: Option<ClientRow> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_clients WHERE id = $1"))
                 .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(ClientRow::into_client).transpose()
@@ -183,7 +184,7 @@ impl ClientStore for PgStore {
         let rows: Vec<ClientRow> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_clients WHERE id = ANY($1)"))
                 .bind(uuids(ids))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         rows.into_iter().map(ClientRow::into_client).collect()
@@ -206,7 +207,8 @@ impl ClientStore for PgStore {
             sql.push(" AND name_lower LIKE ").push_bind(search::like_contains(needle)).push(" ESCAPE '\\'");
         }
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
-        let rows: Vec<ClientRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows: Vec<ClientRow> =
+            sql.build_query_as().fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
         rows.into_iter().map(ClientRow::into_client).collect()
     }
 
@@ -218,7 +220,8 @@ impl ClientStore for PgStore {
         at: Timestamp,
         events: ChangeEvents<'_, ApiClient>,
     ) -> Result<Update<ApiClient>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         // FOR UPDATE: the row read is the row changed; a concurrent change
         // waits for this transaction and then reads its result.
         let stored = lock_client(&mut tx, id).await?;
@@ -239,7 +242,8 @@ impl ClientStore for PgStore {
         if_version: Option<u64>,
         events: DeleteEvents<'_, ApiClient>,
     ) -> Result<Deletion<ApiClient>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let stored = lock_client(&mut tx, id).await?;
         let client = match plan_deletion(stored, |c| c.version, if_version) {
             DeletionPlan::Answer(answer) => return Ok(answer),
@@ -261,7 +265,8 @@ impl ClientStore for PgStore {
             return Ok(());
         }
         let (ids, ats): (Vec<Uuid>, Vec<Timestamp>) = used.iter().map(|(id, at)| (id.as_uuid(), *at)).unzip();
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         // Lock the rows in id order first, so that instances flushing
         // overlapping batches at once wait for each other instead of
         // deadlocking (the UPDATE alone locks in whatever order its plan
@@ -301,7 +306,8 @@ impl ClientStore for PgStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let found = lock_clients(&mut tx, &uuids(ids)).await?;
         let plan = plan(ids, found, |c| c.status != status);
         bulk::check_guard(&plan, guard)?;
@@ -335,7 +341,8 @@ impl ClientStore for PgStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let found = lock_clients(&mut tx, &uuids(ids)).await?;
         let plan = plan(ids, found, |_| true);
         bulk::check_guard(&plan, guard)?;

@@ -6,7 +6,7 @@ use portcullis_store::{
     decode::{self, EventColumns},
     events::{self, EventCondition},
 };
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{PgStore, error::db_error};
@@ -132,7 +132,8 @@ impl EventStore for PgStore {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         insert_in(&mut tx, events).await?;
         self.commit(tx).await
     }
@@ -141,7 +142,7 @@ impl EventStore for PgStore {
         let row: Option<EventRow> =
             sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1"))
                 .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(EventRow::into_event).transpose()
@@ -155,7 +156,8 @@ impl EventStore for PgStore {
             push_condition(&mut sql, condition);
         }
         sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(list.limit);
-        let rows: Vec<EventRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows: Vec<EventRow> =
+            sql.build_query_as().fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
         rows.into_iter().map(EventRow::into_event).collect()
     }
 

@@ -4,7 +4,7 @@ use portcullis_domain::Timestamp;
 use portcullis_store::{
     KeyState, KeyStore, Result, RevocationEvents, RotationEvents, ServerSecretStore, StoredSigningKey, decode,
 };
-use sqlx::{Postgres, Transaction};
+use sqlx::{Connection, Postgres, Transaction};
 
 use crate::{PgStore, error::db_error, events};
 
@@ -70,7 +70,8 @@ async fn promote_next(tx: &mut Transaction<'_, Postgres>, at: Timestamp) -> Resu
 #[async_trait]
 impl KeyStore for PgStore {
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         insert(&mut tx, key).await?;
         self.commit(tx).await?;
         self.changed().await;
@@ -82,7 +83,7 @@ impl KeyStore for PgStore {
             "SELECT kid, algorithm, public_key, sealed_private_key, created_at, state, activated_at, replaced_at \
              FROM signing_keys ORDER BY created_at DESC, kid DESC",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         rows.into_iter().map(KeyRow::into_key).collect()
@@ -110,7 +111,8 @@ impl KeyStore for PgStore {
     ) -> Result<Option<String>> {
         // A racing rotation blocks on the current key's row lock, then
         // re-checks `state = 'current'`, finds it false and changes nothing.
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let replaced = sqlx::query(
             "UPDATE signing_keys SET state = 'previous', replaced_at = $1 WHERE kid = $2 AND state = 'current'",
         )
@@ -137,7 +139,8 @@ impl KeyStore for PgStore {
         at: Timestamp,
         events: RevocationEvents<'_>,
     ) -> Result<Option<KeyState>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let state: Option<String> =
             sqlx::query_scalar("DELETE FROM signing_keys WHERE kid = $1 RETURNING state")
                 .bind(kid)
@@ -165,7 +168,7 @@ impl ServerSecretStore for PgStore {
     async fn get_server_secret(&self, name: &str) -> Result<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_error)
     }

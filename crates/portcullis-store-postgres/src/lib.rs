@@ -19,9 +19,13 @@
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use portcullis_store::{ChangeWatch, Health, Result, StoreError, Stores};
+use portcullis_store::{
+    ChangeWatch, Health, Result, StoreError, Stores,
+    stats::{AcquireWaits, PoolStats},
+};
 use sqlx::{
-    PgPool,
+    PgPool, Postgres,
+    pool::PoolConnection,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use tokio::sync::oneshot;
@@ -54,10 +58,11 @@ impl<'q> ExecuteCommitted for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postg
         self,
         store: &PgStore,
     ) -> std::result::Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+        let mut conn = store.waits.time(store.pool.acquire()).await?;
         if store.direct.is_none() {
-            return self.execute(&store.pool).await;
+            return self.execute(&mut *conn).await;
         }
-        let mut tx = store.pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let done = self.execute(&mut *tx).await?;
         sqlx::Executor::execute(&mut *tx, "DEALLOCATE ALL").await?;
         tx.commit().await?;
@@ -109,6 +114,9 @@ pub struct PgStore {
     pool: PgPool,
     /// A direct connection's options, for the migrations (`None`: `pool`'s own).
     direct: Option<PgConnectOptions>,
+    /// How long each acquisition of a pool connection waited: every query
+    /// takes its connection through [`PgStore::conn`].
+    waits: AcquireWaits,
     /// Bumped by this store's own writes and by the listener task.
     generation: Arc<watch::Generation>,
     /// The change feed's heartbeat connection (see `watch`).
@@ -189,7 +197,14 @@ impl PgStore {
             Arc::new(watch::Generation::new(settings.max_staleness.max(Duration::from_millis(40))));
         let (stop, stopped) = oneshot::channel();
         let heartbeats = watch::spawn(direct.clone().unwrap_or(options), generation.clone(), stopped);
-        Ok(Arc::new(PgStore { pool, direct, generation, heartbeats, _stop_watching: stop }))
+        Ok(Arc::new(PgStore {
+            pool,
+            direct,
+            waits: AcquireWaits::default(),
+            generation,
+            heartbeats,
+            _stop_watching: stop,
+        }))
     }
 
     /// Applies the pending numbered migrations from `migrations/`. Safe when
@@ -234,6 +249,13 @@ impl PgStore {
         self.generation.bump();
         watch::settle(&self.heartbeats, &self.generation).await;
     }
+
+    /// A connection of the pool, the wait for it counted (`/metrics`). A
+    /// connection that was idle is checked with a ping first (sqlx's
+    /// `test_before_acquire`), which the wait includes.
+    async fn conn(&self) -> Result<PoolConnection<Postgres>> {
+        self.waits.time(self.pool.acquire()).await.map_err(db_error)
+    }
 }
 
 impl ChangeWatch for PgStore {
@@ -249,7 +271,21 @@ impl ChangeWatch for PgStore {
 #[async_trait]
 impl Health for PgStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
+        sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await.map_err(db_error)?;
         Ok(())
+    }
+
+    /// The pool the queries use; the change listener's own connection
+    /// (see `watch`) is not in it.
+    fn pool(&self) -> PoolStats {
+        let open = self.pool.size();
+        PoolStats {
+            name: "postgres",
+            max: self.pool.options().get_max_connections(),
+            open,
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(open).min(open),
+            acquire_wait: self.waits.waits(),
+            acquire_failures: self.waits.failures(),
+        }
     }
 }

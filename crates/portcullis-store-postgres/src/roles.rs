@@ -6,7 +6,7 @@ use portcullis_store::{
     change::{DeletionPlan, Plan, RoleField, plan_deletion, plan_permission_update, plan_role_update},
     decode::{self, RoleRowColumns},
 };
-use sqlx::{Executor, PgConnection, Postgres};
+use sqlx::{Connection, Executor, PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::{
@@ -204,7 +204,7 @@ impl PgStore {
             Some(RoleKey::Id(id)) => query.bind(id),
             Some(RoleKey::Name(name)) => query.bind(name),
         };
-        let rows = query.fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows = query.fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
         into_roles(rows)
     }
 }
@@ -217,7 +217,8 @@ enum RoleKey<'a> {
 #[async_trait]
 impl RoleStore for PgStore {
     async fn sync_builtins(&self, permissions: &[Permission], roles: &[Role]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         sync_in(&mut tx, permissions, roles).await?;
         self.commit(tx).await?;
         self.changed().await;
@@ -225,7 +226,7 @@ impl RoleStore for PgStore {
     }
 
     async fn list_permissions(&self) -> Result<Vec<Permission>> {
-        permissions_in(&self.pool).await
+        permissions_in(&mut *self.conn().await?).await
     }
 
     async fn list_roles(&self) -> Result<Vec<Role>> {
@@ -241,7 +242,8 @@ impl RoleStore for PgStore {
     }
 
     async fn insert_permission(&self, p: &Permission, events: &[Event]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO permissions (name, category, description, builtin) VALUES ($1, $2, $3, FALSE)",
         )
@@ -263,7 +265,8 @@ impl RoleStore for PgStore {
         description: &str,
         events: ChangeEvents<'_, Permission>,
     ) -> Result<Update<Permission>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let row: Option<(String, String, bool)> =
             sqlx::query_as("SELECT name, description, builtin FROM permissions WHERE name = $1 FOR UPDATE")
                 .bind(name.as_str())
@@ -294,7 +297,7 @@ impl RoleStore for PgStore {
              WHERE rp.permission = $1 ORDER BY r.name",
         )
         .bind(name.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         rows.into_iter().map(|(id, name)| decode::role_name(RoleId::from_uuid(id), &name)).collect()
@@ -306,7 +309,8 @@ impl RoleStore for PgStore {
         cascade: bool,
         events: PermissionDeleteEvents<'_>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         // Lock the permission first: a role given it meanwhile (its foreign
         // key check takes a KEY SHARE lock) waits for us, and then fails
         // because the permission is gone; so the roles read next are all.
@@ -359,7 +363,8 @@ impl RoleStore for PgStore {
     }
 
     async fn insert_role(&self, r: &Role, events: &[Event]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO roles (id, name, description, builtin, created_at, version) \
              VALUES ($1, $2, $3, FALSE, $4, $5)",
@@ -386,7 +391,8 @@ impl RoleStore for PgStore {
         if_version: Option<u64>,
         events: ChangeEvents<'_, Role>,
     ) -> Result<Update<Role>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         // FOR UPDATE: the role read is the role changed; a concurrent change
         // waits for this transaction and then reads its result.
         let stored = lock_role(&mut tx, id).await?;
@@ -438,7 +444,7 @@ impl RoleStore for PgStore {
              ORDER BY 1, 2",
         )
         .bind(id.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         let mut holders = RoleHolders::default();
@@ -458,7 +464,8 @@ impl RoleStore for PgStore {
         if_version: Option<u64>,
         events: DeleteEvents<'_, Role>,
     ) -> Result<Deletion<Role>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let stored = lock_role(&mut tx, id).await?;
         let role = match plan_deletion(stored, |r| r.version, if_version) {
             DeletionPlan::Answer(answer) => return Ok(answer),

@@ -31,7 +31,7 @@ impl TokenStore for PgStore {
     async fn is_token_revoked(&self, jti: Uuid) -> Result<bool> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)")
             .bind(jti)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.conn().await?)
             .await
             .map_err(db_error)
     }

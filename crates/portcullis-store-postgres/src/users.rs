@@ -9,7 +9,7 @@ use portcullis_store::{
     decode::{self, UserColumns},
     search,
 };
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{
@@ -126,7 +126,8 @@ fn version(v: u64) -> Result<i64> {
 #[async_trait]
 impl UserStore for PgStore {
     async fn insert_user(&self, u: &User, events: &[Event]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO users (id, email, name, name_lower, status, password_hash, created_at, updated_at, \
              version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -153,7 +154,7 @@ impl UserStore for PgStore {
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(&format!("{USER_SELECT} WHERE id = $1"))
             .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         row.map(UserRow::into_user).transpose()
@@ -162,7 +163,7 @@ impl UserStore for PgStore {
     async fn get_user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(&format!("{USER_SELECT} WHERE email = $1"))
             .bind(email.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         row.map(UserRow::into_user).transpose()
@@ -191,7 +192,8 @@ impl UserStore for PgStore {
                 .push(" ESCAPE '\\')");
         }
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
-        let rows: Vec<UserRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows: Vec<UserRow> =
+            sql.build_query_as().fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
         rows.into_iter().map(UserRow::into_user).collect()
     }
 
@@ -203,7 +205,8 @@ impl UserStore for PgStore {
         at: Timestamp,
         events: ChangeEvents<'_, User>,
     ) -> Result<Update<User>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         // FOR UPDATE: the user read is the user changed.
         let stored = lock_user(&mut tx, id).await?;
         let (before, after, fields) = match plan_user_update(stored, patch, if_version, at) {
@@ -251,7 +254,8 @@ impl UserStore for PgStore {
         if_version: Option<u64>,
         events: DeleteEvents<'_, User>,
     ) -> Result<Deletion<User>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let stored = lock_user(&mut tx, id).await?;
         let user = match plan_deletion(stored, |u| u.version, if_version) {
             DeletionPlan::Answer(answer) => return Ok(answer),
@@ -270,8 +274,10 @@ impl UserStore for PgStore {
     }
 
     async fn count_users(&self) -> Result<u64> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await.map_err(db_error)?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&mut *self.conn().await?)
+            .await
+            .map_err(db_error)?;
         Ok(count.unsigned_abs())
     }
 
@@ -295,7 +301,7 @@ impl UserStore for PgStore {
         let row: Option<SessionRow> =
             sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1"))
                 .bind(id_hash.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(SessionRow::into_session).transpose()
@@ -347,7 +353,8 @@ impl UserStore for PgStore {
     }
 
     async fn replace_personal_token(&self, t: &PersonalAccessToken, events: &[Event]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         // One statement: the old token (if any) and the new one are never
         // both stored, nor neither.
         sqlx::query(&format!(
@@ -373,7 +380,7 @@ impl UserStore for PgStore {
         let row: Option<TokenRow> =
             sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM personal_access_tokens WHERE hash = $1"))
                 .bind(hash.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(TokenRow::into_token).transpose()
@@ -383,14 +390,15 @@ impl UserStore for PgStore {
         let row: Option<TokenRow> =
             sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM personal_access_tokens WHERE user_id = $1"))
                 .bind(user_id.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(TokenRow::into_token).transpose()
     }
 
     async fn delete_user_personal_token(&self, user_id: UserId, events: &[Event]) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let done = sqlx::query("DELETE FROM personal_access_tokens WHERE user_id = $1")
             .bind(user_id.as_uuid())
             .execute(&mut *tx)
@@ -410,7 +418,8 @@ impl UserStore for PgStore {
             return Ok(());
         }
         let (ids, ats): (Vec<Uuid>, Vec<Timestamp>) = used.iter().map(|(id, at)| (id.as_uuid(), *at)).unzip();
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         // As record_last_used: lock the rows in user order first, so that
         // instances flushing overlapping batches never deadlock.
         sqlx::query(

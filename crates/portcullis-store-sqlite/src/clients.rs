@@ -12,7 +12,7 @@ use portcullis_store::{
     decode::{self, ClientColumns},
     search,
 };
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 use crate::{
@@ -216,7 +216,8 @@ impl SqliteStore {
             sql.push(" AND name_lower LIKE ").push_bind(search::like_contains(needle)).push(" ESCAPE '\\'");
         }
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
-        let rows: Vec<ClientRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows: Vec<ClientRow> =
+            sql.build_query_as().fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
         rows.into_iter().map(ClientRow::into_client).collect()
     }
 }
@@ -224,7 +225,8 @@ impl SqliteStore {
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn insert_client(&self, c: &ApiClient, events: &[Event]) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO api_clients (id, name, name_lower, description, status, role_id, token_ttl_seconds, \
              secret_hash, created_at, updated_at, last_used_at, tokens_valid_after, version) \
@@ -254,7 +256,7 @@ impl ClientStore for SqliteStore {
         let row: Option<ClientRow> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_clients WHERE id = ?"))
                 .bind(id.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(ClientRow::into_client).transpose()
@@ -264,7 +266,7 @@ impl ClientStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
         Ok(clients_by_id(&mut conn, ids).await?.into_values().collect())
     }
 
@@ -291,7 +293,8 @@ impl ClientStore for SqliteStore {
     ) -> Result<Update<ApiClient>> {
         // IMMEDIATE: the write lock first, so that the row read is the row
         // changed; no other writer can come between.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = client_by_id(&mut tx, id).await?;
         let (before, after, fields) = match plan_client_update(stored, patch, if_version, at) {
             Plan::Answer(answer) => return Ok(answer),
@@ -309,7 +312,8 @@ impl ClientStore for SqliteStore {
         if_version: Option<u64>,
         events: DeleteEvents<'_, ApiClient>,
     ) -> Result<Deletion<ApiClient>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = client_by_id(&mut tx, id).await?;
         let client = match plan_deletion(stored, |c| c.version, if_version) {
             DeletionPlan::Answer(answer) => return Ok(answer),
@@ -332,7 +336,8 @@ impl ClientStore for SqliteStore {
         // One transaction, one prepared statement per client. An unknown id
         // matches no row; a stored later instant fails the condition (and a
         // client listed twice ends with the later of its instants).
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         for (id, at) in used {
             sqlx::query(
                 "UPDATE api_clients SET last_used_at = ?1 \
@@ -361,7 +366,8 @@ impl ClientStore for SqliteStore {
         // IMMEDIATE: the write lock first, so that what is read below is
         // what gets written (a deferred transaction upgrading its read lock
         // would fail at once if another connection wrote meanwhile).
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let found = clients_by_id(&mut tx, ids).await?;
         let plan = plan(ids, found, |c| c.status != status);
         bulk::check_guard(&plan, guard)?;
@@ -389,7 +395,8 @@ impl ClientStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let found = clients_by_id(&mut tx, ids).await?;
         let plan = plan(ids, found, |_| true);
         bulk::check_guard(&plan, guard)?;

@@ -5,7 +5,7 @@ use portcullis_store::{
     decode::{self, EventColumns},
     events::{self, EventCondition},
 };
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::{
     SqliteStore,
@@ -140,7 +140,8 @@ impl EventStore for SqliteStore {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         insert_in(&mut tx, events).await?;
         tx.commit().await.map_err(db_error)
     }
@@ -149,7 +150,7 @@ impl EventStore for SqliteStore {
         let row: Option<EventRow> =
             sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?"))
                 .bind(id.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(EventRow::into_event).transpose()
@@ -162,7 +163,8 @@ impl EventStore for SqliteStore {
             push_condition(&mut sql, condition);
         }
         sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ").push_bind(list.limit);
-        let rows: Vec<EventRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows: Vec<EventRow> =
+            sql.build_query_as().fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
         rows.into_iter().map(EventRow::into_event).collect()
     }
 
@@ -176,7 +178,7 @@ impl EventStore for SqliteStore {
         )
         .bind(micros(before))
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected())

@@ -4,7 +4,7 @@ use portcullis_store::{
     KeyState, KeyStore, Result, RevocationEvents, RotationEvents, ServerSecretStore, StoreError,
     StoredSigningKey, decode,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection, Sqlite, Transaction};
 
 use crate::{
     SqliteStore,
@@ -85,7 +85,8 @@ async fn promote_next(tx: &mut Transaction<'_, Sqlite>, at: Timestamp) -> Result
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         insert(&mut tx, key).await?;
         tx.commit().await.map_err(db_error)
     }
@@ -95,7 +96,7 @@ impl KeyStore for SqliteStore {
             "SELECT kid, algorithm, public_key, sealed_private_key, created_at, state, activated_at, replaced_at \
              FROM signing_keys ORDER BY created_at DESC, kid DESC",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         rows.into_iter().map(KeyRow::into_key).collect()
@@ -104,7 +105,7 @@ impl KeyStore for SqliteStore {
     async fn delete_signing_key(&self, kid: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
@@ -120,7 +121,8 @@ impl KeyStore for SqliteStore {
         // The first statement writes, so the transaction holds SQLite's write
         // lock from its start: a racing rotation waits, then finds
         // `current_kid` no longer current.
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let replaced = sqlx::query(
             "UPDATE signing_keys SET state = 'previous', replaced_at = ? WHERE kid = ? AND state = 'current'",
         )
@@ -146,7 +148,8 @@ impl KeyStore for SqliteStore {
         at: Timestamp,
         events: RevocationEvents<'_>,
     ) -> Result<Option<KeyState>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         let state: Option<String> =
             sqlx::query_scalar("DELETE FROM signing_keys WHERE kid = ? RETURNING state")
                 .bind(kid)
@@ -173,7 +176,7 @@ impl ServerSecretStore for SqliteStore {
     async fn get_server_secret(&self, name: &str) -> Result<Option<Vec<u8>>> {
         sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_error)
     }
@@ -183,7 +186,7 @@ impl ServerSecretStore for SqliteStore {
         sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         decode::server_secret_read_back(name, self.get_server_secret(name).await?)

@@ -17,9 +17,13 @@ use std::{
 };
 
 use async_trait::async_trait;
-use portcullis_store::{ChangeWatch, Health, Result, StoreError, Stores};
+use portcullis_store::{
+    ChangeWatch, Health, Result, StoreError, Stores,
+    stats::{AcquireWaits, PoolStats},
+};
 use sqlx::{
-    SqlitePool,
+    Sqlite, SqlitePool,
+    pool::PoolConnection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
@@ -45,6 +49,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Every Portcullis store on one SQLite database file.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// How long each acquisition of a pool connection waited: every query
+    /// takes its connection through [`SqliteStore::conn`].
+    waits: AcquireWaits,
     /// The change watch's own connection: see [`Watch`].
     watch: Mutex<Watch>,
 }
@@ -98,6 +105,7 @@ impl SqliteStore {
         let watch = open_watch(&path)?;
         Ok(Arc::new(SqliteStore {
             pool,
+            waits: AcquireWaits::default(),
             watch: Mutex::new(Watch { conn: watch, data_version: None, generation: 0 }),
         }))
     }
@@ -110,6 +118,13 @@ impl SqliteStore {
     /// This store as the service layer receives it.
     pub fn stores(self: &Arc<Self>) -> Stores {
         Stores::from_backend(self.clone())
+    }
+
+    /// A connection of the pool, the wait for it counted (`/metrics`). A
+    /// connection that was idle is checked with a ping first (sqlx's
+    /// `test_before_acquire`), which the wait includes.
+    async fn conn(&self) -> Result<PoolConnection<Sqlite>> {
+        self.waits.time(self.pool.acquire()).await.map_err(db_error)
     }
 }
 
@@ -176,8 +191,20 @@ impl ChangeWatch for SqliteStore {
 #[async_trait]
 impl Health for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_error)?;
+        sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await.map_err(db_error)?;
         Ok(())
+    }
+
+    fn pool(&self) -> PoolStats {
+        let open = self.pool.size();
+        PoolStats {
+            name: "sqlite",
+            max: self.pool.options().get_max_connections(),
+            open,
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(open).min(open),
+            acquire_wait: self.waits.waits(),
+            acquire_failures: self.waits.failures(),
+        }
     }
 }
 

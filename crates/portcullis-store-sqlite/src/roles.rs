@@ -6,7 +6,7 @@ use portcullis_store::{
     change::{DeletionPlan, Plan, RoleField, plan_deletion, plan_permission_update, plan_role_update},
     decode::{self, RoleRowColumns},
 };
-use sqlx::{Executor, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, Executor, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::{
@@ -66,7 +66,7 @@ fn parse_role_id(id: &str) -> Result<RoleId> {
 /// Gives the role exactly these permissions (it has none yet); a permission
 /// listed twice is stored once.
 async fn insert_permissions(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     role_id: &str,
     permissions: &[PermissionName],
 ) -> Result<()> {
@@ -118,7 +118,7 @@ async fn roles_in<'e>(conn: impl Executor<'e, Database = Sqlite>) -> Result<Vec<
 
 /// Takes these permissions from the role.
 async fn delete_permissions(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'_, Sqlite>,
     role_id: &str,
     permissions: &[PermissionName],
 ) -> Result<()> {
@@ -134,11 +134,7 @@ async fn delete_permissions(
 }
 
 /// Executes the plan of [`builtins::plan`] against what is stored now.
-async fn sync_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    permissions: &[Permission],
-    roles: &[Role],
-) -> Result<()> {
+async fn sync_in(tx: &mut Transaction<'_, Sqlite>, permissions: &[Permission], roles: &[Role]) -> Result<()> {
     let (stored_permissions, stored_roles) = (permissions_in(&mut **tx).await?, roles_in(&mut **tx).await?);
     let sync = builtins::plan(&stored_permissions, &stored_roles, permissions, roles);
     for p in &sync.upsert_permissions {
@@ -196,23 +192,24 @@ impl RoleStore for SqliteStore {
         // IMMEDIATE takes the write lock first, waiting (busy_timeout) for
         // another process doing the same; a deferred transaction would fail
         // at once when upgrading its read lock.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sync_in(&mut tx, permissions, roles).await?;
         tx.commit().await.map_err(db_error)
     }
 
     async fn list_permissions(&self) -> Result<Vec<Permission>> {
-        permissions_in(&self.pool).await
+        permissions_in(&mut *self.conn().await?).await
     }
 
     async fn list_roles(&self) -> Result<Vec<Role>> {
-        roles_in(&self.pool).await
+        roles_in(&mut *self.conn().await?).await
     }
 
     async fn get_role(&self, id: RoleId) -> Result<Option<Role>> {
         let rows = sqlx::query_as(&format!("{ROLE_SELECT} WHERE r.id = ?{ROLE_ORDER}"))
             .bind(id.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         Ok(into_roles(rows)?.pop())
@@ -221,14 +218,15 @@ impl RoleStore for SqliteStore {
     async fn get_role_by_name(&self, name: &RoleName) -> Result<Option<Role>> {
         let rows = sqlx::query_as(&format!("{ROLE_SELECT} WHERE r.name = ?{ROLE_ORDER}"))
             .bind(name.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         Ok(into_roles(rows)?.pop())
     }
 
     async fn insert_permission(&self, p: &Permission, events: &[Event]) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sqlx::query("INSERT INTO permissions (name, category, description, builtin) VALUES (?, ?, ?, 0)")
             .bind(p.name.as_str())
             .bind(p.name.category())
@@ -246,7 +244,8 @@ impl RoleStore for SqliteStore {
         description: &str,
         events: ChangeEvents<'_, Permission>,
     ) -> Result<Update<Permission>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let row: Option<(String, String, bool)> =
             sqlx::query_as("SELECT name, description, builtin FROM permissions WHERE name = ?")
                 .bind(name.as_str())
@@ -276,7 +275,7 @@ impl RoleStore for SqliteStore {
              WHERE rp.permission = ? ORDER BY r.name",
         )
         .bind(name.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         rows.into_iter().map(|(id, name)| decode::role_name(parse_role_id(&id)?, &name)).collect()
@@ -288,7 +287,8 @@ impl RoleStore for SqliteStore {
         cascade: bool,
         events: PermissionDeleteEvents<'_>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT r.id, r.name FROM role_permissions rp JOIN roles r ON r.id = rp.role_id \
              WHERE rp.permission = ? ORDER BY r.name",
@@ -333,7 +333,8 @@ impl RoleStore for SqliteStore {
 
     async fn insert_role(&self, r: &Role, events: &[Event]) -> Result<()> {
         let id = r.id.to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO roles (id, name, description, builtin, created_at, version) VALUES (?, ?, ?, 0, ?, ?)",
         )
@@ -358,7 +359,8 @@ impl RoleStore for SqliteStore {
         events: ChangeEvents<'_, Role>,
     ) -> Result<Update<Role>> {
         // IMMEDIATE: the write lock first, so that the role read is the role changed.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = role_in(&mut tx, id).await?;
         let (before, after, fields) = match plan_role_update(stored, patch, if_version) {
             Plan::Answer(answer) => return Ok(answer),
@@ -408,7 +410,7 @@ impl RoleStore for SqliteStore {
              ORDER BY 1, 2",
         )
         .bind(id.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         let mut holders = RoleHolders::default();
@@ -430,7 +432,8 @@ impl RoleStore for SqliteStore {
         if_version: Option<u64>,
         events: DeleteEvents<'_, Role>,
     ) -> Result<Deletion<Role>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = role_in(&mut tx, id).await?;
         let role = match plan_deletion(stored, |r| r.version, if_version) {
             DeletionPlan::Answer(answer) => return Ok(answer),

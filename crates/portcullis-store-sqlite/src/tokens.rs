@@ -17,7 +17,7 @@ impl TokenStore for SqliteStore {
         .bind(client_id.to_string())
         .bind(micros(expires_at))
         .bind(micros(now()))
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         Ok(())
@@ -26,7 +26,7 @@ impl TokenStore for SqliteStore {
     async fn is_token_revoked(&self, jti: Uuid) -> Result<bool> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM revoked_tokens WHERE jti = ?")
             .bind(jti.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         Ok(found.is_some())
@@ -40,7 +40,7 @@ impl TokenStore for SqliteStore {
         )
         .bind(micros(now))
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected())

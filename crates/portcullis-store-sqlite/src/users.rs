@@ -8,7 +8,7 @@ use portcullis_store::{
     decode::{self, UserColumns},
     search,
 };
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use crate::{
@@ -124,7 +124,7 @@ const TOKEN_COLUMNS: &str = "user_id, hash, hint, created_at, last_used_at";
 
 /// Gives the user exactly these roles (it has none yet); a role listed
 /// twice is stored once.
-async fn insert_roles(tx: &mut Transaction<'static, Sqlite>, user_id: &str, roles: &[RoleId]) -> Result<()> {
+async fn insert_roles(tx: &mut Transaction<'_, Sqlite>, user_id: &str, roles: &[RoleId]) -> Result<()> {
     for role in roles {
         sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(user_id)
@@ -154,7 +154,8 @@ fn version(v: u64) -> Result<i64> {
 impl UserStore for SqliteStore {
     async fn insert_user(&self, u: &User, events: &[Event]) -> Result<()> {
         let id = u.id.to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO users (id, email, name, name_lower, status, password_hash, created_at, updated_at, \
              version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -179,7 +180,7 @@ impl UserStore for SqliteStore {
     async fn get_user(&self, id: UserId) -> Result<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(&format!("{USER_SELECT} WHERE id = ?"))
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         row.map(UserRow::into_user).transpose()
@@ -188,7 +189,7 @@ impl UserStore for SqliteStore {
     async fn get_user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as(&format!("{USER_SELECT} WHERE email = ?"))
             .bind(email.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         row.map(UserRow::into_user).transpose()
@@ -217,7 +218,8 @@ impl UserStore for SqliteStore {
                 .push(" ESCAPE '\\')");
         }
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
-        let rows: Vec<UserRow> = sql.build_query_as().fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows: Vec<UserRow> =
+            sql.build_query_as().fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
         rows.into_iter().map(UserRow::into_user).collect()
     }
 
@@ -230,7 +232,8 @@ impl UserStore for SqliteStore {
         events: ChangeEvents<'_, User>,
     ) -> Result<Update<User>> {
         // IMMEDIATE: the write lock first, so that the user read is the user changed.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = user_in(&mut tx, id).await?;
         let (before, after, fields) = match plan_user_update(stored, patch, if_version, at) {
             Plan::Answer(answer) => return Ok(answer),
@@ -278,7 +281,8 @@ impl UserStore for SqliteStore {
         if_version: Option<u64>,
         events: DeleteEvents<'_, User>,
     ) -> Result<Deletion<User>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let stored = user_in(&mut tx, id).await?;
         let user = match plan_deletion(stored, |u| u.version, if_version) {
             DeletionPlan::Answer(answer) => return Ok(answer),
@@ -296,8 +300,10 @@ impl UserStore for SqliteStore {
     }
 
     async fn count_users(&self) -> Result<u64> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await.map_err(db_error)?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&mut *self.conn().await?)
+            .await
+            .map_err(db_error)?;
         Ok(count.unsigned_abs())
     }
 
@@ -308,7 +314,7 @@ impl UserStore for SqliteStore {
             .bind(micros(s.created_at))
             .bind(micros(s.last_seen_at))
             .bind(micros(s.expires_at))
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db_error_fk(SESSION_USER_MISSING))?;
         Ok(())
@@ -318,7 +324,7 @@ impl UserStore for SqliteStore {
         let row: Option<SessionRow> =
             sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = ?"))
                 .bind(id_hash.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(SessionRow::into_session).transpose()
@@ -328,7 +334,7 @@ impl UserStore for SqliteStore {
         sqlx::query("UPDATE sessions SET last_seen_at = ?1 WHERE id_hash = ?2 AND last_seen_at < ?1")
             .bind(micros(last_seen_at))
             .bind(id_hash.as_bytes().as_slice())
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         Ok(())
@@ -337,7 +343,7 @@ impl UserStore for SqliteStore {
     async fn delete_session(&self, id_hash: &SecretHash) -> Result<bool> {
         let done = sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
             .bind(id_hash.as_bytes().as_slice())
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
@@ -346,7 +352,7 @@ impl UserStore for SqliteStore {
     async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
             .bind(user_id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected())
@@ -361,14 +367,15 @@ impl UserStore for SqliteStore {
         .bind(micros(now))
         .bind(micros(idle_before))
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await
         .map_err(db_error)?;
         Ok(done.rows_affected())
     }
 
     async fn replace_personal_token(&self, t: &PersonalAccessToken, events: &[Event]) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         // One statement: the old token (if any) and the new one are never
         // both stored, nor neither.
         sqlx::query(&format!(
@@ -392,7 +399,7 @@ impl UserStore for SqliteStore {
         let row: Option<TokenRow> =
             sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM personal_access_tokens WHERE hash = ?"))
                 .bind(hash.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(TokenRow::into_token).transpose()
@@ -402,14 +409,15 @@ impl UserStore for SqliteStore {
         let row: Option<TokenRow> =
             sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM personal_access_tokens WHERE user_id = ?"))
                 .bind(user_id.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await
                 .map_err(db_error)?;
         row.map(TokenRow::into_token).transpose()
     }
 
     async fn delete_user_personal_token(&self, user_id: UserId, events: &[Event]) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         let done = sqlx::query("DELETE FROM personal_access_tokens WHERE user_id = ?")
             .bind(user_id.to_string())
             .execute(&mut *tx)
@@ -429,7 +437,8 @@ impl UserStore for SqliteStore {
         }
         // As record_last_used: one transaction; an unknown user matches no
         // row, a stored later instant fails the condition.
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await.map_err(db_error)?;
         for (user_id, at) in used {
             sqlx::query(
                 "UPDATE personal_access_tokens SET last_used_at = ?1 \

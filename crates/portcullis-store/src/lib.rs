@@ -5,7 +5,8 @@
 //! [`conformance`] module is the one suite every backend must pass, and
 //! [`counting`] the decorator tests count a path's store calls with;
 //! [`builtins`], [`bulk`], [`change`], [`decode`], [`events`] and [`search`]
-//! are what the SQL backends do alike, decided once here.
+//! are what the SQL backends do alike, decided once here; [`stats`] is what
+//! they report about their connection pools.
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub mod counting;
 pub mod decode;
 pub mod events;
 pub mod search;
+pub mod stats;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -544,6 +546,11 @@ pub trait ChangeWatch: Send + Sync {
 pub trait Health: Send + Sync {
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> Result<()>;
+
+    /// The connection pool now: connections open, idle and at most, and
+    /// how long every acquisition of a connection by this store waited.
+    /// Cheap (no query): read at each scrape of `/metrics`.
+    fn pool(&self) -> stats::PoolStats;
 }
 
 /// Every role trait of one backend, as the service layer receives them.

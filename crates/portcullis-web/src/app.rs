@@ -111,10 +111,12 @@ impl Application {
     ) -> io::Result<()> {
         let Self { listener, state, limits, tls } = self;
         let draining = state.draining.clone();
+        let metrics = state.metrics.clone();
         let app: Router = router(state);
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
         let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+        metrics.connections.set_max(limits.max_connections.max(1));
         let graceful = GracefulShutdown::new();
         let shutdown = {
             let draining = draining.clone();
@@ -133,12 +135,18 @@ impl Application {
         };
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                permit = open.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
+            let permit = match open.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    metrics.connections.limit_reached();
+                    tokio::select! {
+                        permit = open.clone().acquire_owned() => match permit {
+                            Ok(permit) => permit,
+                            Err(_) => break,
+                        },
+                        () = &mut shutdown => break,
+                    }
+                }
             };
             let (tcp, remote) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -176,7 +184,9 @@ impl Application {
             io.set_write_timeout(Some(limits.write_timeout));
             let io = Box::pin(io);
             let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+            let metrics = metrics.clone();
             tokio::spawn(async move {
+                let _open = metrics.connections.opened();
                 match tls {
                     None => serve(&builder, watcher, io, app).await,
                     Some(tls) => {

@@ -10,7 +10,7 @@ mod graphiql;
 pub mod graphql;
 mod guard;
 mod health;
-mod metrics;
+pub mod metrics;
 mod panic;
 mod public;
 pub mod recording;
@@ -104,6 +104,8 @@ pub struct AppState {
     pub throttle: std::sync::Arc<throttle::Throttle>,
     /// Set when shutdown has begun: `/readyz` answers 503 `draining`.
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests and connections, counted for `/metrics`.
+    pub metrics: std::sync::Arc<metrics::WebMetrics>,
 }
 
 impl AppState {
@@ -116,6 +118,7 @@ impl AppState {
             body_read_timeout: std::time::Duration::from_secs(10),
             throttle: std::sync::Arc::new(throttle::Throttle::new(throttle::FailureLimits::default())),
             draining: std::sync::Arc::default(),
+            metrics: std::sync::Arc::default(),
         }
     }
 }
@@ -129,6 +132,7 @@ const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
 pub fn router(state: AppState) -> Router {
     let over_https = api::session_cookie::secure(&state);
+    let count_requests = metrics::http::CountRequests(state.metrics.http.clone());
     // Each `Router::layer` call wraps every route in one more boxed service,
     // and a boxed service is cloned, with everything inside it, each time a
     // request passes it: ten single layers cost a token request ~60 boxed
@@ -208,6 +212,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                // Outermost, so that the time counted is all of ours; applied
+                // to each route after routing, where the matched route is known.
+                .layer(count_requests)
                 .option_layer(
                     over_https.then(|| SetResponseHeaderLayer::overriding(header::STRICT_TRANSPORT_SECURITY, HSTS)),
                 )

@@ -200,13 +200,11 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
     let failed = oauth2 && response.status().is_client_error();
     if failed && let Some(id) = subject.client_id {
         // A failed authentication as a client that does not exist is
-        // anyone's to make, as often as they like: counted, never stored.
+        // anyone's to make, as often as they like: never stored (the
+        // service counted it, as `unknown_client`, for `/metrics`).
         match state.service.client_exists(id).await {
             Ok(true) => {}
-            Ok(false) => {
-                state.service.count_unknown_client_failure();
-                return response;
-            }
+            Ok(false) => return response,
             Err(e) => {
                 tracing::warn!(error = %e, "could not tell whether a client exists; its failed request is not recorded");
                 return response;

@@ -89,6 +89,44 @@ pub struct Throttle {
     signing_in: Mutex<HashMap<IpAddr, usize>>,
     refused: AtomicU64,
     failures: AtomicU64,
+    /// Each limit's decisions, for `/metrics`.
+    decisions: [Decisions; 3],
+}
+
+/// One of the limits, as `/metrics` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Failed authentications per source address.
+    PerIp,
+    /// Failed authentications per account (client id or e-mail).
+    PerAccount,
+    /// Sign-ins checked at once per address ([`SIGN_INS_AT_ONCE`]).
+    SignInsPerIp,
+}
+
+impl Limit {
+    /// The `limit` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PerIp => "auth_failures_per_ip",
+            Self::PerAccount => "auth_failures_per_account",
+            Self::SignInsPerIp => "sign_ins_per_ip",
+        }
+    }
+}
+
+/// Attempts a limit let through, and those it refused with 429.
+#[derive(Debug, Default)]
+struct Decisions {
+    allowed: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Decisions {
+    fn count(&self, refused: bool) {
+        let n = if refused { &self.refused } else { &self.allowed };
+        n.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(per_minute: u32) -> Option<Limiter<K>> {
@@ -117,6 +155,37 @@ impl Throttle {
             signing_in: Mutex::new(HashMap::new()),
             refused: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            decisions: Default::default(),
+        }
+    }
+
+    /// Each limit that is on, with the attempts it allowed and refused
+    /// since start. A limit that is off decides nothing and is left out.
+    pub fn decisions(&self) -> Vec<(Limit, u64, u64)> {
+        let per_ip = self.per_ip.is_some();
+        [
+            (Limit::PerIp, per_ip),
+            (Limit::PerAccount, self.per_account.is_some()),
+            (Limit::SignInsPerIp, per_ip),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(limit, _)| {
+            let d = &self.decisions[limit as usize];
+            (limit, d.allowed.load(Ordering::Relaxed), d.refused.load(Ordering::Relaxed))
+        })
+        .collect()
+    }
+
+    /// Counts what the limits that looked at an attempt decided: the
+    /// address's, and the account's when there is one and the address's
+    /// let it through.
+    fn decided(&self, refused_by: Option<Limit>, account: bool) {
+        if self.per_ip.is_some() {
+            self.decisions[Limit::PerIp as usize].count(refused_by == Some(Limit::PerIp));
+        }
+        if self.per_account.is_some() && account && refused_by != Some(Limit::PerIp) {
+            self.decisions[Limit::PerAccount as usize].count(refused_by == Some(Limit::PerAccount));
         }
     }
 
@@ -130,19 +199,20 @@ impl Throttle {
         self.failures.load(Ordering::Relaxed)
     }
 
-    /// How long this attempt must wait, if it is refused.
-    fn wait(&self, ip: IpAddr, account: Option<&str>) -> Option<Duration> {
+    /// How long this attempt must wait, and which limit says so, if it is refused.
+    fn wait(&self, ip: IpAddr, account: Option<&str>) -> Option<(Duration, Limit)> {
         let now = Instant::now();
         let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
         let until = |key: &Key| blocked.get(key).and_then(|until| until.checked_duration_since(now));
         if let Some(wait) = until(&Key::Ip(ip)) {
-            return Some(wait);
+            return Some((wait, Limit::PerIp));
         }
         let account = account?;
         let failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
         let failed_recently =
             failing.get(&(ip, account.to_owned())).is_some_and(|at| now.duration_since(*at) < FAILING_FOR);
-        if failed_recently { until(&Key::Account(account.to_owned())) } else { None }
+        let wait = if failed_recently { until(&Key::Account(account.to_owned())) } else { None };
+        wait.map(|wait| (wait, Limit::PerAccount))
     }
 
     /// A slot for a sign-in from `ip`, if fewer than [`SIGN_INS_AT_ONCE`]
@@ -154,7 +224,9 @@ impl Throttle {
         }
         let mut signing_in = self.signing_in.lock().unwrap_or_else(|e| e.into_inner());
         let now = signing_in.entry(ip).or_default();
-        if *now >= SIGN_INS_AT_ONCE {
+        let full = *now >= SIGN_INS_AT_ONCE;
+        self.decisions[Limit::SignInsPerIp as usize].count(full);
+        if full {
             return None;
         }
         *now += 1;
@@ -252,7 +324,9 @@ pub(crate) async fn limit(
         Account::None => None,
     };
     let throttle = &state.throttle;
-    if let Some(wait) = throttle.wait(ip, account.as_deref()) {
+    let refusal = throttle.wait(ip, account.as_deref());
+    throttle.decided(refusal.map(|(_, limit)| limit), account.is_some());
+    if let Some((wait, _)) = refusal {
         throttle.refused.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%ip, path = %parts.uri.path(), "authentication attempt refused: too many failures");
         return too_many(shape, wait);
@@ -354,7 +428,8 @@ mod tests {
             let newly = throttle.failed(ip(1), None);
             assert_eq!(newly.is_empty(), n < 2, "the third failure blocks");
         }
-        let wait = throttle.wait(ip(1), Some("acct")).unwrap();
+        let (wait, limit) = throttle.wait(ip(1), Some("acct")).unwrap();
+        assert_eq!(limit, Limit::PerIp);
         assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20), "{wait:?}");
         assert!(throttle.wait(ip(2), None).is_none(), "another address is not touched");
         assert_eq!(throttle.failures(), 3);
@@ -365,7 +440,7 @@ mod tests {
         let throttle = Throttle::new(FailureLimits { per_ip: 0, per_account: 2 });
         throttle.failed(ip(1), Some("a@example.com"));
         assert_eq!(throttle.failed(ip(2), Some("a@example.com")), ["account"]);
-        assert!(throttle.wait(ip(1), Some("a@example.com")).is_some());
+        assert_eq!(throttle.wait(ip(1), Some("a@example.com")).map(|w| w.1), Some(Limit::PerAccount));
         assert!(throttle.wait(ip(2), Some("a@example.com")).is_some());
         assert!(throttle.wait(ip(3), Some("a@example.com")).is_none(), "a clean address");
         assert!(throttle.wait(ip(1), Some("b@example.com")).is_none(), "another account");
@@ -379,5 +454,31 @@ mod tests {
             assert!(throttle.failed(ip(1), Some("a")).is_empty());
         }
         assert!(throttle.wait(ip(1), Some("a")).is_none());
+    }
+
+    #[test]
+    fn decisions_are_counted_per_limit_that_is_on() {
+        let throttle = Throttle::new(FailureLimits { per_ip: 5, per_account: 0 });
+        throttle.decided(None, true);
+        throttle.decided(Some(Limit::PerIp), true);
+        assert!(throttle.sign_in_slot(ip(1)).is_some());
+        assert_eq!(
+            throttle.decisions(),
+            [(Limit::PerIp, 1, 1), (Limit::SignInsPerIp, 1, 0)],
+            "no limit per account: not counted"
+        );
+        let throttle = Throttle::new(FailureLimits { per_ip: 5, per_account: 5 });
+        throttle.decided(None, false);
+        throttle.decided(None, true);
+        throttle.decided(Some(Limit::PerAccount), true);
+        throttle.decided(Some(Limit::PerIp), true);
+        let _held = [throttle.sign_in_slot(ip(1)), throttle.sign_in_slot(ip(1))];
+        assert!(throttle.sign_in_slot(ip(1)).is_none());
+        assert_eq!(
+            throttle.decisions(),
+            [(Limit::PerIp, 3, 1), (Limit::PerAccount, 1, 1), (Limit::SignInsPerIp, 2, 1)],
+            "an attempt the address's limit refused is not the account's to decide"
+        );
+        assert!(Throttle::new(FailureLimits { per_ip: 0, per_account: 0 }).decisions().is_empty());
     }
 }

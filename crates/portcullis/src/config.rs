@@ -192,6 +192,13 @@ pub struct ServeConfig {
     /// core.
     #[arg(long, env = "PORTCULLIS_PASSWORD_QUEUE", value_parser = clap::value_parser!(u16).range(0..=4096))]
     pub password_queue: Option<u16>,
+
+    /// Clients whose issued tokens `/metrics` counts under their own
+    /// `client_id` label: the first N clients to get a token since start;
+    /// tokens of every other client are counted as `client_id="other"`.
+    /// Bounds the series Prometheus stores. 0: every token as `other`.
+    #[arg(long, env = "PORTCULLIS_METRICS_CLIENT_LABELS", default_value_t = portcullis_service::DEFAULT_CLIENT_LABELS, value_parser = clap::value_parser!(u16).range(0..=10_000))]
+    pub metrics_client_labels: u16,
 }
 
 impl ServeConfig {

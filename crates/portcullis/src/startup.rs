@@ -84,6 +84,7 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
         sessions: session_timeouts(serve)?,
         passwords: serve.password_limits(),
         tokens_per_client_per_hour: serve.tokens_per_client_per_hour,
+        metrics_client_labels: usize::from(serve.metrics_client_labels),
         ..ServiceConfig::new(issuer.clone(), audience)
     };
     let service = open_service(global, config).await?;

@@ -29,7 +29,6 @@ pub(crate) struct EventQueue {
     capacity: std::sync::atomic::AtomicUsize,
     dropped: AtomicU64,
     written: AtomicU64,
-    unknown_client_failures: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
 }
 
@@ -40,7 +39,6 @@ impl EventQueue {
             capacity: capacity.into(),
             dropped: AtomicU64::new(0),
             written: AtomicU64::new(0),
-            unknown_client_failures: AtomicU64::new(0),
             last_warning: Mutex::new(None),
         }
     }
@@ -108,18 +106,6 @@ impl Service {
     /// How many events were dropped because the queue was full, since start.
     pub fn dropped_events(&self) -> u64 {
         self.inner.events.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Counts a failed authentication as a client id that does not exist:
-    /// such attempts are counted, never stored (anyone could fill the
-    /// database with them).
-    pub fn count_unknown_client_failure(&self) {
-        self.inner.events.unknown_client_failures.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// How many authentications as a client id that does not exist failed, since start.
-    pub fn unknown_client_failures(&self) -> u64 {
-        self.inner.events.unknown_client_failures.load(Ordering::Relaxed)
     }
 
     /// Whether a client with this id exists (from the cache when it can):

@@ -166,3 +166,37 @@ pub async fn ping_succeeds(stores: &Stores) {
     stores.health.ping().await.unwrap();
     let _ = stores.changes.generation().unwrap();
 }
+
+/// The pool's figures add up; every connection a store call takes is
+/// counted with its wait, also when more calls run at once than the pool
+/// has connections; and none stays in use once the calls have returned.
+pub async fn pool_reports_its_connections_and_every_acquisition(stores: &Stores) {
+    let before = stores.health.pool();
+    assert!(before.max >= 1, "{before:?}");
+    assert!(before.idle <= before.open && before.open <= before.max, "{before:?}");
+    stores.health.ping().await.unwrap();
+    assert_eq!(stores.clients.get_client(ClientId::generate()).await.unwrap(), None);
+    stores.clients.insert_client(&sample_client("pooled"), &[]).await.unwrap();
+    let at_once = 2 * before.max as usize;
+    futures_util::future::try_join_all((0..at_once).map(|_| stores.health.ping())).await.unwrap();
+
+    let after = stores.health.pool();
+    assert_eq!(after.name, before.name);
+    assert_eq!(after.max, before.max);
+    let counted = after.acquire_wait.count() - before.acquire_wait.count();
+    assert!(counted >= 3 + at_once as u64, "{counted} acquisitions counted");
+    assert_eq!(after.acquire_failures, before.acquire_failures);
+    assert!(after.acquire_wait.sum_seconds > before.acquire_wait.sum_seconds);
+    assert_eq!(after.acquire_wait.counts.len(), after.acquire_wait.bounds_seconds.len() + 1);
+    assert!(after.acquire_wait.bounds_seconds.windows(2).all(|w| w[0] < w[1]));
+    assert!(1 <= after.open && after.open <= after.max, "{after:?}");
+    // A connection goes back to the pool as its call ends (sqlx may finish
+    // that on a task of its own: give it a moment).
+    for _ in 0..100 {
+        if stores.health.pool().in_use() == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("connections still in use after every call returned: {:?}", stores.health.pool());
+}

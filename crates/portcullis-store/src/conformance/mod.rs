@@ -265,10 +265,11 @@ macro_rules! conformance_suite {
             list_events_filters_combine_with_each_other_and_the_cursor,
             purge_events_deletes_only_older_ones_oldest_first,
             purge_events_in_batches_deletes_each_once,
-            // change watch and health
+            // change watch, health and the pool
             generation_changes_after_every_write,
             generation_changes_after_every_user_and_role_write,
             ping_succeeds,
+            pool_reports_its_connections_and_every_acquisition,
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {

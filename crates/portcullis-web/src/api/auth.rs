@@ -15,7 +15,7 @@ use axum::{
     http::{Method, header, request::Parts},
 };
 use portcullis_domain::{ApiClient, Scope, User};
-use portcullis_service::{ActiveUser, Actor, TokenRejected};
+use portcullis_service::{ActiveUser, Actor, AuthFailure, TokenRejected};
 
 use super::{
     problem::Problem,
@@ -100,6 +100,10 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Problem> {
+    let malformed = || {
+        state.service.count_auth_failure(AuthFailure::MalformedCredentials);
+        unauthorized()
+    };
     let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
     match (values.next(), values.next()) {
         (Some(value), None) => {
@@ -109,10 +113,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, Problem
                 .and_then(|v| v.split_once(' '))
                 .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
                 .map(|(_, token)| token.trim())
-                .ok_or_else(unauthorized)?;
+                .ok_or_else(malformed)?;
             bearer(state, token).await
         }
-        (Some(_), Some(_)) => Err(unauthorized()),
+        (Some(_), Some(_)) => Err(malformed()),
         (None, _) => session(parts, state).await,
     }
 }

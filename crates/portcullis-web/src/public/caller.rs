@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use portcullis_domain::{ApiClient, Scope};
-use portcullis_service::{GrantError, TokenRejected};
+use portcullis_service::{AuthFailure, GrantError, TokenRejected};
 
 use super::request::{Params, client_credentials};
 use crate::{AppState, error::OAuthError, recording::SubjectSlot};
@@ -46,7 +46,9 @@ pub async fn authenticate(
             Err(_) => Err(OAuthError::InvalidToken),
         };
     }
-    let (id, secret) = client_credentials(headers, params)?.ok_or(OAuthError::InvalidClient)?;
+    let (id, secret) = client_credentials(headers, params)
+        .inspect_err(|_| state.service.count_auth_failure(AuthFailure::MalformedCredentials))?
+        .ok_or(OAuthError::InvalidClient)?;
     if let (Some(slot), Ok(client_id)) = (slot, id.parse()) {
         slot.set_client(client_id);
     }

@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, Uri, header},
     response::{IntoResponse, Response},
 };
-use portcullis_service::IssuedToken;
+use portcullis_service::{AuthFailure, IssuedToken};
 use serde::Serialize;
 
 use super::request::{client_credentials, read_form};
@@ -56,7 +56,9 @@ async fn issue(
         Some("client_credentials") => {}
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     }
-    let (client_id, secret) = client_credentials(headers, &params)?.ok_or(OAuthError::InvalidClient)?;
+    let (client_id, secret) = client_credentials(headers, &params)
+        .inspect_err(|_| state.service.count_auth_failure(AuthFailure::MalformedCredentials))?
+        .ok_or(OAuthError::InvalidClient)?;
     // Failed requests of a known client are recorded too: that is what an
     // operator debugging an integration needs.
     if let (Some(slot), Ok(id)) = (slot, client_id.parse()) {

@@ -407,6 +407,11 @@ async fn unknown_client_failures_are_counted_not_stored(backend: Backend) {
     ] {
         assert_eq!(post_form(&app, "/oauth2/token", &body, auth.as_deref()).await.status(), 401);
     }
+    let r = post_form(&app, "/oauth2/introspect", "token=x", Some(&basic(&unknown, secret.expose()))).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(metric(&app).await, before + 3);
+    // A failure is counted once, for the first check it fails: a secret
+    // that is not one is malformed, before any lookup of its client.
     let r = post_form(&app, "/oauth2/introspect", "token=x", Some(&basic(&unknown, "pcs_wrong"))).await;
     assert_eq!(r.status(), 401);
     assert_eq!(metric(&app).await, before + 3);

@@ -37,6 +37,7 @@ mod graphql;
 mod graphql_twins;
 mod introspection;
 mod introspection_memory;
+mod metrics;
 mod odd_bytes;
 mod preconditions;
 mod queries;

@@ -1,5 +1,6 @@
-//! `GET /metrics`: Prometheus metrics in the OpenMetrics text format, every
-//! family listed in docs/metrics.md. Counts, gauges and histograms only:
+//! `GET /metrics`: Prometheus metrics in the OpenMetrics text format (or
+//! the classic one, on request: `format.rs`), every family listed in
+//! docs/metrics.md. Counts, gauges and histograms only:
 //! no client name, e-mail, secret or token ever, and client ids only in
 //! `portcullis_tokens_issued_total`, for a bounded number of clients. So it
 //! is served without authentication like `/healthz`; restrict it at the

@@ -280,7 +280,9 @@ async fn latency_histograms_add_up(backend: Backend) {
     );
     assert!(count >= 5.0);
     let sum = s.value(&format!("{name}_sum"), &labels);
-    assert!(sum > 0.0 && sum < count * 2.5, "{sum}");
+    // In seconds: a sum in nanoseconds or microseconds would be thousands
+    // of times larger.
+    assert!(sum > 0.0 && sum < count * 60.0, "{sum}");
 }
 
 async fn caches_count_hits_and_misses(backend: Backend) {
@@ -290,25 +292,35 @@ async fn caches_count_hits_and_misses(backend: Backend) {
     let lookups = |s: &Scrape, cache: &str, result: &str| {
         s.value("portcullis_cache_lookups_total", &[("cache", cache), ("result", result)])
     };
+    let moved = |before: &Scrape, after: &Scrape, cache: &str, result: &str| {
+        lookups(after, cache, result) - lookups(before, cache, result)
+    };
+    // The first token after the client was made reads the database; later
+    // ones are answered from memory. (On PostgreSQL the change's NOTIFY,
+    // arriving after the write, empties the caches once more: so repeat
+    // until a hit, as a client would.)
     let before = scrape(&app).await;
-    for _ in 0..3 {
+    let mut tokens = 0.0;
+    let mut after = loop {
         assert_eq!(app.token_basic(&id, secret.expose(), None).await.status(), 200);
-    }
-    let after = scrape(&app).await;
+        tokens += 1.0;
+        let after = scrape(&app).await;
+        let hit = ["clients", "roles"].iter().all(|c| moved(&before, &after, c, "hit") >= 1.0);
+        if hit || tokens >= 50.0 {
+            break after;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     for cache in ["clients", "roles"] {
-        let (hits, misses) = (
-            lookups(&after, cache, "hit") - lookups(&before, cache, "hit"),
-            lookups(&after, cache, "miss") - lookups(&before, cache, "miss"),
-        );
-        assert!(misses >= 1.0, "{cache}: the first lookup after the client was made reads the database");
-        assert!(hits >= 1.0, "{cache}: later ones are answered from memory");
-        assert_eq!(hits + misses, 3.0, "{cache}: one lookup per token");
+        let (hits, misses) = (moved(&before, &after, cache, "hit"), moved(&before, &after, cache, "miss"));
+        assert!(misses >= 1.0 && hits >= 1.0, "{cache}: {hits} hits, {misses} misses");
+        assert_eq!(hits + misses, tokens, "{cache}: one lookup per token");
     }
     // Introspection reads the revoked tokens; a page of clients the role book.
     let (_, _, admin) = app.client_with_token(Some("admin"), None).await;
     let (_, _, token) = app.client_with_token(None, None).await;
     let before = scrape(&app).await;
-    for _ in 0..2 {
+    for _ in 0..50 {
         let r = app
             .http
             .post(app.url("/oauth2/introspect"))
@@ -320,16 +332,15 @@ async fn caches_count_hits_and_misses(backend: Backend) {
         assert_eq!(r.status(), 200);
         let r = get_with(&app, "/api/v1/clients", &format!("Bearer {admin}")).await;
         assert_eq!(r.status(), 200);
+        after = scrape(&app).await;
+        if ["revoked_tokens", "role_book"].iter().all(|c| moved(&before, &after, c, "hit") >= 1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let after = scrape(&app).await;
     for cache in ["revoked_tokens", "role_book"] {
-        let moved = |result| lookups(&after, cache, result) - lookups(&before, cache, result);
-        assert!(
-            moved("hit") >= 1.0 && moved("miss") >= 1.0,
-            "{cache}: {} hits, {} misses",
-            moved("hit"),
-            moved("miss")
-        );
+        let (hits, misses) = (moved(&before, &after, cache, "hit"), moved(&before, &after, cache, "miss"));
+        assert!(hits >= 1.0 && misses >= 1.0, "{cache}: {hits} hits, {misses} misses");
     }
 }
 

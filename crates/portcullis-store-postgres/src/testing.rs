@@ -63,6 +63,23 @@ pub async fn fresh_database() -> (String, TestDatabase) {
     (url, TestDatabase { name, server_url })
 }
 
+/// Makes the database at `url` refuse every update and delete of client
+/// `id` (a trigger that raises), for the conformance case that a failed
+/// write leaves nothing behind. Takes the suite's fixture.
+pub async fn refuse_client_writes((url, _): &(String, TestDatabase), id: portcullis_domain::ClientId) {
+    let mut conn = PgConnection::connect(url).await.expect("connect to the test database");
+    let name = format!("refuse_{}", id.as_uuid().simple());
+    conn.execute(&*format!(
+        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+         CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON api_clients FOR EACH ROW \
+         WHEN (OLD.id = '{id}') EXECUTE FUNCTION {name}();"
+    ))
+    .await
+    .expect("create the refusing trigger");
+    let _ = conn.close().await;
+}
+
 /// `url` with its database path replaced by `database`.
 fn with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {

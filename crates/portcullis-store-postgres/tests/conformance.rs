@@ -16,7 +16,7 @@ use portcullis_store::{
 };
 use portcullis_store_postgres::{
     PgStore,
-    testing::{TestDatabase, fresh_database},
+    testing::{TestDatabase, fresh_database, refuse_client_writes},
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -30,21 +30,6 @@ async fn fresh_store() -> (Arc<PgStore>, String, TestDatabase) {
 async fn fresh() -> (Stores, (String, TestDatabase)) {
     let (store, url, guard) = fresh_store().await;
     (store.stores(), (url, guard))
-}
-
-/// Makes the database refuse every update and delete of client `id`.
-async fn refuse_client_writes((url, _): &(String, TestDatabase), id: ClientId) {
-    let mut conn = PgConnection::connect(url).await.unwrap();
-    let name = format!("refuse_{}", id.as_uuid().simple());
-    conn.execute(&*format!(
-        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-         CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON api_clients FOR EACH ROW \
-         WHEN (OLD.id = '{id}') EXECUTE FUNCTION {name}();"
-    ))
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
 }
 
 portcullis_store::conformance_suite!(fresh, refuse_client_writes = refuse_client_writes);

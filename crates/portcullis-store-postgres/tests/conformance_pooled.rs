@@ -7,13 +7,11 @@
 //! real PgBouncer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use portcullis_domain::ClientId;
 use portcullis_store::Stores;
 use portcullis_store_postgres::{
     PgSettings, PgStore,
-    testing::{TestDatabase, fresh_database},
+    testing::{TestDatabase, fresh_database, refuse_client_writes},
 };
-use sqlx::{Connection, Executor, PgConnection};
 
 async fn fresh() -> (Stores, (String, TestDatabase)) {
     let (url, guard) = fresh_database().await;
@@ -21,21 +19,6 @@ async fn fresh() -> (Stores, (String, TestDatabase)) {
     let store = PgStore::connect_with(&settings).await.unwrap();
     store.migrate().await.unwrap();
     (store.stores(), (url, guard))
-}
-
-/// Makes the database refuse every update and delete of client `id`.
-async fn refuse_client_writes((url, _): &(String, TestDatabase), id: ClientId) {
-    let mut conn = PgConnection::connect(url).await.unwrap();
-    let name = format!("refuse_{}", id.as_uuid().simple());
-    conn.execute(&*format!(
-        "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-         CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON api_clients FOR EACH ROW \
-         WHEN (OLD.id = '{id}') EXECUTE FUNCTION {name}();"
-    ))
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
 }
 
 portcullis_store::conformance_suite!(fresh, refuse_client_writes = refuse_client_writes);

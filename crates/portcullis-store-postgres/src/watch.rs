@@ -128,7 +128,11 @@ impl Generation {
         if instance != self.instance.simple().to_string() {
             return;
         }
-        if let Ok(sent_ms) = sent.parse::<u64>() {
+        // A stamp from the future was not sent by us (our clock only moves
+        // forward): counting it would keep the feed "fresh" past any stall.
+        if let Ok(sent_ms) = sent.parse::<u64>()
+            && sent_ms <= self.now_ms()
+        {
             self.confirmed_ms.fetch_max(sent_ms, Ordering::AcqRel);
             self.confirmed.notify_waiters();
         }
@@ -343,6 +347,25 @@ mod tests {
             generation.received(odd);
         }
         assert_eq!(generation.current(), before + 1);
+    }
+
+    #[test]
+    fn a_heartbeat_stamped_in_the_future_confirms_nothing() {
+        // Anyone who may NOTIFY could send our id with a stamp far ahead;
+        // counted, it would hold the feed fresh through any stall.
+        let generation = Generation::new(Duration::from_millis(50));
+        generation.set_listening(true);
+        let ahead = generation.now_ms() + 60_000;
+        for stamp in [u64::MAX, ahead] {
+            generation.received(&generation.heartbeat_payload(stamp));
+            assert!(!generation.fresh(), "a stamp from the future ({stamp}) is not ours");
+        }
+        generation.received(&generation.heartbeat_payload(generation.now_ms()));
+        assert!(generation.fresh());
+        std::thread::sleep(Duration::from_millis(60));
+        generation.received(&generation.heartbeat_payload(u64::MAX));
+        assert!(!generation.fresh(), "past the bound, a forged stamp does not revive the feed");
+        assert!(generation.silent_for(0).is_zero(), "the listener counts as stalled and is reconnected");
     }
 
     #[test]

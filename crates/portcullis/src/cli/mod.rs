@@ -43,7 +43,21 @@ pub enum Command {
     Clients(clients::ClientsCommand),
 }
 
-fn init_tracing(global: &GlobalConfig) {
+/// How many formatted lines may wait for the log thread before a request
+/// that logs waits for it (lines are never dropped).
+const LOG_QUEUE_LINES: usize = 16_384;
+
+/// Sets up logging to stderr. For `serve` (`buffered`), lines are handed to
+/// a thread of their own that writes them in batches through a buffer and
+/// flushes whenever it has caught up: a request never waits on a `write`
+/// to a file or a pipe, and a burst of requests costs one write per batch,
+/// not one per line. The returned guard flushes what is queued when it is
+/// dropped, at the end of `run`. Other commands write lines as they come,
+/// so that they interleave with the command's own output.
+fn init_tracing(
+    global: &GlobalConfig,
+    buffered: bool,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let mut filter = EnvFilter::try_new(&global.log).unwrap_or_else(|_| EnvFilter::new("info"));
     // PostgreSQL's notices ("relation … already exists, skipping", and the
     // nesting warnings behind a transaction pooler) are not for operators;
@@ -56,15 +70,31 @@ fn init_tracing(global: &GlobalConfig) {
     // Logs go to stderr: stdout is for command output (e.g. `--json`).
     // Colours only for a person at a terminal, never into files or journals.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = match global.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    let builder = fmt().with_env_filter(filter).with_ansi(ansi);
+    if buffered {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .buffered_lines_limit(LOG_QUEUE_LINES)
+            .thread_name("portcullis-log")
+            .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+        let builder = builder.with_writer(writer);
+        let _ = match global.log_format {
+            LogFormat::Json => builder.json().try_init(),
+            LogFormat::Text => builder.try_init(),
+        };
+        Some(guard)
+    } else {
+        let builder = builder.with_writer(std::io::stderr);
+        let _ = match global.log_format {
+            LogFormat::Json => builder.json().try_init(),
+            LogFormat::Text => builder.try_init(),
+        };
+        None
+    }
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
-    init_tracing(&cli.global);
+    let log_flush = init_tracing(&cli.global, matches!(cli.command, Command::Serve(_)));
     startup::install_panic_hook();
     let result = match cli.command {
         Command::Serve(serve) => serve_until_stopped(&cli.global, &serve).await,
@@ -84,6 +114,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(())
         }
     };
+    // Queued log lines come out before the error line below.
+    drop(log_flush);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -143,5 +175,9 @@ async fn serve_until_stopped(global: &GlobalConfig, serve: &ServeConfig) -> anyh
     let served = app.run_until_stopped(startup::shutdown_signal()).await;
     // Requests are done: write the last-used times still in memory.
     background.shutdown().await;
-    Ok(served?)
+    served?;
+    // The last line of a clean stop (supervisors and tests look for it);
+    // the log thread writes it before the process exits.
+    tracing::info!("stopped: requests finished, last-used times and events written");
+    Ok(())
 }

@@ -153,6 +153,7 @@ macro_rules! conformance_suite {
             a_change_commits_with_its_events_or_not_at_all,
             racing_changes_of_a_role_keep_every_acknowledged_one,
             racing_changes_of_a_user_keep_every_acknowledged_one,
+            racing_replacements_of_a_set_keep_the_last_acknowledged_one,
             a_stale_version_changes_no_role_or_user,
             a_role_or_user_change_commits_with_its_events_or_not_at_all,
             a_permission_or_token_change_commits_with_its_events_or_not_at_all,

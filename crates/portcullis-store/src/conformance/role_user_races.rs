@@ -175,6 +175,95 @@ pub async fn racing_changes_of_a_user_keep_every_acknowledged_one(stores: &Store
     assert!(stored.password_hash == want.password_hash, "the last acknowledged password");
 }
 
+/// Writers replace one role's permission set and one user's role set
+/// without a version precondition, at once: each acknowledged change was
+/// planned on what the change before it left (its `before` is that
+/// change's `after`), and the stored set is the last acknowledged one,
+/// never a mix of two writers' sets. (On PostgreSQL a writer that waited
+/// for another's lock must read the set again after taking it: its first
+/// snapshot predates the other's commit.)
+pub async fn racing_replacements_of_a_set_keep_the_last_acknowledged_one(stores: &Stores) {
+    with_builtins(stores).await;
+    let sets = [
+        &["clients:read", "roles:read"][..],
+        &["users:read"],
+        &["clients:read", "events:read"],
+        &["roles:read", "users:read", "events:read"],
+    ];
+    let set = |i: usize| -> Vec<PermissionName> {
+        sets[i % sets.len()].iter().map(|p| PermissionName::parse(p).unwrap()).collect()
+    };
+    let role = operator_role("replaced", &["clients:read"]);
+    stores.roles.insert_role(&role, &[]).await.unwrap();
+    let role_sets = [
+        vec![ADMIN_ROLE_ID],
+        vec![VIEWER_ROLE_ID, RESOURCE_SERVER_ROLE_ID],
+        vec![RESOURCE_SERVER_ROLE_ID],
+        vec![ADMIN_ROLE_ID, VIEWER_ROLE_ID],
+    ];
+    let mut user = sample_user("replaced@example.com");
+    user.roles = vec![VIEWER_ROLE_ID];
+    stores.users.insert_user(&user, &[]).await.unwrap();
+
+    let roles_acked: Arc<Mutex<Vec<(Role, Role)>>> = Arc::default();
+    let users_acked: Arc<Mutex<Vec<(User, User)>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for writer in 0..EDITORS {
+        let (role_writer, acked, id) = (stores.clone(), roles_acked.clone(), role.id);
+        let mine: Vec<_> = (0..ROUNDS).map(|round| set(writer + round)).collect();
+        tasks.push(tokio::spawn(async move {
+            for permissions in mine {
+                let patch = RolePatch { permissions: Some(permissions), ..Default::default() };
+                if let Update::Changed { before, after } =
+                    role_writer.roles.update_role(id, &patch, None, &|_, _| Vec::new()).await.unwrap()
+                {
+                    acked.lock().unwrap().push((before, after));
+                }
+            }
+        }));
+        let (user_writer, acked, id, role_sets) =
+            (stores.clone(), users_acked.clone(), user.id, role_sets.clone());
+        tasks.push(tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                let roles = role_sets[(writer + round) % role_sets.len()].clone();
+                let patch = UserPatch { roles: Some(roles), ..Default::default() };
+                let at = seconds_from_now(0);
+                if let Update::Changed { before, after } =
+                    user_writer.users.update_user(id, &patch, None, at, &|_, _| Vec::new()).await.unwrap()
+                {
+                    acked.lock().unwrap().push((before, after));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    let mut acked = roles_acked.lock().unwrap().clone();
+    acked.sort_by_key(|(_, after)| after.version);
+    let mut previous = stores.roles.get_role(role.id).await.unwrap().unwrap();
+    previous.permissions = vec![PermissionName::parse("clients:read").unwrap()];
+    for (before, after) in &acked {
+        assert_eq!(before.permissions, previous.permissions, "planned on the set the change before left");
+        previous = after.clone();
+    }
+    let stored = stores.roles.get_role(role.id).await.unwrap().unwrap();
+    assert_eq!(stored.permissions, previous.permissions, "the last acknowledged permission set");
+    assert_eq!(stored.version, 1 + acked.len() as u64);
+
+    let mut acked = users_acked.lock().unwrap().clone();
+    acked.sort_by_key(|(_, after)| after.version);
+    let mut previous = user.roles.clone();
+    for (before, after) in &acked {
+        assert_eq!(before.roles, previous, "planned on the roles the change before left");
+        previous = after.roles.clone();
+    }
+    let stored = stores.users.get_user(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.roles, previous, "the last acknowledged roles");
+    assert_eq!(stored.version, 1 + acked.len() as u64);
+}
+
 /// A version precondition that names another version refuses the write
 /// (update or delete) of a role or user and changes nothing.
 pub async fn a_stale_version_changes_no_role_or_user(stores: &Stores) {

@@ -74,14 +74,26 @@ async fn insert_permissions(
 }
 
 /// One stored role, locked until the caller's transaction ends.
+///
+/// Locked first, read after: a statement that waits for another writer's
+/// lock re-reads only the locked row once it has it (READ COMMITTED), while
+/// rows joined to it come from the snapshot it started with, from before
+/// the other writer's commit; a permission set read that way would undo
+/// the other writer's change.
 async fn lock_role(conn: &mut PgConnection, id: RoleId) -> Result<Option<Role>> {
-    let rows = sqlx::query_as::<Postgres, RoleRow>(&format!(
-        "{ROLE_SELECT} WHERE r.id = $1{ROLE_ORDER} FOR UPDATE OF r"
-    ))
-    .bind(id.as_uuid())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM roles WHERE id = $1 FOR UPDATE")
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    let rows = sqlx::query_as::<Postgres, RoleRow>(&format!("{ROLE_SELECT} WHERE r.id = $1{ROLE_ORDER}"))
+        .bind(id.as_uuid())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
     Ok(into_roles(rows)?.pop())
 }
 

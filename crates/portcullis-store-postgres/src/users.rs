@@ -110,8 +110,20 @@ async fn insert_roles(tx: &mut PgConnection, user_id: Uuid, roles: &[RoleId]) ->
 }
 
 /// One stored user, locked until the caller's transaction ends.
+///
+/// Locked first, read after (as `roles::lock_role`): a statement that waited
+/// for another writer's lock would read the user's roles from the snapshot it
+/// started with, before that writer's commit, and undo its change.
 async fn lock_user(conn: &mut PgConnection, id: UserId) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("{USER_SELECT} WHERE id = $1 FOR UPDATE"))
+    let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    if locked.is_none() {
+        return Ok(None);
+    }
+    let row: Option<UserRow> = sqlx::query_as(&format!("{USER_SELECT} WHERE id = $1"))
         .bind(id.as_uuid())
         .fetch_optional(&mut *conn)
         .await

@@ -11,6 +11,7 @@ PostgreSQL only: these tests are skipped on SQLite (one file, one machine).
 from __future__ import annotations
 
 import os
+import queue
 import select
 import shutil
 import signal
@@ -303,6 +304,87 @@ def test_a_stalled_change_feed_never_serves_a_change_older_than_the_bound(pg):
         assert token_for(pg, b, cid, secret).status_code == 401
         log = Path(b.log_path).read_text(errors="replace")
         assert "received no heartbeat within the staleness bound" in log
+    finally:
+        proxy.close()
+
+
+class SlowProxy:
+    """A TCP proxy to PostgreSQL that delivers every byte `delay` seconds late, both ways: a
+    slow network, or a listener that a busy machine gets round to late."""
+
+    def __init__(self, delay: float, target=("127.0.0.1", 5432)):
+        self.delay = delay
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stopped = threading.Event()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.listener.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                continue
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                late: queue.Queue = queue.Queue()
+                threading.Thread(target=self._read, args=(source, late), daemon=True).start()
+                threading.Thread(target=self._write, args=(sink, late), daemon=True).start()
+
+    def _read(self, source, late):
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            late.put((time.monotonic() + self.delay, data))
+            if not data:
+                return
+
+    def _write(self, sink, late):
+        while True:
+            due, data = late.get()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                if not data:
+                    sink.shutdown(socket.SHUT_WR)
+                    return
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self):
+        self.stopped.set()
+        for s in [self.listener, *self.sockets]:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def test_a_change_holds_at_the_next_request_of_an_instance_whose_feed_lags(pg):
+    # B's change feed is slow (every byte 120 ms late), well within the staleness bound: B
+    # counts itself fresh. A answers a change only once B has its notification too.
+    proxy = SlowProxy(0.12)
+    try:
+        a = pg.start("--issuer", ISSUER)
+        b = pg.start("--issuer", ISSUER, "--database-listen-url",
+                     pg.database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"))
+        admin = pg.create_client(name="admin", role="admin")
+        worker = pg.create_client(name="worker", role="viewer")
+        at_a = admin_token(pg, a, admin)
+        cid, secret = worker["client_id"], worker["client_secret"]
+        wait_for(lambda: (readyz(b).get("change_feed_staleness_ms") or 10**9) < 2000, 10, "B's feed is fresh")
+        for _ in range(4):
+            assert token_for(pg, b, cid, secret).status_code == 200  # B holds the client in its cache
+            assert api(a, "PATCH", f"/clients/{cid}", at_a, json={"status": "disabled"}).status_code == 200
+            assert token_for(pg, b, cid, secret).status_code == 401, "B issued a token to a client A had disabled"
+            assert api(a, "PATCH", f"/clients/{cid}", at_a, json={"status": "enabled"}).status_code == 200
+            assert token_for(pg, b, cid, secret).status_code == 200, "B refused a client A had enabled"
     finally:
         proxy.close()
 

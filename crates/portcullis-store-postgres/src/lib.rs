@@ -34,6 +34,7 @@ mod clients;
 mod error;
 mod events;
 mod keys;
+mod peers;
 mod roles;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -92,6 +93,10 @@ pub struct PgSettings {
     pub max_staleness: Duration,
     /// Connections in the query pool.
     pub pool_size: u32,
+    /// This store serves requests from its caches (a server, not a CLI
+    /// command): it acknowledges every other instance's writes, which wait
+    /// for that before they are answered (see `peers`).
+    pub serves: bool,
 }
 
 /// The default bound on how stale a cache may be.
@@ -105,6 +110,7 @@ impl PgSettings {
             listen_url: None,
             max_staleness: DEFAULT_MAX_STALENESS,
             pool_size: POOL_SIZE,
+            serves: false,
         }
     }
 }
@@ -193,8 +199,10 @@ impl PgStore {
         let (options, pool) = if direct.is_some() { pooler_safe(options, pool) } else { (options, pool) };
         let pool =
             pool.connect_with(options.clone().application_name("portcullis")).await.map_err(db_error)?;
-        let generation =
-            Arc::new(watch::Generation::new(settings.max_staleness.max(Duration::from_millis(40))));
+        let generation = Arc::new(watch::Generation::with_peers(
+            settings.max_staleness.max(Duration::from_millis(40)),
+            settings.serves,
+        ));
         let (stop, stopped) = oneshot::channel();
         let heartbeats = watch::spawn(direct.clone().unwrap_or(options), generation.clone(), stopped);
         Ok(Arc::new(PgStore {

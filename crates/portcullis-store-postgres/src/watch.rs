@@ -18,7 +18,8 @@
 //! heartbeats arrive again. A listener that receives no heartbeat for the
 //! bound is taken for stalled, dropped and reconnected.
 //!
-//! Other instances' heartbeats are not changes: they are ignored.
+//! Other instances' heartbeats are not changes. A write waits, besides, for
+//! the other serving instances to acknowledge it (see `peers`).
 
 use std::{
     sync::{
@@ -34,6 +35,8 @@ use sqlx::{
 };
 use tokio::sync::{Notify, oneshot};
 use uuid::Uuid;
+
+use crate::peers::{self, Peers};
 
 /// The channel the migrations' triggers notify.
 pub(crate) const CHANNEL: &str = "portcullis_changes";
@@ -59,19 +62,31 @@ pub(crate) struct Generation {
     /// Asks the heartbeat task for a heartbeat now (the listener connected).
     beat_now: Notify,
     max_staleness: Duration,
+    /// The other instances, and their acknowledgements of our writes.
+    pub(crate) peers: Peers,
 }
 
 impl Generation {
+    /// One that acknowledges no other instance's writes.
+    #[cfg(test)]
     pub(crate) fn new(max_staleness: Duration) -> Self {
+        Self::with_peers(max_staleness, false)
+    }
+
+    /// `acknowledges`: this store serves requests from its caches, and
+    /// acknowledges every other instance's writes (see `peers`).
+    pub(crate) fn with_peers(max_staleness: Duration, acknowledges: bool) -> Self {
+        let instance = Uuid::new_v4();
         Self {
             counter: AtomicU64::new(0),
             listening: AtomicBool::new(false),
-            instance: Uuid::new_v4(),
+            instance,
             epoch: Instant::now(),
             confirmed_ms: AtomicU64::new(0),
             confirmed: Notify::new(),
             beat_now: Notify::new(),
             max_staleness,
+            peers: Peers::new(instance.simple().to_string(), acknowledges),
         }
     }
 
@@ -113,12 +128,28 @@ impl Generation {
         self.bump();
     }
 
+    #[cfg(test)]
     fn heartbeat_payload(&self, sent_ms: u64) -> String {
-        format!("{HEARTBEAT_PREFIX}{} {sent_ms}", self.instance.simple())
+        self.heartbeat_payload_of(sent_ms, false)
     }
 
-    /// A notification arrived: a change, or a heartbeat (ours or a peer's).
+    /// A periodic heartbeat, or (`settle`) a write's, which asks the other
+    /// instances to acknowledge it.
+    fn heartbeat_payload_of(&self, sent_ms: u64, settle: bool) -> String {
+        let suffix = self.peers.heartbeat_suffix(settle);
+        let space = if suffix.is_empty() { "" } else { " " };
+        format!("{HEARTBEAT_PREFIX}{} {sent_ms}{space}{suffix}", self.instance.simple())
+    }
+
+    /// A notification arrived: a change, a heartbeat (ours or a peer's), or a
+    /// peer's acknowledgement of a write.
     fn received(&self, payload: &str) {
+        if let Some(ack) = payload.strip_prefix(peers::ACK_PREFIX) {
+            if self.peers.acknowledged(ack) {
+                self.confirmed.notify_waiters();
+            }
+            return;
+        }
         let Some(heartbeat) = payload.strip_prefix(HEARTBEAT_PREFIX) else {
             self.bump();
             return;
@@ -126,6 +157,7 @@ impl Generation {
         let mut parts = heartbeat.split(' ');
         let (Some(instance), Some(sent)) = (parts.next(), parts.next()) else { return };
         if instance != self.instance.simple().to_string() {
+            self.peers.heartbeat(instance, sent, parts.next());
             return;
         }
         // A stamp from the future was not sent by us (our clock only moves
@@ -152,31 +184,36 @@ impl Generation {
     }
 }
 
-/// Sends one heartbeat through `pool`; returns when it was stamped.
-async fn heartbeat(pool: &PgPool, generation: &Generation) -> Result<u64, sqlx::Error> {
+/// Sends one heartbeat through `pool` (a write's, asking to be
+/// acknowledged, when `settle`); returns when it was stamped.
+async fn heartbeat(pool: &PgPool, generation: &Generation, settle: bool) -> Result<u64, sqlx::Error> {
     let sent_ms = generation.now_ms();
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
-        .bind(generation.heartbeat_payload(sent_ms))
+        .bind(generation.heartbeat_payload_of(sent_ms, settle))
         .execute(pool)
         .await?;
     Ok(sent_ms)
 }
 
 /// Waits until the listener has received everything committed before this
-/// call, at most the staleness bound: a write's answer then reaches its
-/// caller after every instance was sent the write's notification. Errors
-/// and timeouts end the wait (the write is committed either way; the bound
-/// still holds for every other instance).
+/// call, and every other serving instance has acknowledged receiving it
+/// too (see `peers`), at most the staleness bound: a write's answer then
+/// reaches its caller after every instance has the write's notification.
+/// Errors and timeouts end the wait (the write is committed either way;
+/// the bound still holds for every other instance).
 pub(crate) async fn settle(pool: &PgPool, generation: &Generation) {
     if !generation.listening.load(Ordering::Acquire) {
         return;
     }
     let wait = async {
-        let sent_ms = heartbeat(pool, generation).await?;
+        let sent_ms = heartbeat(pool, generation, true).await?;
         loop {
+            // Acknowledgements signal `confirmed` too.
             let heard = generation.confirmed.notified();
-            if generation.heard_since(sent_ms) {
+            if generation.heard_since(sent_ms)
+                && generation.peers.all_acknowledged(sent_ms, generation.max_staleness)
+            {
                 return Ok::<_, sqlx::Error>(());
             }
             heard.await;
@@ -223,16 +260,34 @@ async fn beat(pool: PgPool, generation: Arc<Generation>, mut stop: oneshot::Rece
     let mut tick = tokio::time::interval(generation.max_staleness / 4);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let beat = tokio::select! {
             _ = &mut stop => return,
-            _ = tick.tick() => {}
-            () = generation.beat_now.notified() => {}
+            _ = tick.tick() => true,
+            () = generation.beat_now.notified() => true,
+            () = generation.peers.owe.notified() => false,
+        };
+        let acks = generation.peers.take_owed();
+        if !acks.is_empty() {
+            let sent = tokio::select! {
+                _ = &mut stop => return,
+                sent = tokio::time::timeout(generation.max_staleness, acknowledge(&pool, &acks)) => sent,
+            };
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "could not acknowledge other instances' writes"),
+                Err(_) => tracing::debug!(
+                    "acknowledging other instances' writes took longer than the staleness bound"
+                ),
+            }
+        }
+        if !beat {
+            continue;
         }
         // A heartbeat that hangs (a paused network) must not hold up the
         // next one: each has the bound to arrive.
         let sent = tokio::select! {
             _ = &mut stop => return,
-            sent = tokio::time::timeout(generation.max_staleness, heartbeat(&pool, &generation)) => sent,
+            sent = tokio::time::timeout(generation.max_staleness, heartbeat(&pool, &generation, false)) => sent,
         };
         match sent {
             Ok(Ok(_)) => {}
@@ -240,6 +295,16 @@ async fn beat(pool: PgPool, generation: Arc<Generation>, mut stop: oneshot::Rece
             Err(_) => tracing::debug!("a change-feed heartbeat took longer than the staleness bound"),
         }
     }
+}
+
+/// Sends the acknowledgements `acks` (see `peers`) in one statement.
+async fn acknowledge(pool: &PgPool, acks: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, ack) FROM unnest($2::text[]) AS ack")
+        .bind(CHANNEL)
+        .bind(acks)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {

@@ -11,7 +11,10 @@ use tokio::net::TcpListener;
 use crate::config::{GlobalConfig, ServeConfig, validate_issuer};
 
 /// Connects to the configured database and applies pending migrations.
-pub async fn open_stores(global: &GlobalConfig) -> anyhow::Result<Stores> {
+/// `serves`: for `portcullis serve`, whose caches answer requests (on
+/// PostgreSQL it then acknowledges other instances' writes); not for a CLI
+/// command.
+pub async fn open_stores(global: &GlobalConfig, serves: bool) -> anyhow::Result<Stores> {
     let database_url = global.database_url.as_str();
     if database_url.starts_with("sqlite:") {
         if global.database_listen_url.is_some() {
@@ -28,6 +31,7 @@ pub async fn open_stores(global: &GlobalConfig) -> anyhow::Result<Stores> {
             listen_url: global.database_listen_url.clone(),
             max_staleness: global.max_staleness,
             pool_size: global.database_pool_size,
+            serves,
         };
         let store = PgStore::connect_with(&settings)
             .await
@@ -39,9 +43,14 @@ pub async fn open_stores(global: &GlobalConfig) -> anyhow::Result<Stores> {
     }
 }
 
-/// The service on the configured database, for the server and the CLI alike.
-pub async fn open_service(global: &GlobalConfig, config: ServiceConfig) -> anyhow::Result<Service> {
-    let stores = open_stores(global).await?;
+/// The service on the configured database, for the server and the CLI alike
+/// (`serves`: see [`open_stores`]).
+pub async fn open_service(
+    global: &GlobalConfig,
+    config: ServiceConfig,
+    serves: bool,
+) -> anyhow::Result<Service> {
+    let stores = open_stores(global, serves).await?;
     let fresh = !has_sealed_secrets(&stores).await?;
     let master = global.load_master_key(fresh)?;
     Service::start(stores, config, &master)
@@ -52,7 +61,7 @@ pub async fn open_service(global: &GlobalConfig, config: ServiceConfig) -> anyho
 /// The service for a CLI command on the configured database. The CLI
 /// issues no tokens, so issuer and audience are placeholders.
 pub async fn open_cli_service(global: &GlobalConfig) -> anyhow::Result<Service> {
-    open_service(global, ServiceConfig::new("http://cli", "http://cli")).await
+    open_service(global, ServiceConfig::new("http://cli", "http://cli"), false).await
 }
 
 /// Binds, opens everything, and returns the server ready to run.
@@ -87,7 +96,7 @@ pub async fn build(global: &GlobalConfig, serve: &ServeConfig) -> anyhow::Result
         metrics_client_labels: usize::from(serve.metrics_client_labels),
         ..ServiceConfig::new(issuer.clone(), audience)
     };
-    let service = open_service(global, config).await?;
+    let service = open_service(global, config, true).await?;
     first_admin(&service, serve).await?;
     tracing::info!(address = %bound, %issuer, "listening on {scheme}://{bound}");
     let limits = portcullis_web::ConnectionLimits {

@@ -98,7 +98,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     startup::install_panic_hook();
     let result = match cli.command {
         Command::Serve(serve) => serve_until_stopped(&cli.global, &serve).await,
-        Command::Migrate => startup::open_stores(&cli.global).await.map(|_| {
+        Command::Migrate => startup::open_stores(&cli.global, false).await.map(|_| {
             tracing::info!("migrations applied");
         }),
         Command::Clients(command) => clients::run(&cli.global, command).await,

@@ -87,6 +87,36 @@ def test_racing_role_sets_of_a_user_leave_one_writers_set(pg):
             assert stored in (from_a, from_b), f"a mix of both writers' sets: {sorted(stored)}"
 
 
+def test_a_secret_regenerated_on_one_instance_while_the_other_disables_and_reroles_loses_nothing(pg):
+    a, b = two_instances(pg)
+    admin = pg.create_client(name="admin", role="admin")
+    at = {s: admin_token(pg, s, admin) for s in (a, b)}
+    for round_ in range(ROUNDS):
+        cid, first = new_client(pg, a, at[a], f"raced {round_}")
+        for server in (a, b):  # both instances hold it in their caches
+            assert token_for(pg, server, cid, first).status_code == 200
+        regenerated, disabled, reroled = at_once(
+            lambda: api(a, "POST", f"/clients/{cid}/secret", at[a]),
+            lambda: api(b, "PATCH", f"/clients/{cid}", at[b], json={"status": "disabled"}),
+            lambda: api(b, "PATCH", f"/clients/{cid}", at[b], json={"role": "resource-server"}),
+        )
+        for r in (regenerated, disabled, reroled):
+            assert r.status_code == 200, r.text
+        second = regenerated.json()["client_secret"]
+        pg.remember_client(cid, second)
+        r = api(a, "GET", f"/clients/{cid}", at[a])
+        assert r.json()["status"] == "disabled" and r.json()["role"] == "resource-server", r.text
+        assert r.headers["ETag"] == '"4"', "the version counts each of the three changes"
+        for server in (a, b):
+            assert token_for(pg, server, cid, first).status_code == 401, "the old secret still works"
+            assert token_for(pg, server, cid, second).status_code == 401, "a disabled client got a token"
+        assert api(b, "PATCH", f"/clients/{cid}", at[b], json={"status": "enabled"}).status_code == 200
+        for server in (a, b):
+            r = token_for(pg, server, cid, second)
+            assert r.status_code == 200 and r.json()["scope"] == "tokens:introspect", r.text
+            assert token_for(pg, server, cid, first).status_code == 401
+
+
 def test_two_editors_with_one_if_match_on_two_instances_let_exactly_one_through(pg):
     a, b = two_instances(pg)
     admin = pg.create_client(name="admin", role="admin")

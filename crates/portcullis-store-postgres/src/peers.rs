@@ -88,9 +88,11 @@ impl Peers {
         }
     }
 
-    /// What follows the stamp of our heartbeats: periodic or a write's.
-    pub(crate) fn heartbeat_suffix(&self, settle: bool) -> &'static str {
-        match (settle, self.acknowledges) {
+    /// What follows the stamp of our heartbeats: a write's, or a periodic
+    /// one. Only while our listener is `listening` can we acknowledge (and
+    /// while it is not, our caches are bypassed: nobody need wait for us).
+    pub(crate) fn heartbeat_suffix(&self, settle: bool, listening: bool) -> &'static str {
+        match (settle, self.acknowledges && listening) {
             (true, _) => SETTLE,
             (false, true) => ACKS,
             (false, false) => "",
@@ -189,7 +191,12 @@ mod tests {
         assert_eq!(peers.take_owed(), vec![format!("ack {PEER} 9 {ME}")]);
         assert!(peers.take_owed().is_empty());
 
+        assert_eq!(peers.heartbeat_suffix(false, true), ACKS);
+        assert_eq!(peers.heartbeat_suffix(false, false), "", "not listening: cannot acknowledge");
+        assert_eq!(peers.heartbeat_suffix(true, false), SETTLE);
+
         let silent = Peers::new(ME.to_owned(), false);
+        assert_eq!(silent.heartbeat_suffix(false, true), "");
         silent.heartbeat(PEER, "7", Some(SETTLE));
         assert!(silent.take_owed().is_empty(), "a store that serves nothing acknowledges nothing");
     }

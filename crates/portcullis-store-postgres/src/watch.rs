@@ -136,7 +136,7 @@ impl Generation {
     /// A periodic heartbeat, or (`settle`) a write's, which asks the other
     /// instances to acknowledge it.
     fn heartbeat_payload_of(&self, sent_ms: u64, settle: bool) -> String {
-        let suffix = self.peers.heartbeat_suffix(settle);
+        let suffix = self.peers.heartbeat_suffix(settle, self.listening.load(Ordering::Acquire));
         let space = if suffix.is_empty() { "" } else { " " };
         format!("{HEARTBEAT_PREFIX}{} {sent_ms}{space}{suffix}", self.instance.simple())
     }

@@ -117,8 +117,10 @@ impl Peers {
     }
 
     /// An acknowledgement `<writer> <sent> <peer>` (after [`ACK_PREFIX`]);
-    /// true when it acknowledges a write of ours.
-    pub(crate) fn acknowledged(&self, ack: &str) -> bool {
+    /// true when it acknowledges a write of ours. `now_ms` is our clock: a
+    /// stamp after it was never ours (counted, it would acknowledge every
+    /// write to come).
+    pub(crate) fn acknowledged(&self, ack: &str, now_ms: u64) -> bool {
         let mut parts = ack.split(' ');
         let (Some(writer), Some(sent), Some(peer)) = (parts.next(), parts.next(), parts.next()) else {
             return false;
@@ -127,6 +129,9 @@ impl Peers {
             return false;
         }
         let Ok(sent) = sent.parse::<u64>() else { return false };
+        if sent > now_ms {
+            return false;
+        }
         remember(&mut locked(&self.acked), peer, sent);
         true
     }
@@ -157,6 +162,7 @@ mod tests {
     const ME: &str = "0123456789abcdef0123456789abcdef";
     const PEER: &str = "fedcba9876543210fedcba9876543210";
     const BOUND: Duration = Duration::from_secs(2);
+    const NOW: u64 = 100;
 
     #[test]
     fn a_write_waits_for_every_acknowledging_peer_heard_within_the_bound() {
@@ -167,18 +173,22 @@ mod tests {
         assert!(peers.all_acknowledged(10, BOUND), "neither says it acknowledges (a CLI, an older release)");
         peers.heartbeat(PEER, "3", Some(ACKS));
         assert!(!peers.all_acknowledged(10, BOUND));
-        assert!(!peers.acknowledged(&format!("{PEER} 10 {PEER}")), "another writer's");
-        assert!(peers.acknowledged(&format!("{ME} 9 {PEER}")));
+        assert!(!peers.acknowledged(&format!("{PEER} 10 {PEER}"), NOW), "another writer's");
+        assert!(peers.acknowledged(&format!("{ME} 9 {PEER}"), NOW));
         assert!(!peers.all_acknowledged(10, BOUND), "an older write's acknowledgement");
-        assert!(peers.acknowledged(&format!("{ME} 10 {PEER}")));
+        assert!(peers.acknowledged(&format!("{ME} 10 {PEER}"), NOW));
         assert!(peers.all_acknowledged(10, BOUND));
-        assert!(peers.acknowledged(&format!("{ME} 4 {PEER}")));
+        assert!(peers.acknowledged(&format!("{ME} 4 {PEER}"), NOW));
         assert!(peers.all_acknowledged(10, BOUND), "acknowledgements never move back");
         assert!(!peers.all_acknowledged(11, BOUND));
         assert!(
             peers.all_acknowledged(11, Duration::ZERO),
             "a peer not heard within the bound is not waited for"
         );
+        for stamp in [NOW + 1, u64::MAX] {
+            assert!(!peers.acknowledged(&format!("{ME} {stamp} {PEER}"), NOW), "a stamp from the future");
+        }
+        assert!(!peers.all_acknowledged(11, BOUND));
     }
 
     #[test]
@@ -207,10 +217,10 @@ mod tests {
         for odd in ["", "x", &PEER.to_uppercase(), &format!("{PEER}0"), "é".repeat(16).as_str()] {
             peers.heartbeat(odd, "1", Some(ACKS));
             peers.heartbeat(odd, "1", Some(SETTLE));
-            assert!(!peers.acknowledged(&format!("{ME} 1 {odd}")));
+            assert!(!peers.acknowledged(&format!("{ME} 1 {odd}"), NOW));
         }
         for odd in ["", "1", &format!("{ME} -1 {PEER}"), &format!("{ME} x {PEER}"), &format!("{ME} 1")] {
-            assert!(!peers.acknowledged(odd), "{odd:?}");
+            assert!(!peers.acknowledged(odd, NOW), "{odd:?}");
         }
         peers.heartbeat(PEER, "-1", Some(SETTLE));
         assert!(peers.take_owed().is_empty());
@@ -220,7 +230,7 @@ mod tests {
             let name = format!("{n:032x}");
             peers.heartbeat(&name, "1", Some(ACKS));
             peers.heartbeat(&name, "1", Some(SETTLE));
-            peers.acknowledged(&format!("{ME} 1 {name}"));
+            peers.acknowledged(&format!("{ME} 1 {name}"), NOW);
         }
         assert!(locked(&peers.seen).len() <= MAX_PEERS);
         assert!(locked(&peers.acked).len() <= MAX_PEERS);

@@ -145,7 +145,7 @@ impl Generation {
     /// peer's acknowledgement of a write.
     fn received(&self, payload: &str) {
         if let Some(ack) = payload.strip_prefix(peers::ACK_PREFIX) {
-            if self.peers.acknowledged(ack) {
+            if self.peers.acknowledged(ack, self.now_ms()) {
                 self.confirmed.notify_waiters();
             }
             return;

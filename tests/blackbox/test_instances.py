@@ -389,6 +389,53 @@ def test_a_change_holds_at_the_next_request_of_an_instance_whose_feed_lags(pg):
         proxy.close()
 
 
+def instance_names(database_url: str) -> set[str]:
+    """The instance names in the heartbeats on the change feed (anyone who may LISTEN sees them)."""
+    import re
+
+    heard = subprocess.run(["psql", database_url, "-qAt"], capture_output=True, text=True, timeout=30,
+                           input="LISTEN portcullis_changes;\nSELECT pg_sleep(1.2);\nSELECT 1;\n")
+    return set(re.findall(r'payload "hb ([0-9a-f]{32}) ', heard.stdout + heard.stderr))
+
+
+def test_a_flood_and_forged_notifications_on_the_change_feed_change_nothing(pg):
+    # Anyone who may connect to the database may NOTIFY on the channel: a flood makes caches
+    # miss, and malformed heartbeats or acknowledgements (with the instances' real names, but
+    # not from the future: see watch.rs) are ignored; neither stops an instance.
+    a, b = two_instances(pg)
+    admin = pg.create_client(name="admin", role="admin")
+    worker = pg.create_client(name="worker", role="viewer")
+    at_a = admin_token(pg, a, admin)
+    cid, secret = worker["client_id"], worker["client_secret"]
+    wait_for(lambda: all((readyz(s).get("change_feed_staleness_ms") or 10**9) < 2000 for s in (a, b)), 10,
+             "both feeds are fresh")
+    names = instance_names(pg.database_url)
+    assert len(names) == 2, names
+    forged = []
+    for name in names:
+        forged += [f"hb {name} -1", f"hb {name} x", f"hb {name} 99999999999999999999999", f"hb {name} +5 settle",
+                   f"hb {name.upper()} 5", f"hb  {name} 5", f"hb {name} " + "9" * 7900, f"ack {name} 1",
+                   f"ack {name} x {name}", f"ack {name} -1 {'0' * 32}", "ack " + "a" * 7990]
+        forged += [f"hb {other} 1 settle" for other in names if other != name]
+    forged += ["hb", "hb " + "y" * 7990, "ack", "ack "]
+    sql = "".join(f"SELECT pg_notify('portcullis_changes', $forged${p}$forged$);\n" for p in forged)
+    flood = subprocess.Popen(["psql", pg.database_url, "-qAt", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    flood.stdin.write(sql + "SELECT count(pg_notify('portcullis_changes', 'flood ' || g)) "
+                            "FROM generate_series(1, 100000) AS g;\n" + sql)
+    flood.stdin.close()
+    while flood.poll() is None:
+        assert token_for(pg, b, cid, secret).status_code == 200
+    assert flood.returncode == 0, flood.stderr.read()
+    assert api(a, "PATCH", f"/clients/{cid}", at_a, json={"status": "disabled"}).status_code == 200
+    assert token_for(pg, b, cid, secret).status_code == 401
+    assert api(b, "PATCH", f"/clients/{cid}", at_a, json={"status": "enabled"}).status_code == 200
+    assert token_for(pg, a, cid, secret).status_code == 200
+    for server in (a, b):
+        assert server.proc.poll() is None
+        wait_for(lambda: (readyz(server).get("change_feed_staleness_ms") or 10**9) < 2000, 5, "the feed is fresh")
+
+
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
 

@@ -389,6 +389,31 @@ def test_a_change_holds_at_the_next_request_of_an_instance_whose_feed_lags(pg):
         proxy.close()
 
 
+def test_writes_do_not_wait_for_an_instance_that_stopped_cleanly(pg):
+    # A write waits for every other serving instance to acknowledge it, at most the
+    # staleness bound (10 s here). An instance that stops cleanly says so: the next write
+    # on the other one is answered at once, not after the bound.
+    a, b = two_instances(pg, "--max-staleness", "10s")
+    admin = pg.create_client(name="admin", role="admin")
+    worker = pg.create_client(name="worker", role="viewer")
+    at_a = admin_token(pg, a, admin)
+    cid = worker["client_id"]
+    wait_for(lambda: all((readyz(s).get("change_feed_staleness_ms") or 10**9) < 5000 for s in (a, b)), 15,
+             "both feeds are fresh")
+
+    def timed_write(status):
+        began = time.monotonic()
+        assert api(a, "PATCH", f"/clients/{cid}", at_a, json={"status": status}).status_code == 200
+        return time.monotonic() - began
+
+    assert timed_write("disabled") < 5, "B acknowledges while it serves"
+    assert b.stop() == 0
+    assert "stopped: requests finished" in b.log_path.read_text(errors="replace")
+    # Without B's goodbye, A would wait the whole bound (B was heard within it).
+    assert timed_write("enabled") < 5, "A waited for the instance that had stopped"
+    assert timed_write("disabled") < 5
+
+
 def instance_names(database_url: str) -> set[str]:
     """The instance names in the heartbeats on the change feed (anyone who may LISTEN sees them)."""
     import re

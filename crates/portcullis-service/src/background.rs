@@ -105,11 +105,14 @@ impl Background {
         for task in self.tasks {
             let _ = task.await;
         }
-        match self.service.flush_last_used().await {
+        // Both at once: with the database gone, each waits out the pool's
+        // acquire timeout, and one after the other they doubled the stop.
+        let (last_used, events) = tokio::join!(self.service.flush_last_used(), self.service.flush_events());
+        match last_used {
             Ok(n) => tracing::debug!(clients = n, "last-used times flushed at shutdown"),
             Err(e) => tracing::warn!(error = %e, "could not flush last-used times at shutdown"),
         }
-        match self.service.flush_events().await {
+        match events {
             Ok(n) => tracing::debug!(events = n, "events flushed at shutdown"),
             Err(e) => tracing::warn!(error = %e, "could not flush events at shutdown"),
         }

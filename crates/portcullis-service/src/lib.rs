@@ -225,10 +225,14 @@ impl Service {
     /// can have been signed with. Returns the kids dropped.
     pub async fn retire_signing_keys(&self) -> Result<Vec<String>> {
         let stored = self.inner.stores.keys.list_signing_keys().await?;
-        let retire = keys::retirable(&stored, portcullis_domain::now());
-        for kid in &retire {
-            self.inner.stores.keys.delete_signing_key(kid).await?;
-            tracing::info!(kid, "retired a signing key: every token it signed has expired");
+        let mut retire = Vec::new();
+        for kid in keys::retirable(&stored, portcullis_domain::now()) {
+            // Every instance of a fleet runs this: a key a peer deleted
+            // first is not this instance's to report.
+            if self.inner.stores.keys.delete_signing_key(&kid).await? {
+                tracing::info!(kid, "retired a signing key: every token it signed has expired");
+                retire.push(kid);
+            }
         }
         if !retire.is_empty() {
             self.inner.cache.invalidate();
@@ -347,6 +351,12 @@ impl Service {
     /// SQLite, which is asked on every read.
     pub fn change_feed_staleness(&self) -> Option<std::time::Duration> {
         self.inner.stores.changes.staleness()
+    }
+
+    /// This instance has stopped answering requests: other instances on
+    /// the same database stop waiting for it to acknowledge their writes.
+    pub async fn leave_change_feed(&self) {
+        self.inner.stores.changes.leave().await;
     }
 }
 

@@ -135,6 +135,51 @@ fn version(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt("api_clients.version out of range".to_owned()))
 }
 
+/// How many of the newest clients a search by name reads in order before
+/// it leaves the choice to the planner (as the SQLite store does).
+const SEARCH_WINDOW: i64 = 2_000;
+
+impl PgStore {
+    /// A page of clients; `window`: only the first this many rows in page
+    /// order are searched.
+    async fn clients_page(&self, query: &ClientQuery, window: Option<i64>) -> Result<Vec<ApiClient>> {
+        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM "));
+        let filter = |sql: &mut QueryBuilder<'_, Postgres>| {
+            if let Some(after) = &query.after {
+                // A row value comparison, so that the index on (created_at, id) is used.
+                sql.push(" AND (created_at, id) < (")
+                    .push_bind(after.created_at)
+                    .push(", ")
+                    .push_bind(after.id.as_uuid())
+                    .push(")");
+            }
+            if let Some(status) = query.status {
+                sql.push(" AND status = ").push_bind(status.as_str());
+            }
+        };
+        match window {
+            Some(window) => {
+                sql.push(format!("(SELECT {COLUMNS}, name_lower FROM api_clients WHERE 1 = 1"));
+                filter(&mut sql);
+                sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+                    .push_bind(window)
+                    .push(") AS newest WHERE 1 = 1");
+            }
+            None => {
+                sql.push("api_clients WHERE 1 = 1");
+                filter(&mut sql);
+            }
+        }
+        if let Some(needle) = &query.name_contains {
+            sql.push(" AND name_lower LIKE ").push_bind(search::like_contains(needle)).push(" ESCAPE '\\'");
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        let rows: Vec<ClientRow> =
+            sql.build_query_as().fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+}
+
 #[async_trait]
 impl ClientStore for PgStore {
     async fn insert_client(&self, c: &ApiClient, events: &[Event]) -> Result<()> {
@@ -191,25 +236,18 @@ impl ClientStore for PgStore {
     }
 
     async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ApiClient>> {
-        let mut sql = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM api_clients WHERE 1 = 1"));
-        if let Some(after) = &query.after {
-            // A row value comparison, so that the index on (created_at, id) is used.
-            sql.push(" AND (created_at, id) < (")
-                .push_bind(after.created_at)
-                .push(", ")
-                .push_bind(after.id.as_uuid())
-                .push(")");
+        if query.name_contains.is_none() {
+            return self.clients_page(query, None).await;
         }
-        if let Some(status) = query.status {
-            sql.push(" AND status = ").push_bind(status.as_str());
+        // A common needle fills the page from the newest rows: walk them in
+        // order, a bounded number. Otherwise the planner takes the trigram
+        // index (migration 0010), whose matches it sorts: few for a rare
+        // needle, but 62,500 for a common one at a million clients (175 ms).
+        let newest = self.clients_page(query, Some(SEARCH_WINDOW)).await?;
+        if newest.len() >= query.limit as usize {
+            return Ok(newest);
         }
-        if let Some(needle) = &query.name_contains {
-            sql.push(" AND name_lower LIKE ").push_bind(search::like_contains(needle)).push(" ESCAPE '\\'");
-        }
-        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
-        let rows: Vec<ClientRow> =
-            sql.build_query_as().fetch_all(&mut *self.conn().await?).await.map_err(db_error)?;
-        rows.into_iter().map(ClientRow::into_client).collect()
+        self.clients_page(query, None).await
     }
 
     async fn update_client(

@@ -266,6 +266,7 @@ impl PgStore {
     }
 }
 
+#[async_trait]
 impl ChangeWatch for PgStore {
     fn generation(&self) -> Result<u64> {
         Ok(self.generation.current())
@@ -273,6 +274,10 @@ impl ChangeWatch for PgStore {
 
     fn staleness(&self) -> Option<Duration> {
         self.generation.staleness()
+    }
+
+    async fn leave(&self) {
+        watch::leave(&self.heartbeats, &self.generation).await;
     }
 }
 

@@ -21,7 +21,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, MutexGuard},
+    sync::{
+        Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -29,6 +32,9 @@ use tokio::sync::Notify;
 
 /// Notifications that acknowledge a write (not a change).
 pub(crate) const ACK_PREFIX: &str = "ack ";
+/// `bye <instance>`: an instance stopped serving (a clean stop); nobody
+/// waits for it any more.
+pub(crate) const BYE_PREFIX: &str = "bye ";
 /// After a heartbeat's stamp: a write asks to be acknowledged.
 pub(crate) const SETTLE: &str = "settle";
 /// After a periodic heartbeat's stamp: the sender acknowledges writes.
@@ -43,6 +49,8 @@ pub(crate) struct Peers {
     me: String,
     /// Whether this instance acknowledges others' writes (it serves).
     pub(crate) acknowledges: bool,
+    /// This instance has stopped serving (see [`Peers::leave`]).
+    left: AtomicBool,
     /// Peers that acknowledge, and when each was last heard.
     seen: Mutex<HashMap<String, Instant>>,
     /// By peer: the newest of our stamps it has acknowledged.
@@ -81,6 +89,7 @@ impl Peers {
         Self {
             me,
             acknowledges,
+            left: AtomicBool::new(false),
             seen: Mutex::default(),
             acked: Mutex::default(),
             owed: Mutex::default(),
@@ -92,11 +101,27 @@ impl Peers {
     /// one. Only while our listener is `listening` can we acknowledge (and
     /// while it is not, our caches are bypassed: nobody need wait for us).
     pub(crate) fn heartbeat_suffix(&self, settle: bool, listening: bool) -> &'static str {
-        match (settle, self.acknowledges && listening) {
+        let serving = self.acknowledges && !self.left.load(Ordering::Acquire);
+        match (settle, serving && listening) {
             (true, _) => SETTLE,
             (false, true) => ACKS,
             (false, false) => "",
         }
+    }
+
+    /// This instance stops serving: its heartbeats no longer say that it
+    /// acknowledges, and it owes nobody an acknowledgement. Returns the
+    /// notification that tells the others (`bye <instance>`).
+    pub(crate) fn leave(&self) -> String {
+        self.left.store(true, Ordering::Release);
+        locked(&self.owed).clear();
+        format!("{BYE_PREFIX}{}", self.me)
+    }
+
+    /// A peer's `bye` (what follows [`BYE_PREFIX`]): it is waited for no
+    /// more, until it says again that it acknowledges. True when it was.
+    pub(crate) fn gone(&self, peer: &str) -> bool {
+        peer != self.me && locked(&self.seen).remove(peer).is_some()
     }
 
     /// A peer's heartbeat `hb <peer> <sent> <kind>`.
@@ -106,7 +131,7 @@ impl Peers {
         }
         match kind {
             Some(ACKS) => remember(&mut locked(&self.seen), peer, Instant::now()),
-            Some(SETTLE) if self.acknowledges => {
+            Some(SETTLE) if self.acknowledges && !self.left.load(Ordering::Acquire) => {
                 if let Ok(sent) = sent.parse::<u64>() {
                     remember(&mut locked(&self.owed), peer, sent);
                     self.owe.notify_one();
@@ -209,6 +234,27 @@ mod tests {
         assert_eq!(silent.heartbeat_suffix(false, true), "");
         silent.heartbeat(PEER, "7", Some(SETTLE));
         assert!(silent.take_owed().is_empty(), "a store that serves nothing acknowledges nothing");
+    }
+
+    #[test]
+    fn a_peer_that_left_is_not_waited_for_and_one_that_leaves_acknowledges_nothing() {
+        let peers = Peers::new(ME.to_owned(), true);
+        peers.heartbeat(PEER, "3", Some(ACKS));
+        assert!(!peers.all_acknowledged(10, BOUND));
+        assert!(!peers.gone(ME), "our own name is not a peer's");
+        assert!(peers.gone(PEER));
+        assert!(peers.all_acknowledged(10, BOUND), "it left: nobody to wait for");
+        assert!(!peers.gone(PEER), "already gone");
+        peers.heartbeat(PEER, "4", Some(ACKS));
+        assert!(!peers.all_acknowledged(10, BOUND), "back: waited for again");
+
+        peers.heartbeat(PEER, "5", Some(SETTLE));
+        assert_eq!(peers.leave(), format!("bye {ME}"));
+        assert!(peers.take_owed().is_empty(), "leaving: owes nothing");
+        peers.heartbeat(PEER, "6", Some(SETTLE));
+        assert!(peers.take_owed().is_empty());
+        assert_eq!(peers.heartbeat_suffix(false, true), "", "no longer says it acknowledges");
+        assert_eq!(peers.heartbeat_suffix(true, true), SETTLE, "its own writes still ask");
     }
 
     #[test]

@@ -144,6 +144,12 @@ impl Generation {
     /// A notification arrived: a change, a heartbeat (ours or a peer's), or a
     /// peer's acknowledgement of a write.
     fn received(&self, payload: &str) {
+        if let Some(peer) = payload.strip_prefix(peers::BYE_PREFIX) {
+            if self.peers.gone(peer) {
+                self.confirmed.notify_waiters();
+            }
+            return;
+        }
         if let Some(ack) = payload.strip_prefix(peers::ACK_PREFIX) {
             if self.peers.acknowledged(ack, self.now_ms()) {
                 self.confirmed.notify_waiters();
@@ -223,6 +229,20 @@ pub(crate) async fn settle(pool: &PgPool, generation: &Generation) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::debug!(error = %e, "could not confirm a write on the change feed"),
         Err(_) => tracing::debug!("the change feed did not confirm a write within the staleness bound"),
+    }
+}
+
+/// This instance stopped serving: tells the others not to wait for its
+/// acknowledgements (see `peers`), at most the staleness bound. Without it
+/// they would wait up to the bound on every write until they stopped
+/// hearing its heartbeats.
+pub(crate) async fn leave(pool: &PgPool, generation: &Generation) {
+    let bye = generation.peers.leave();
+    let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(bye).execute(pool);
+    match tokio::time::timeout(generation.max_staleness, sent).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not tell the other instances that this one stopped"),
+        Err(_) => tracing::debug!("telling the other instances that this one stopped took too long"),
     }
 }
 

@@ -162,6 +162,7 @@ fn open_watch(path: &Path) -> Result<rusqlite::Connection> {
     Ok(conn)
 }
 
+#[async_trait]
 impl ChangeWatch for SqliteStore {
     fn generation(&self) -> Result<u64> {
         // A panic elsewhere while holding the lock leaves the connection

@@ -527,6 +527,7 @@ pub trait ServerSecretStore: Send + Sync {
 
 /// Tells caches when the stored data may have changed, including by another
 /// process (the CLI on the same SQLite file) or another instance (PostgreSQL).
+#[async_trait]
 pub trait ChangeWatch: Send + Sync {
     /// A number that differs from any earlier answer whenever a change may
     /// have been committed since. Cheap enough for every request.
@@ -540,6 +541,11 @@ pub trait ChangeWatch: Send + Sync {
     fn staleness(&self) -> Option<std::time::Duration> {
         Some(std::time::Duration::ZERO)
     }
+
+    /// This instance has stopped answering requests (a clean stop): other
+    /// instances' writes need no longer wait for it to see them. Nothing to
+    /// do for a store no other instance shares.
+    async fn leave(&self) {}
 }
 
 #[async_trait]

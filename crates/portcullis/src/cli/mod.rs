@@ -172,7 +172,11 @@ async fn serve_until_stopped(global: &GlobalConfig, serve: &ServeConfig) -> anyh
         ..Default::default()
     };
     let background = app.service().spawn_background(settings);
+    let service = app.service().clone();
     let served = app.run_until_stopped(startup::shutdown_signal()).await;
+    // No request will be answered from this instance's caches any more:
+    // the others need not wait for it to see their writes.
+    service.leave_change_feed().await;
     // Requests are done: write the last-used times still in memory.
     background.shutdown().await;
     served?;

@@ -8,6 +8,7 @@ on_both_backends!(
     the_next_key_is_published_before_any_token_carries_it,
     a_revoked_key_leaves_the_jwks_and_its_tokens_stop_validating,
     start_up_creates_current_and_next_keys_and_adds_a_missing_next_key,
+    instances_racing_to_retire_a_key_retire_it_once_and_neither_fails,
 );
 
 async fn start_up_creates_current_and_next_keys_and_adds_a_missing_next_key(backend: Backend) {
@@ -36,6 +37,41 @@ async fn start_up_creates_current_and_next_keys_and_adds_a_missing_next_key(back
         "the same key signs"
     );
     assert_eq!(again.keys().active.kid, current);
+}
+
+/// Issue 14: every instance of a fleet runs the retirement pass; a key a
+/// peer deleted first is neither an error nor reported twice.
+async fn instances_racing_to_retire_a_key_retire_it_once_and_neither_fails(backend: Backend) {
+    use portcullis_service::{KeyState, MasterKey, Service, ServiceConfig};
+    use portcullis_store::StoredSigningKey;
+    let (stores, _url, _guard) = portcullis_testkit::fresh_stores(backend).await;
+    let master = MasterKey::generate();
+    let config = ServiceConfig::new("https://issuer.test", "https://api.test");
+    let a = Service::start(stores.clone(), config.clone(), &master).await.unwrap();
+    let b = Service::start(stores.clone(), config, &master).await.unwrap();
+    for round in 0..5 {
+        // Replaced two days ago: every token it signed has expired.
+        let long_ago = portcullis_domain::now() - chrono::TimeDelta::days(2);
+        let kid = format!("k-old-{round}");
+        let old = StoredSigningKey {
+            kid: kid.clone(),
+            algorithm: "EdDSA".to_owned(),
+            public_key: vec![7; 32],
+            sealed_private_key: vec![9; 64],
+            created_at: long_ago,
+            state: KeyState::Previous,
+            activated_at: Some(long_ago),
+            replaced_at: Some(long_ago),
+        };
+        stores.keys.insert_signing_key(&old).await.unwrap();
+        let (by_a, by_b) = tokio::join!(a.retire_signing_keys(), b.retire_signing_keys());
+        let mut retired = [by_a.unwrap(), by_b.unwrap()].concat();
+        retired.sort();
+        assert_eq!(retired, std::slice::from_ref(&kid), "round {round}: retired once, by one of them");
+        let left = stores.keys.list_signing_keys().await.unwrap();
+        assert!(left.iter().all(|k| k.kid != kid));
+        assert_eq!(left.len(), 2, "the current and next keys stay");
+    }
 }
 
 fn kid_of(token: &str) -> String {

@@ -237,7 +237,10 @@ class PausableProxy:
                 continue
             upstream = socket.create_connection(self.target)
             self.sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            self._carry(client, upstream)
+
+    def _carry(self, client, upstream):
+        threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
 
     def _pump(self, client, upstream):
         pair = {client: upstream, upstream: client}
@@ -308,32 +311,19 @@ def test_a_stalled_change_feed_never_serves_a_change_older_than_the_bound(pg):
         proxy.close()
 
 
-class SlowProxy:
+class SlowProxy(PausableProxy):
     """A TCP proxy to PostgreSQL that delivers every byte `delay` seconds late, both ways: a
     slow network, or a listener that a busy machine gets round to late."""
 
     def __init__(self, delay: float, target=("127.0.0.1", 5432)):
         self.delay = delay
-        self.target = target
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.stopped = threading.Event()
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target)
 
-    def _accept(self):
-        self.listener.settimeout(0.2)
-        while not self.stopped.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                continue
-            upstream = socket.create_connection(self.target)
-            self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                late: queue.Queue = queue.Queue()
-                threading.Thread(target=self._read, args=(source, late), daemon=True).start()
-                threading.Thread(target=self._write, args=(sink, late), daemon=True).start()
+    def _carry(self, client, upstream):
+        for source, sink in ((client, upstream), (upstream, client)):
+            late: queue.Queue = queue.Queue()
+            threading.Thread(target=self._read, args=(source, late), daemon=True).start()
+            threading.Thread(target=self._write, args=(sink, late), daemon=True).start()
 
     def _read(self, source, late):
         while True:
@@ -356,14 +346,6 @@ class SlowProxy:
                 sink.sendall(data)
             except OSError:
                 return
-
-    def close(self):
-        self.stopped.set()
-        for s in [self.listener, *self.sockets]:
-            try:
-                s.close()
-            except OSError:
-                pass
 
 
 def test_a_change_holds_at_the_next_request_of_an_instance_whose_feed_lags(pg):

@@ -148,6 +148,8 @@ impl Service {
         let keys = self.keys_at(generation).await?;
         let access_token = jwt::sign(&keys.active, &claims)
             .map_err(|e| ServiceError::Corrupt(format!("token claims did not serialise: {e}")))?;
+        // Every token signed is counted here, whichever way it was asked for.
+        self.inner.counters.tokens_issued.count(client.id);
         Ok(IssuedToken { access_token, expires_in: ttl, scope, claims })
     }
 
@@ -178,7 +180,6 @@ impl Service {
             GrantError::OverQuota { .. } => ServiceError::Busy,
             GrantError::Internal(e) => e,
         })?;
-        self.inner.counters.tokens_issued.count(id);
         tracing::info!(client_id = %id, jti = %token.claims.jti, "access token issued through the admin API");
         Ok(token)
     }
@@ -213,7 +214,6 @@ impl Service {
             return Err(GrantError::OverQuota { retry_after_seconds });
         }
         let token = self.issue_token_at(generation, &client, scope).await?;
-        self.inner.counters.tokens_issued.count(client.id);
         tracing::info!(client_id = %client.id, jti = %token.claims.jti, "access token issued");
         Ok(token)
     }

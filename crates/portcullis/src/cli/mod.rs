@@ -6,7 +6,7 @@ mod users;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{EnvFilter, fmt, fmt::writer::BoxMakeWriter};
 
 use crate::{
     config::{GlobalConfig, LogFormat, ServeConfig},
@@ -70,27 +70,22 @@ fn init_tracing(
     // Logs go to stderr: stdout is for command output (e.g. `--json`).
     // Colours only for a person at a terminal, never into files or journals.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = fmt().with_env_filter(filter).with_ansi(ansi);
-    if buffered {
+    let (writer, guard) = if buffered {
         let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(false)
             .buffered_lines_limit(LOG_QUEUE_LINES)
             .thread_name("portcullis-log")
             .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-        let builder = builder.with_writer(writer);
-        let _ = match global.log_format {
-            LogFormat::Json => builder.json().try_init(),
-            LogFormat::Text => builder.try_init(),
-        };
-        Some(guard)
+        (BoxMakeWriter::new(writer), Some(guard))
     } else {
-        let builder = builder.with_writer(std::io::stderr);
-        let _ = match global.log_format {
-            LogFormat::Json => builder.json().try_init(),
-            LogFormat::Text => builder.try_init(),
-        };
-        None
-    }
+        (BoxMakeWriter::new(std::io::stderr), None)
+    };
+    let builder = fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer);
+    let _ = match global.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    guard
 }
 
 pub async fn run(cli: Cli) -> ExitCode {

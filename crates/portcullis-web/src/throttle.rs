@@ -87,7 +87,6 @@ pub struct Throttle {
     failing: Mutex<HashMap<(IpAddr, String), Instant>>,
     /// Sign-ins being checked now, per address.
     signing_in: Mutex<HashMap<IpAddr, usize>>,
-    refused: AtomicU64,
     failures: AtomicU64,
     /// Each limit's decisions, for `/metrics`.
     decisions: [Decisions; 3],
@@ -153,7 +152,6 @@ impl Throttle {
             blocked: Mutex::new(HashMap::new()),
             failing: Mutex::new(HashMap::new()),
             signing_in: Mutex::new(HashMap::new()),
-            refused: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             decisions: Default::default(),
         }
@@ -189,9 +187,10 @@ impl Throttle {
         }
     }
 
-    /// Attempts refused with 429 so far.
+    /// Attempts refused with 429 so far: what the limits refused, each
+    /// attempt by the one limit that refused it.
     pub fn refused(&self) -> u64 {
-        self.refused.load(Ordering::Relaxed)
+        self.decisions.iter().map(|d| d.refused.load(Ordering::Relaxed)).sum()
     }
 
     /// Failed authentications counted so far.
@@ -327,7 +326,6 @@ pub(crate) async fn limit(
     let refusal = throttle.wait(ip, account.as_deref());
     throttle.decided(refusal.map(|(_, limit)| limit), account.is_some());
     if let Some((wait, _)) = refusal {
-        throttle.refused.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%ip, path = %parts.uri.path(), "authentication attempt refused: too many failures");
         return too_many(shape, wait);
     }
@@ -335,10 +333,7 @@ pub(crate) async fn limit(
     let _slot = if signing_in {
         match throttle.sign_in_slot(ip) {
             Some(slot) => Some(slot),
-            None => {
-                throttle.refused.fetch_add(1, Ordering::Relaxed);
-                return too_many(shape, Duration::ZERO);
-            }
+            None => return too_many(shape, Duration::ZERO),
         }
     } else {
         None
